@@ -1,0 +1,198 @@
+// allreduce_bench: nccl-tests-style bandwidth of MPI_Allreduce and of our ring all-reduce
+// (float32 sum, in place) over message sizes min..max bytes in x2 steps.
+//
+//   mpirun -np 2 allreduce_bench [--min-bytes 4096] [--max-bytes 67108864] [--iters 50]
+//                                [--warmup 5] [--csv FILE]
+//
+// Time per op: each rank's mean over --iters timed calls, then the maximum over ranks.
+// algbw = bytes / time; busbw = algbw * 2(N-1)/N, the per-link traffic of a bandwidth-optimal
+// all-reduce, comparable across N (nccl-tests doc/PERFORMANCE.md). GB/s are 1e9 bytes/s.
+// The timed loops reduce zeros (they stay zeros: no overflow, no denormals); correctness is
+// checked once per size and algorithm outside them, exactly, on integer-valued inputs.
+// A large memcpy's bandwidth is printed for scale: on one machine every transfer is a copy.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cifar_mpi/comm/ring_allreduce.hpp"
+#include "cifar_mpi/util/error.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+
+namespace {
+
+struct Config {
+  size_t min_bytes = 4096;
+  size_t max_bytes = size_t{64} << 20;
+  int iters = 50;
+  int warmup = 5;
+  std::string csv;
+};
+
+// One all-reduce implementation: in place on data[0, count), scratch as large as the ring needs.
+struct Collective {
+  const char* name;
+  std::function<void(float* data, size_t count, float* scratch)> run;
+};
+
+struct Result {
+  double time_us, algbw, busbw;
+  bool ok;
+};
+
+// Integer-valued inputs whose sums are exact in float: rank r, position i.
+float input_value(int rank, size_t i) { return static_cast<float>((rank + 1) * 1000 + (i * (rank + 1) + 7) % 4099); }
+
+bool check(const Collective& c, std::vector<float>& data, std::vector<float>& scratch, size_t count, int rank, int n) {
+  for (size_t i = 0; i < count; ++i) data[i] = input_value(rank, i);
+  c.run(data.data(), count, scratch.data());
+  bool ok = true;
+  for (size_t i = 0; i < count && ok; ++i) {
+    double expected = 0;
+    for (int r = 0; r < n; ++r) expected += input_value(r, i);
+    ok = data[i] == static_cast<float>(expected);
+  }
+  int mine = ok ? 1 : 0, all = 0;
+  MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
+  return all == 1;
+}
+
+Result measure(const Collective& c, std::vector<float>& data, std::vector<float>& scratch, size_t count,
+               const Config& cfg, int rank, int n) {
+  Result r{};
+  r.ok = check(c, data, scratch, count, rank, n);
+  std::fill(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(count), 0.0f);
+  for (int i = 0; i < cfg.warmup; ++i) c.run(data.data(), count, scratch.data());
+  MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  const double t0 = MPI_Wtime();
+  for (int i = 0; i < cfg.iters; ++i) c.run(data.data(), count, scratch.data());
+  double mean = (MPI_Wtime() - t0) / cfg.iters, slowest = 0;
+  MPI_CHECK(MPI_Allreduce(&mean, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+  const double bytes = static_cast<double>(count * sizeof(float));
+  r.time_us = slowest * 1e6;
+  r.algbw = bytes / slowest / 1e9;
+  r.busbw = r.algbw * 2.0 * (n - 1) / n;
+  return r;
+}
+
+// GB/s of copying `bytes`, counted once (as nccl-tests counts a transfer); `all_ranks` copies
+// on every rank at once, else on rank 0 while the others wait.
+double memcpy_gbps(size_t bytes, bool all_ranks, int rank) {
+  std::vector<char> src(bytes, 1), dst(bytes, 0);
+  const bool active = all_ranks || rank == 0;
+  const int reps = 10;
+  if (active) std::memcpy(dst.data(), src.data(), bytes);  // fault the pages in
+  MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  const double t0 = MPI_Wtime();
+  if (active)
+    for (int i = 0; i < reps; ++i) {
+      std::memcpy(dst.data(), src.data(), bytes);
+      src[static_cast<size_t>(i)] = dst[bytes - 1 - static_cast<size_t>(i)];  // keep the copies live
+    }
+  const double t = MPI_Wtime() - t0;
+  double gbps = active ? static_cast<double>(bytes) * reps / t / 1e9 : 1e300, slowest = 0;
+  MPI_CHECK(MPI_Allreduce(&gbps, &slowest, 1, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD));
+  return slowest;
+}
+
+int run(const Config& cfg) {
+  int rank = 0, n = 1;
+  MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+  MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &n));
+  char host[MPI_MAX_PROCESSOR_NAME];
+  int host_len = 0;
+  MPI_CHECK(MPI_Get_processor_name(host, &host_len));
+
+  const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
+  std::vector<float> data(max_count), scratch(std::max<size_t>(cifar::ring_scratch_floats(max_count, n), 1));
+  const std::vector<Collective> collectives = {
+      {"mpi",
+       [](float* d, size_t count, float*) {
+         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d, cifar::checked_mpi_count(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
+       }},
+      {"ring", [](float* d, size_t count, float* s) { cifar::ring_allreduce_sum(d, count, s, MPI_COMM_WORLD); }},
+  };
+
+  const size_t copy_bytes = std::max<size_t>(cfg.max_bytes, size_t{64} << 20);
+  const double copy_one = memcpy_gbps(copy_bytes, false, rank), copy_all = memcpy_gbps(copy_bytes, true, rank);
+
+  FILE* csv = nullptr;
+  if (rank == 0) {
+    std::printf("# allreduce_bench: N=%d ranks, host %.*s, float32 sum in place, iters %d, warmup %d\n", n, host_len,
+                host, cfg.iters, cfg.warmup);
+    std::printf("# memcpy %zu MiB: %.2f GB/s on 1 rank, %.2f GB/s per rank with all %d copying\n", copy_bytes >> 20,
+                copy_one, copy_all, n);
+    std::printf("# time = max over ranks of the mean; algbw = bytes/time; busbw = algbw*2(N-1)/N (GB/s)\n#\n");
+    std::printf("# %10s %10s  %12s %9s %9s  %13s %10s %10s  %8s  %5s\n", "size(B)", "count", "mpi_time(us)",
+                "mpi_algbw", "mpi_busbw", "ring_time(us)", "ring_algbw", "ring_busbw", "ring/mpi", "check");
+    if (!cfg.csv.empty()) {
+      csv = std::fopen(cfg.csv.c_str(), "w");
+      if (!csv) throw cifar::Error("cannot open --csv file " + cfg.csv + " for writing");
+      std::fprintf(csv,
+                   "ranks,size_bytes,count,mpi_time_us,mpi_algbw_gbps,mpi_busbw_gbps,ring_time_us,ring_algbw_gbps,"
+                   "ring_busbw_gbps,ring_over_mpi_busbw,check\n");
+    }
+  }
+
+  bool all_ok = true;
+  for (size_t bytes = std::max<size_t>(cfg.min_bytes, sizeof(float)); bytes <= cfg.max_bytes; bytes *= 2) {
+    const size_t count = bytes / sizeof(float);
+    const Result mpi = measure(collectives[0], data, scratch, count, cfg, rank, n);
+    const Result ring = measure(collectives[1], data, scratch, count, cfg, rank, n);
+    const bool ok = mpi.ok && ring.ok;
+    all_ok = all_ok && ok;
+    const double ratio = n > 1 ? ring.busbw / mpi.busbw : 0.0;
+    const char* verdict = ok ? "ok" : (mpi.ok ? "RING" : "MPI");  // which one gave a wrong sum
+    if (rank == 0) {
+      std::printf("  %10zu %10zu  %12.1f %9.3f %9.3f  %13.1f %10.3f %10.3f  %8.3f  %5s\n", count * sizeof(float), count,
+                  mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
+      std::fflush(stdout);
+      if (csv)
+        std::fprintf(csv, "%d,%zu,%zu,%.3f,%.4f,%.4f,%.3f,%.4f,%.4f,%.4f,%s\n", n, count * sizeof(float), count,
+                     mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
+    }
+  }
+  if (csv) std::fclose(csv);
+  if (!all_ok && rank == 0) std::fprintf(stderr, "allreduce_bench: a sum was wrong (see the check column)\n");
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+
+  Config cfg;
+  CLI::App app{"Bandwidth of MPI_Allreduce and of the ring all-reduce (float32 sum, in place)"};
+  app.add_option("--min-bytes", cfg.min_bytes, "smallest message, bytes")->check(CLI::PositiveNumber);
+  app.add_option("--max-bytes", cfg.max_bytes, "largest message, bytes")->check(CLI::PositiveNumber);
+  app.add_option("--iters", cfg.iters, "timed calls per size")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", cfg.warmup, "untimed calls per size")->check(CLI::NonNegativeNumber);
+  app.add_option("--csv", cfg.csv, "also write the rows to this CSV file (rank 0)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = rank == 0 ? app.exit(e) : e.get_exit_code();
+    MPI_Finalize();
+    return rc;
+  }
+
+  int rc = 0;
+  try {
+    rc = run(cfg);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "allreduce_bench rank %d: %s\n", rank, e.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Finalize();
+  return rc;
+}

@@ -1,0 +1,54 @@
+#pragma once
+// The one configuration struct of a run. Defaults live in config/default.toml; every key is also
+// a command-line option of the same name (CLI11 reads both), and the command line wins.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cifar {
+
+enum class AllreduceStrategy { naive, mpi, ring };
+
+struct Config {
+  // data
+  std::string data_dir = "data/cifar-10-batches-bin";
+  bool no_shuffle = false;
+  bool drop_last = false;
+  // training
+  int epochs = 1;
+  size_t batch_size = 128;   // per rank
+  size_t global_batch = 0;   // if set: split across ranks instead (must divide by N)
+  float lr = 0.01f;
+  float momentum = 0.9f;
+  uint64_t seed = 42;
+  int threads = 1;           // oneDNN/OpenMP threads per process
+  long max_steps = 0;        // 0: whole epochs
+  bool eval = true;          // test accuracy after each epoch
+  int log_every = 50;        // steps between progress lines (rank 0)
+  // weights
+  std::string init_weights;
+  std::string save_weights;
+  // communication
+  AllreduceStrategy allreduce = AllreduceStrategy::mpi;
+  double bucket_mb = 25.0;
+  bool overlap = false;
+  // output
+  std::string metrics;       // HDF5 metrics file ("" = results/run-<time>.h5)
+  std::string trace;         // Chrome trace JSON ("" = none)
+  bool force = false;        // overwrite existing output files
+  std::string config_file;   // the file the defaults came from
+};
+
+std::string to_string(AllreduceStrategy s);
+
+// Parses argv (and the --config file, default config/default.toml if it exists). Throws
+// cifar::Error with a one-line message naming the key or value on any problem. Returns nullopt
+// when the user asked for --help (the help has been printed).
+std::optional<Config> parse_config(int argc, char** argv, bool print_help);
+
+// The whole configuration as key = value lines (for logs, metrics files and checkpoints).
+std::vector<std::pair<std::string, std::string>> config_items(const Config& c);
+
+}  // namespace cifar

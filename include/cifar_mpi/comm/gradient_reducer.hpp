@@ -1,0 +1,83 @@
+#pragma once
+// Averages the gradient arena across the ranks of a communicator every step, bucket by bucket.
+//
+//   overlap off: after backward, the calling thread reduces every bucket in backward order.
+//   overlap on:  a communication thread reduces each bucket as soon as backward reports it
+//                complete (on_grads_ready), while the main thread goes on with earlier layers;
+//                finish_step() waits only for what is still in flight.
+//
+// Why a thread and not MPI_Iallreduce + MPI_Test between layers: Open MPI (4.1, as Debian ships
+// it) makes progress on a non-blocking collective only inside MPI calls, so a reduction posted
+// before conv2's backward would sit still for the whole of that layer. A thread blocked in the
+// collective progresses it continuously; only that thread calls MPI during a step, so
+// MPI_THREAD_SERIALIZED is all the MPI library must provide.
+//
+// Averaging happens in exactly one place: each bucket is summed, then scaled by 1/N.
+#include <mpi.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/comm/bucket_plan.hpp"
+
+namespace cifar {
+
+struct BucketTiming {
+  double start = 0, end = 0;  // now_seconds() around the bucket's reduction
+};
+
+struct StepCommStats {
+  double first_start = 0;  // first reduction's start
+  double last_end = 0;     // last reduction's end
+  double wait = 0;         // time the main thread spent waiting for communication
+  size_t calls = 0;        // collective calls (one per bucket)
+  size_t bytes = 0;        // gradient bytes reduced (each rank's input size)
+  double comm() const { return last_end > first_start ? last_end - first_start : 0; }
+};
+
+class GradientReducer {
+ public:
+  GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy, bool overlap,
+                  MPI_Comm comm);
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // From backward: the first `ready` floats of the arena are final. Starts the buckets they
+  // complete (overlap on); otherwise only remembers.
+  void on_grads_ready(size_t ready);
+  // Reduces what is left (overlap off: everything), waits for all buckets, and records the step.
+  void finish_step();
+
+  const StepCommStats& last_step() const { return stats_; }
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+  const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
+
+ private:
+  void reduce_bucket(size_t k);  // sum over ranks, then scale by 1/N
+  void comm_thread_loop();
+
+  std::span<float> grads_;
+  std::vector<Bucket> buckets_;
+  AllreduceStrategy strategy_;
+  bool overlap_;
+  MPI_Comm comm_;
+  int world_size_ = 1;
+  std::vector<float> ring_scratch_;
+  std::vector<BucketTiming> timings_;
+  StepCommStats stats_;
+
+  // Overlap state, guarded by mutex_: buckets [0, ready_) may be reduced; [0, done_) are.
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  size_t ready_ = 0, done_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace cifar

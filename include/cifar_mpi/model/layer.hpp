@@ -1,0 +1,55 @@
+#pragma once
+// A layer of the network on oneDNN primitives, built once for one batch size and executed every
+// step (oneDNN's cnn_training_f32 pattern). Layers are chained by memory objects: a layer reads
+// the previous layer's dst() and, in backward, writes its data gradient straight into the
+// previous layer's diff_dst(). Activation layouts are chosen by oneDNN (format_tag::any);
+// parameters and their gradients live in the ParamArena in PyTorch's plain layout, with a
+// reorder only where a primitive wants a blocked weight layout.
+#include <dnnl.hpp>
+
+#include <optional>
+#include <string>
+
+namespace cifar {
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  Layer() = default;
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  virtual std::string name() const = 0;
+  virtual void forward(dnnl::stream& s) = 0;
+  // Writes (=, not +=) the data gradient into the previous layer's diff_dst (unless this is the
+  // first layer, whose data gradient nobody needs) and the parameter gradients into the arena.
+  virtual void backward(dnnl::stream& s) = 0;
+  virtual bool has_params() const { return false; }
+
+  dnnl::memory& dst() { return dst_; }
+  dnnl::memory& diff_dst() { return diff_dst_; }
+
+ protected:
+  dnnl::memory dst_;       // output activation, layout chosen by the forward primitive
+  dnnl::memory diff_dst_;  // gradient of the loss w.r.t. dst_, same layout
+};
+
+// A memory in the layout a primitive wants, bridged to a memory in another layout with a
+// reorder that exists only when the two layouts differ (so the common case costs nothing).
+class LayoutBridge {
+ public:
+  LayoutBridge() = default;
+  // `outer` is the memory the rest of the program uses; `wanted` the primitive's layout.
+  // to_inner: reorder outer -> inner (an input); otherwise inner -> outer (an output).
+  LayoutBridge(const dnnl::memory& outer, const dnnl::memory::desc& wanted, const dnnl::engine& eng,
+               bool to_inner);
+  dnnl::memory& inner() { return inner_; }
+  void execute(dnnl::stream& s);  // no-op when layouts agree
+
+ private:
+  dnnl::memory outer_, inner_;
+  std::optional<dnnl::reorder> reorder_;
+  bool to_inner_ = true;
+};
+
+}  // namespace cifar

@@ -1,0 +1,23 @@
+#pragma once
+// ReLU, in place: dst is src and diff_src is diff_dst. Backward uses dst (relu_use_dst_for_bwd:
+// diff = dst > 0 ? diff : 0), which equals PyTorch's rule and lets forward overwrite its input,
+// saving a pass over the largest activations of the network.
+//   src = dst   (B, C, H, W) or (B, C), the previous layer's layout
+#include "cifar_mpi/model/layer.hpp"
+
+namespace cifar {
+
+class Relu : public Layer {
+ public:
+  Relu(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory& diff_src);
+  std::string name() const override { return name_; }
+  void forward(dnnl::stream& s) override;
+  void backward(dnnl::stream& s) override;
+
+ private:
+  std::string name_;
+  dnnl::eltwise_forward fwd_;
+  dnnl::eltwise_backward bwd_;
+};
+
+}  // namespace cifar

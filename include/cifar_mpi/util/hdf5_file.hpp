@@ -1,0 +1,61 @@
+#pragma once
+// Thin RAII over HDF5's C API, and H5_CHECK for calls that return a negative id or status on
+// failure. HDF5's own error stack printing is switched off (it prints pages to stderr); our
+// messages name the file and the dataset instead.
+#include <hdf5.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cifar_mpi/util/error.hpp"
+
+namespace cifar {
+
+// Owns one HDF5 identifier and closes it with the matching H5?close.
+class H5Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  H5Handle() = default;
+  H5Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  H5Handle(H5Handle&& o) noexcept : id_(o.id_), closer_(o.closer_) { o.id_ = -1; }
+  H5Handle& operator=(H5Handle&& o) noexcept {
+    std::swap(id_, o.id_);
+    std::swap(closer_, o.closer_);
+    return *this;
+  }
+  ~H5Handle() {
+    if (id_ >= 0 && closer_) closer_(id_);
+  }
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }
+
+ private:
+  hid_t id_ = -1;
+  Closer closer_ = nullptr;
+};
+
+void h5_silence_errors();
+
+// Opens an existing file read-only; a missing or unreadable (truncated, not HDF5) file is an
+// Error naming the path.
+H5Handle h5_open_read(const std::filesystem::path& path);
+H5Handle h5_create(const std::filesystem::path& path);  // truncates
+
+// Reads a float dataset whole; its shape must equal `shape` (Error naming file and dataset).
+std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, const std::string& dataset,
+                                  const std::vector<size_t>& shape);
+void h5_write_floats(hid_t loc, const std::string& dataset, const float* data, const std::vector<size_t>& shape);
+bool h5_exists(hid_t loc, const std::string& path);
+
+// Writes a file by writing `tmp` and renaming it over `path` once complete, so a crash leaves
+// the previous file or none, never a half-written one.
+std::filesystem::path temp_path_for(const std::filesystem::path& path);
+void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
+
+}  // namespace cifar
+
+#define H5_CHECK(expr, what)                                            \
+  do {                                                                  \
+    if ((expr) < 0) throw ::cifar::Error(std::string("HDF5: ") + (what)); \
+  } while (0)

@@ -1,0 +1,119 @@
+#include "cifar_mpi/app/config.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "cifar_mpi/util/error.hpp"
+
+namespace cifar {
+
+std::string to_string(AllreduceStrategy s) {
+  switch (s) {
+    case AllreduceStrategy::naive: return "naive";
+    case AllreduceStrategy::mpi: return "mpi";
+    case AllreduceStrategy::ring: return "ring";
+  }
+  return "?";
+}
+
+namespace {
+
+// CLI11's messages can span lines; the program's errors are one line.
+std::string one_line(std::string s) {
+  for (auto& ch : s)
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+void build_app(CLI::App& app, Config& c) {
+  app.option_defaults()->always_capture_default();
+  app.set_config("--config", "", "TOML file of defaults (config/default.toml); command line overrides it");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
+  app.add_option("--data-dir", c.data_dir, "folder holding data_batch_{1..5}.bin and test_batch.bin");
+  app.add_flag("--no-shuffle", c.no_shuffle, "batches in file order (batch i = records i*B .. (i+1)*B-1)");
+  app.add_flag("--drop-last", c.drop_last, "drop each epoch's final partial batch");
+  app.add_option("--epochs", c.epochs, "epochs to train")->check(CLI::Range(1, 100000));
+  app.add_option("--batch-size", c.batch_size, "per-rank batch size")->check(CLI::Range(size_t{1}, size_t{65536}));
+  app.add_option("--global-batch", c.global_batch, "global batch split across ranks (0: use --batch-size)")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
+  app.add_option("--lr", c.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0f, 0.99999f));
+  app.add_option("--seed", c.seed, "seed of initial weights and shuffling");
+  app.add_option("--threads", c.threads, "oneDNN/OpenMP threads per process")->check(CLI::Range(1, 1024));
+  app.add_option("--max-steps", c.max_steps, "stop after K steps (0: whole epochs)")->check(CLI::NonNegativeNumber);
+  app.add_option("--eval", c.eval, "evaluate test accuracy after each epoch");
+  app.add_option("--log-every", c.log_every, "steps between progress lines")->check(CLI::Range(1, 1000000));
+  app.add_option("--init-weights", c.init_weights, "start from these weights (HDF5, PyTorch state_dict names)");
+  app.add_option("--save-weights", c.save_weights, "write the final weights here (HDF5)");
+  const std::map<std::string, AllreduceStrategy> strategies{
+      {"naive", AllreduceStrategy::naive}, {"mpi", AllreduceStrategy::mpi}, {"ring", AllreduceStrategy::ring}};
+  app.add_option("--allreduce", c.allreduce, "gradient averaging: naive | mpi | ring")
+      ->transform(CLI::CheckedTransformer(strategies))
+      ->default_str("mpi");
+  app.add_option("--bucket-mb", c.bucket_mb, "gradient bucket size in MB")->check(CLI::Range(1e-6, 1e6));
+  app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
+      ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
+      ->default_str("off");
+  app.add_option("--metrics", c.metrics, "HDF5 metrics file (default results/run-<time>.h5)");
+  app.add_option("--trace", c.trace, "write a Chrome trace (JSON) of the steps here");
+  app.add_flag("--force", c.force, "overwrite existing output files");
+}
+
+}  // namespace
+
+std::optional<Config> parse_config(int argc, char** argv, bool print_help) {
+  Config c;
+  CLI::App app{"cifar_mpi: synchronous data-parallel training of a CNN on CIFAR-10 (MPI + oneDNN)",
+               "cifar_mpi"};
+  build_app(app, c);
+  // config/default.toml is the default --config when run from the project folder.
+  if (std::filesystem::exists("config/default.toml")) app.get_config_ptr()->default_str("config/default.toml");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    if (print_help) std::cout << app.help();
+    return std::nullopt;
+  } catch (const CLI::CallForAllHelp&) {
+    if (print_help) std::cout << app.help("", CLI::AppFormatMode::All);
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    throw Error("invalid configuration: " + one_line(e.what()));
+  }
+  c.config_file = app.get_config_ptr()->as<std::string>();
+  return c;
+}
+
+std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
+  auto str = [](auto v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  return {{"data_dir", c.data_dir},
+          {"no_shuffle", str(c.no_shuffle)},
+          {"drop_last", str(c.drop_last)},
+          {"epochs", str(c.epochs)},
+          {"batch_size", str(c.batch_size)},
+          {"global_batch", str(c.global_batch)},
+          {"lr", str(c.lr)},
+          {"momentum", str(c.momentum)},
+          {"seed", str(c.seed)},
+          {"threads", str(c.threads)},
+          {"max_steps", str(c.max_steps)},
+          {"eval", str(c.eval)},
+          {"init_weights", c.init_weights},
+          {"save_weights", c.save_weights},
+          {"allreduce", to_string(c.allreduce)},
+          {"bucket_mb", str(c.bucket_mb)},
+          {"overlap", str(c.overlap)},
+          {"metrics", c.metrics},
+          {"trace", c.trace},
+          {"config_file", c.config_file}};
+}
+
+}  // namespace cifar

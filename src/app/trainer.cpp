@@ -1,0 +1,201 @@
+#include "cifar_mpi/app/trainer.hpp"
+
+#include <omp.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+
+#include "cifar_mpi/comm/gradient_reducer.hpp"
+#include "cifar_mpi/data/cifar_dataset.hpp"
+#include "cifar_mpi/data/distributed_sampler.hpp"
+#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/model/weights_io.hpp"
+#include "cifar_mpi/optim/sgd_momentum.hpp"
+#include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+
+namespace cifar {
+
+namespace {
+
+std::string format_duration(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+// The per-rank batch: --batch-size, or --global-batch split evenly across the ranks.
+size_t per_rank_batch(const Config& cfg, int world) {
+  if (cfg.global_batch == 0) return cfg.batch_size;
+  if (cfg.global_batch % static_cast<size_t>(world) != 0)
+    throw Error("invalid configuration: --global-batch " + std::to_string(cfg.global_batch) +
+                " does not divide evenly across " + std::to_string(world) + " ranks");
+  return cfg.global_batch / static_cast<size_t>(world);
+}
+
+// Networks share the weights; one is built per batch size (full batches, the epoch's final
+// partial batch, the test set's remainder).
+class NetworkCache {
+ public:
+  NetworkCache(const dnnl::engine& eng, ParamArena& arena) : eng_(eng), arena_(arena) {}
+  SimpleCnn& get(size_t batch) {
+    auto& net = nets_[batch];
+    if (!net) net = std::make_unique<SimpleCnn>(eng_, arena_, batch);
+    return *net;
+  }
+
+ private:
+  dnnl::engine eng_;
+  ParamArena& arena_;
+  std::map<size_t, std::unique_ptr<SimpleCnn>> nets_;
+};
+
+// Test loss and accuracy, each rank evaluating a contiguous slice of the test set.
+std::pair<double, double> evaluate(const CifarSet& test, NetworkCache& nets, dnnl::stream& s, size_t batch,
+                                   int rank, int world, MPI_Comm comm) {
+  const size_t n = test.size(), begin = n * rank / world, end = n * (rank + 1) / world;
+  std::vector<size_t> idx;
+  std::vector<int32_t> labels(batch);
+  double sums[2] = {0, 0};  // loss * count, correct
+  for (size_t i = begin; i < end; i += batch) {
+    const size_t b = std::min(batch, end - i);
+    idx.resize(b);
+    for (size_t k = 0; k < b; ++k) idx[k] = i + k;
+    SimpleCnn& net = nets.get(b);
+    gather_batch(test, idx, net.input(), labels.data());
+    const LossResult r = net.forward(s, labels.data());
+    sums[0] += static_cast<double>(r.loss) * static_cast<double>(b);
+    sums[1] += static_cast<double>(r.correct);
+  }
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm));
+  return {sums[0] / static_cast<double>(n), sums[1] / static_cast<double>(n)};
+}
+
+}  // namespace
+
+RunResult run_training(const Config& cfg, MPI_Comm comm) {
+  int rank = 0, world = 1;
+  MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  MPI_CHECK(MPI_Comm_size(comm, &world));
+  const bool root = rank == 0;
+  omp_set_num_threads(cfg.threads);
+  const size_t batch = per_rank_batch(cfg, world);
+
+  const double t_load = now_seconds();
+  const CifarSet train = load_cifar_train(cfg.data_dir);
+  const CifarSet test = cfg.eval ? load_cifar_test(cfg.data_dir) : CifarSet{};
+  if (root)
+    spdlog::info("data: {} training and {} test images from {} ({:.2f} s)", train.size(), test.size(),
+                 cfg.data_dir, now_seconds() - t_load);
+
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(eng);
+  ParamArena arena;
+  register_simple_cnn(arena);
+  if (root) {
+    if (cfg.init_weights.empty())
+      init_pytorch_default(arena, cfg.seed);
+    else
+      load_weights(arena, cfg.init_weights);
+  }
+  // Rank 0's weights are everyone's: the replicas start identical and stay so.
+  MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+
+  NetworkCache nets(eng, arena);
+  SgdMomentum sgd(arena.total_count(), cfg.lr, cfg.momentum);
+  const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
+  GradientReducer reducer(arena.grads(),
+                          plan_buckets(arena, static_cast<size_t>(cfg.bucket_mb * 1e6), per_tensor),
+                          cfg.allreduce, cfg.overlap, comm);
+  const DistributedSampler sampler(train.size(), world, rank, !cfg.no_shuffle, cfg.seed, cfg.drop_last);
+  const size_t samples = sampler.num_samples();
+  const size_t steps_per_epoch = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;
+  if (steps_per_epoch == 0)
+    throw Error("invalid configuration: --batch-size " + std::to_string(batch) + " exceeds the " +
+                std::to_string(samples) + " images of a rank's shard with --drop-last");
+  const size_t planned_steps = cfg.max_steps > 0
+                                   ? std::min(static_cast<size_t>(cfg.max_steps), steps_per_epoch * cfg.epochs)
+                                   : steps_per_epoch * cfg.epochs;
+  nets.get(batch);
+  if (samples % batch != 0 && !cfg.drop_last) nets.get(samples % batch);
+  if (root)
+    spdlog::info("model: {} parameters ({} gradient bytes), {} bucket(s); {} rank(s) x {} thread(s), per-rank "
+                 "batch {}, {} steps/epoch, allreduce {}, overlap {}",
+                 arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
+                 cfg.threads, batch, steps_per_epoch, to_string(cfg.allreduce), cfg.overlap ? "on" : "off");
+
+  RunResult result;
+  result.steps.reserve(planned_steps);
+  std::vector<int32_t> labels(batch);
+  const auto on_grads_ready = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
+  const double t_run = now_seconds();
+  size_t global_step = 0;
+  for (int epoch = 0; epoch < cfg.epochs && global_step < planned_steps; ++epoch) {
+    const double t_epoch = now_seconds();
+    const std::vector<size_t> order = sampler.indices(static_cast<uint64_t>(epoch));
+    double loss_sum = 0;
+    size_t epoch_steps = 0;
+    for (size_t step = 0; step < steps_per_epoch && global_step < planned_steps; ++step, ++global_step) {
+      StepRecord rec;
+      const size_t first = step * batch, b = std::min(batch, samples - first);
+      SimpleCnn& net = nets.get(b);
+      const double t0 = now_seconds();
+      gather_batch(train, std::span(order).subspan(first, b), net.input(), labels.data());
+      const double t1 = now_seconds();
+      const LossResult r = net.forward_backward(stream, labels.data(), b, on_grads_ready);
+      const double t2 = now_seconds();
+      reducer.finish_step();
+      const double t3 = now_seconds();
+      sgd.step(arena.params(), arena.grads());
+      const double t4 = now_seconds();
+      if (!std::isfinite(r.loss))
+        throw Error("non-finite loss (" + std::to_string(r.loss) + ") at epoch " + std::to_string(epoch + 1) +
+                    " step " + std::to_string(step + 1) + " on rank " + std::to_string(rank) +
+                    " (learning rate too high?)");
+      const StepCommStats& c = reducer.last_step();
+      rec.t_data = t1 - t0;
+      rec.t_comp = t2 - t1;
+      rec.t_comm = c.comm();
+      rec.t_wait = t3 - t2;
+      rec.t_update = t4 - t3;
+      rec.loss = r.loss;
+      rec.comm_calls = static_cast<uint32_t>(c.calls);
+      rec.comm_bytes = c.bytes;
+      result.steps.push_back(rec);
+      result.images_per_rank += b;
+      loss_sum += r.loss;
+      ++epoch_steps;
+      if (root && ((step + 1) % static_cast<size_t>(cfg.log_every) == 0 || step + 1 == steps_per_epoch)) {
+        const double elapsed = now_seconds() - t_run;
+        const double ips = static_cast<double>(result.images_per_rank) * world / elapsed;
+        const double eta = elapsed / static_cast<double>(global_step + 1) *
+                           static_cast<double>(planned_steps - global_step - 1);
+        spdlog::info("epoch {} step {:>4}/{} | loss {:.4f} | {:>7.0f} img/s | ETA {}", epoch + 1, step + 1,
+                     steps_per_epoch, r.loss, ips, format_duration(eta));
+      }
+    }
+    EpochRecord er;
+    er.epoch = epoch + 1;
+    er.steps = epoch_steps;
+    er.wall = now_seconds() - t_epoch;
+    double loss_mean = loss_sum / static_cast<double>(std::max<size_t>(1, epoch_steps));
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, comm));
+    er.train_loss = loss_mean / world;
+    if (cfg.eval) std::tie(er.test_loss, er.test_accuracy) = evaluate(test, nets, stream, batch, rank, world, comm);
+    if (root)
+      spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, {:.2f} s", er.epoch,
+                   er.train_loss, er.test_loss, 100 * er.test_accuracy, er.wall);
+    result.epochs.push_back(er);
+  }
+  result.total_wall = now_seconds() - t_run;
+  if (root && !cfg.save_weights.empty()) {
+    save_weights(arena, cfg.save_weights);
+    spdlog::info("weights saved to {}", cfg.save_weights);
+  }
+  return result;
+}
+
+}  // namespace cifar

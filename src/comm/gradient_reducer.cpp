@@ -1,0 +1,102 @@
+#include "cifar_mpi/comm/gradient_reducer.hpp"
+
+#include <algorithm>
+
+#include "cifar_mpi/comm/ring_allreduce.hpp"
+#include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+
+namespace cifar {
+
+GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy,
+                                 bool overlap, MPI_Comm comm)
+    : grads_(grads), buckets_(std::move(buckets)), strategy_(strategy), overlap_(overlap), comm_(comm) {
+  MPI_CHECK(MPI_Comm_size(comm_, &world_size_));
+  size_t largest = 0;
+  for (const auto& b : buckets_) largest = std::max(largest, b.count);
+  if (strategy_ == AllreduceStrategy::ring) ring_scratch_.resize(ring_scratch_floats(largest, world_size_));
+  timings_.resize(buckets_.size());
+  if (overlap_) {
+    int provided = MPI_THREAD_SINGLE;
+    MPI_CHECK(MPI_Query_thread(&provided));
+    if (provided < MPI_THREAD_SERIALIZED)
+      throw Error("--overlap on needs MPI_THREAD_SERIALIZED, but the MPI library provides level " +
+                  std::to_string(provided));
+    thread_ = std::thread([this] { comm_thread_loop(); });
+  }
+}
+
+GradientReducer::~GradientReducer() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+}
+
+void GradientReducer::reduce_bucket(size_t k) {
+  const Bucket& b = buckets_[k];
+  float* data = grads_.data() + b.offset;
+  timings_[k].start = now_seconds();
+  if (world_size_ > 1) {
+    if (strategy_ == AllreduceStrategy::ring)
+      ring_allreduce_sum(data, b.count, ring_scratch_.data(), comm_);
+    else
+      MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, checked_mpi_count(b.count), MPI_FLOAT, MPI_SUM, comm_));
+    const float inv_n = 1.0f / static_cast<float>(world_size_);
+    for (size_t i = 0; i < b.count; ++i) data[i] *= inv_n;
+  }
+  timings_[k].end = now_seconds();
+}
+
+void GradientReducer::comm_thread_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || done_ < ready_; });
+    if (stop_) return;
+    const size_t k = done_;
+    lock.unlock();
+    reduce_bucket(k);  // an MPI error here ends the process (see main's terminate handler)
+    lock.lock();
+    ++done_;
+    cv_.notify_all();
+  }
+}
+
+void GradientReducer::on_grads_ready(size_t ready) {
+  if (!overlap_) return;
+  size_t complete = 0;
+  while (complete < buckets_.size() && buckets_[complete].offset + buckets_[complete].count <= ready) ++complete;
+  {
+    std::lock_guard lock(mutex_);
+    if (complete <= ready_) return;
+    ready_ = complete;
+  }
+  cv_.notify_all();
+}
+
+void GradientReducer::finish_step() {
+  const double t0 = now_seconds();
+  if (overlap_) {
+    std::unique_lock lock(mutex_);
+    ready_ = buckets_.size();
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return done_ == buckets_.size(); });
+    ready_ = done_ = 0;
+  } else {
+    for (size_t k = 0; k < buckets_.size(); ++k) reduce_bucket(k);
+  }
+  stats_ = StepCommStats{};
+  stats_.wait = now_seconds() - t0;
+  if (!buckets_.empty()) {
+    stats_.first_start = timings_.front().start;
+    stats_.last_end = timings_.back().end;
+  }
+  stats_.calls = world_size_ > 1 ? buckets_.size() : 0;
+  for (const auto& b : buckets_) stats_.bytes += b.count * sizeof(float);
+}
+
+}  // namespace cifar

@@ -1,0 +1,71 @@
+// cifar_mpi: synchronous data-parallel training of the reference CNN on CIFAR-10.
+//   mpirun -np N ./build/cifar_mpi [options]     (a plain ./build/cifar_mpi is N = 1)
+// Every failure is one line on stderr and a non-zero exit; with N > 1 it aborts every rank, so
+// no rank is left waiting in a collective for one that has gone.
+#include <mpi.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/app/run_summary.hpp"
+#include "cifar_mpi/app/trainer.hpp"
+
+namespace {
+
+int world_rank() {
+  int r = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  return r;
+}
+int world_size() {
+  int n = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+[[noreturn]] void fail(const char* what) {
+  if (world_size() > 1)
+    std::fprintf(stderr, "cifar_mpi: error (rank %d): %s\n", world_rank(), what);
+  else
+    std::fprintf(stderr, "cifar_mpi: error: %s\n", what);
+  std::fflush(stderr);
+  if (world_size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);  // ends every rank promptly
+  MPI_Finalize();
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  // The overlap's communication thread calls MPI while the main thread computes.
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  std::set_terminate([] {
+    const auto e = std::current_exception();
+    try {
+      if (e) std::rethrow_exception(e);
+      fail("terminated");
+    } catch (const std::exception& ex) {
+      fail(ex.what());
+    } catch (...) {
+      fail("unknown exception");
+    }
+  });
+  spdlog::set_pattern("[%H:%M:%S] %v");
+  try {
+    const auto cfg = cifar::parse_config(argc, argv, world_rank() == 0);
+    if (!cfg) {  // --help
+      MPI_Finalize();
+      return 0;
+    }
+    const auto result = cifar::run_training(*cfg, MPI_COMM_WORLD);
+    cifar::print_run_summary(*cfg, result, MPI_COMM_WORLD);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  MPI_Finalize();
+  return 0;
+}

@@ -1,0 +1,74 @@
+#include "cifar_mpi/model/layers/inner_product.hpp"
+
+namespace cifar {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+InnerProduct::InnerProduct(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src,
+                           int out_features, float* weight, float* bias, float* dweight, float* dbias)
+    : name_(std::move(name)) {
+  const auto sd = src.get_desc().dims();
+  const memory::dim B = sd[0], O = out_features;
+  memory::dims weight_dims{O};
+  weight_dims.insert(weight_dims.end(), sd.begin() + 1, sd.end());  // (O, I) or (O, C, H, W)
+  const tag user_weight_tag = sd.size() == 4 ? tag::oihw : tag::oi;
+  const memory::dims bias_dims{O}, dst_dims{B, O};
+  auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+
+  memory user_weight({weight_dims, dt::f32, user_weight_tag}, eng, weight);
+  memory user_dweight({weight_dims, dt::f32, user_weight_tag}, eng, dweight);
+  bias_ = memory({bias_dims, dt::f32, tag::x}, eng, bias);
+  dbias_ = memory({bias_dims, dt::f32, tag::x}, eng, dbias);
+  const memory::desc dst_md(dst_dims, dt::f32, tag::nc);
+
+  dnnl::inner_product_forward::primitive_desc fwd_pd(
+      {dnnl::prop_kind::forward_training, any(sd), any(weight_dims), bias_.get_desc(), dst_md}, eng);
+  fwd_ = dnnl::inner_product_forward(fwd_pd);
+  src_ = LayoutBridge(src, fwd_pd.src_desc(), eng, true);
+  weight_fwd_ = LayoutBridge(user_weight, fwd_pd.weights_desc(), eng, true);
+  dst_ = memory(dst_md, eng);
+  diff_dst_ = memory(dst_md, eng);
+
+  dnnl::inner_product_backward_weights::primitive_desc bw_pd(
+      {fwd_pd.src_desc(), any(weight_dims), dbias_.get_desc(), dst_md}, eng, fwd_pd);
+  bwd_weights_ = dnnl::inner_product_backward_weights(bw_pd);
+  dweight_ = LayoutBridge(user_dweight, bw_pd.diff_weights_desc(), eng, false);
+
+  if (diff_src) {
+    dnnl::inner_product_backward_data::primitive_desc bd_pd({fwd_pd.src_desc(), any(weight_dims), dst_md}, eng,
+                                                            fwd_pd);
+    bwd_data_ = dnnl::inner_product_backward_data(bd_pd);
+    weight_bwd_ = LayoutBridge(user_weight, bd_pd.weights_desc(), eng, true);
+    diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, false);
+  }
+}
+
+void InnerProduct::forward(dnnl::stream& s) {
+  src_.execute(s);
+  weight_fwd_.execute(s);
+  fwd_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
+                   {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
+                   {DNNL_ARG_BIAS, bias_},
+                   {DNNL_ARG_DST, dst_}});
+}
+
+void InnerProduct::backward(dnnl::stream& s) {
+  // dweight = diff_dst^T * src, dbias = sum_b diff_dst   (=)
+  bwd_weights_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
+                           {DNNL_ARG_DIFF_DST, diff_dst_},
+                           {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
+                           {DNNL_ARG_DIFF_BIAS, dbias_}});
+  dweight_.execute(s);
+  if (bwd_data_) {
+    // diff_src = diff_dst * weight   (=)
+    weight_bwd_.execute(s);
+    bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, diff_dst_},
+                           {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
+                           {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
+    diff_src_.execute(s);
+  }
+}
+
+}  // namespace cifar

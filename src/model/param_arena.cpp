@@ -1,0 +1,37 @@
+#include "cifar_mpi/model/param_arena.hpp"
+
+#include <functional>
+#include <numeric>
+
+#include "cifar_mpi/util/error.hpp"
+
+namespace cifar {
+
+size_t ParamArena::add(std::string name, std::vector<size_t> shape) {
+  if (finalized_) throw Error("ParamArena::add(" + name + ") after finalize()");
+  TensorSpec s;
+  s.name = std::move(name);
+  s.count = std::accumulate(shape.begin(), shape.end(), size_t{1}, std::multiplies<>());
+  s.shape = std::move(shape);
+  specs_.push_back(std::move(s));
+  return specs_.size() - 1;
+}
+
+void ParamArena::finalize() {
+  size_t offset = 0;
+  for (auto it = specs_.rbegin(); it != specs_.rend(); ++it) {  // backward order
+    it->offset = offset;
+    offset += it->count;
+  }
+  params_.assign(offset, 0.0f);
+  grads_.assign(offset, 0.0f);
+  finalized_ = true;
+}
+
+const TensorSpec& ParamArena::spec(const std::string& name) const {
+  for (const auto& s : specs_)
+    if (s.name == name) return s;
+  throw Error("no parameter tensor named '" + name + "'");
+}
+
+}  // namespace cifar

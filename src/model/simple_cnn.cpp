@@ -1,0 +1,112 @@
+#include "cifar_mpi/model/simple_cnn.hpp"
+
+#include <cmath>
+#include <random>
+
+#include "cifar_mpi/data/cifar_dataset.hpp"
+#include "cifar_mpi/model/layers/conv2d.hpp"
+#include "cifar_mpi/model/layers/inner_product.hpp"
+#include "cifar_mpi/model/layers/max_pool.hpp"
+#include "cifar_mpi/model/layers/relu.hpp"
+
+namespace cifar {
+
+void register_simple_cnn(ParamArena& arena) {
+  arena.add("conv1.weight", {32, 3, 3, 3});
+  arena.add("conv1.bias", {32});
+  arena.add("conv2.weight", {64, 32, 3, 3});
+  arena.add("conv2.bias", {64});
+  arena.add("fc1.weight", {128, 64 * 6 * 6});
+  arena.add("fc1.bias", {128});
+  arena.add("fc2.weight", {10, 128});
+  arena.add("fc2.bias", {10});
+  arena.finalize();
+}
+
+void init_pytorch_default(ParamArena& arena, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  const auto& specs = arena.specs();
+  for (size_t i = 0; i < specs.size(); i += 2) {  // (weight, bias) pairs
+    const auto& w = specs[i].shape;
+    size_t fan_in = 1;
+    for (size_t d = 1; d < w.size(); ++d) fan_in *= w[d];
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    for (size_t t : {i, i + 1}) {
+      float* p = arena.param(t);
+      for (size_t k = 0; k < specs[t].count; ++k) {
+        // 53 random bits -> [0, 1): independent of libstdc++'s distribution implementations.
+        const double u = static_cast<double>(gen() >> 11) * 0x1.0p-53;
+        p[k] = static_cast<float>((2.0 * u - 1.0) * bound);
+      }
+    }
+  }
+}
+
+SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) : batch_(batch), arena_(arena) {
+  using dnnl::memory;
+  const auto B = static_cast<memory::dim>(batch);
+  input_ = memory({{B, 3, 32, 32}, memory::data_type::f32, memory::format_tag::nchw}, eng);
+  auto idx = [&](const char* name) {
+    const auto& specs = arena.specs();
+    for (size_t i = 0; i < specs.size(); ++i)
+      if (specs[i].name == name) return i;
+    throw std::logic_error(std::string("arena lacks ") + name);
+  };
+  auto conv = [&](const char* name, memory& src, memory* diff_src, int out) {
+    const size_t w = idx((std::string(name) + ".weight").c_str()), b = w + 1;
+    return std::make_unique<Conv2d>(name, eng, src, diff_src, out, 3, arena.param(w), arena.param(b),
+                                    arena.grad(w), arena.grad(b));
+  };
+  auto fc = [&](const char* name, memory& src, memory* diff_src, int out) {
+    const size_t w = idx((std::string(name) + ".weight").c_str()), b = w + 1;
+    return std::make_unique<InnerProduct>(name, eng, src, diff_src, out, arena.param(w), arena.param(b),
+                                          arena.grad(w), arena.grad(b));
+  };
+  auto last = [&]() -> Layer& { return *layers_.back(); };
+  layers_.push_back(conv("conv1", input_, nullptr, 32));  // (B,32,30,30); no data gradient for the input
+  layers_.push_back(std::make_unique<Relu>("relu1", eng, last().dst(), last().diff_dst()));
+  layers_.push_back(std::make_unique<MaxPool>("pool1", eng, last().dst(), last().diff_dst()));  // (B,32,15,15)
+  layers_.push_back(conv("conv2", last().dst(), &last().diff_dst(), 64));                        // (B,64,13,13)
+  layers_.push_back(std::make_unique<Relu>("relu2", eng, last().dst(), last().diff_dst()));
+  layers_.push_back(std::make_unique<MaxPool>("pool2", eng, last().dst(), last().diff_dst()));  // (B,64,6,6)
+  layers_.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128));                           // (B,128)
+  layers_.push_back(std::make_unique<Relu>("relu3", eng, last().dst(), last().diff_dst()));
+  layers_.push_back(fc("fc2", last().dst(), &last().diff_dst(), 10));                            // (B,10)
+  logits_ = static_cast<float*>(last().dst().get_data_handle());
+  dlogits_ = static_cast<float*>(last().diff_dst().get_data_handle());
+
+  // After a parameter layer's backward, the arena prefix up to the end of its weight is final
+  // (weight is registered before bias, so in backward order it comes after it).
+  for (const auto& layer : layers_) {
+    size_t ready = 0;
+    if (layer->has_params()) {
+      const auto& w = arena.spec(layer->name() + ".weight");
+      ready = w.offset + w.count;
+    }
+    grads_ready_after_.push_back(ready);
+  }
+}
+
+LossResult SimpleCnn::forward(dnnl::stream& s, const int32_t* labels) {
+  for (auto& layer : layers_) layer->forward(s);
+  s.wait();
+  return softmax_cross_entropy(logits_, labels, batch_, kNumClasses, nullptr, batch_);
+}
+
+LossResult SimpleCnn::forward_backward(dnnl::stream& s, const int32_t* labels, size_t grad_scale_batch,
+                                       const GradsReadyHook& on_grads_ready) {
+  for (auto& layer : layers_) layer->forward(s);
+  s.wait();
+  const LossResult r = softmax_cross_entropy(logits_, labels, batch_, kNumClasses, dlogits_, grad_scale_batch);
+  for (size_t i = layers_.size(); i-- > 0;) {
+    layers_[i]->backward(s);
+    if (grads_ready_after_[i] && on_grads_ready) {
+      s.wait();
+      on_grads_ready(grads_ready_after_[i]);
+    }
+  }
+  s.wait();
+  return r;
+}
+
+}  // namespace cifar
