@@ -8,6 +8,8 @@
 #include <string>
 #include <system_error>
 
+#include <sys/mman.h>
+
 #include "cifar_mpi/util/error.hpp"
 
 namespace cifar {
@@ -31,6 +33,21 @@ size_t checked_file_size(const fs::path& file) {
   return static_cast<size_t>(bytes);
 }
 
+// Allocates room for `bytes` bytes in `buffer` and, before the memory is first touched, asks Linux
+// to back it with 2 MB pages (transparent huge pages are often in "madvise" mode). On this kind of
+// VM a 4 KB page fault costs ~20 us: ~0.7 s to touch the 150 MB of training pixels, ~30 ms with
+// huge pages. It is advice only; where the kernel declines, nothing changes.
+void reserve_preferring_huge_pages(std::vector<uint8_t>& buffer, size_t bytes) {
+  buffer.reserve(bytes);
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  const auto start = reinterpret_cast<uintptr_t>(buffer.data());
+  const uintptr_t first = (start + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t last = (start + bytes) & ~(kHugePage - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#endif
+}
+
 // The whole file in one fread: 150 MB of training data load once per rank at start-up.
 std::vector<uint8_t> read_whole_file(const fs::path& file, size_t bytes) {
   struct Closer {
@@ -38,7 +55,9 @@ std::vector<uint8_t> read_whole_file(const fs::path& file, size_t bytes) {
   };
   std::unique_ptr<std::FILE, Closer> stream(std::fopen(file.c_str(), "rb"));
   if (!stream) throw Error("cannot open CIFAR-10 file " + file.string() + ": " + std::strerror(errno));
-  std::vector<uint8_t> contents(bytes);
+  std::vector<uint8_t> contents;
+  reserve_preferring_huge_pages(contents, bytes);
+  contents.resize(bytes);
   const size_t got = std::fread(contents.data(), 1, bytes, stream.get());
   if (got != bytes) {
     const std::string reason = std::ferror(stream.get()) ? std::strerror(errno) : "unexpected end of file";
@@ -81,6 +100,7 @@ CifarSet load_cifar_files(const std::vector<std::filesystem::path>& files) {
   }
 
   CifarSet set;
+  reserve_preferring_huge_pages(set.pixels, total_records * kImageBytes);
   set.pixels.resize(total_records * kImageBytes);
   set.labels.resize(total_records);
   size_t next_record = 0;

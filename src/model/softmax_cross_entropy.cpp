@@ -27,7 +27,7 @@ LossResult softmax_cross_entropy(const float* logits, const int32_t* labels, siz
       }
     }
   }
-  r.loss = static_cast<float>(loss_sum / static_cast<double>(batch));
+  r.loss = loss_sum / static_cast<double>(batch);
   return r;
 }
 

@@ -398,3 +398,18 @@ TEST(ReferenceCnnVsPyTorch, SgdMomentumStepWithPyTorchGradients) {
   for (const auto& [name, v] : ref::named_tensors(std::as_const(w)))
     ct::expect_close("sgd step2/after/" + std::string(name), *v, ct::read_f32("step2/after/" + std::string(name)), 1e-6, 1e-7);
 }
+
+TEST(FixtureReader, ReportsTheDatasetInErrorsAndConvertsLabels) {
+  SKIP_WITHOUT_FIXTURE();
+  try {
+    ct::read_f32("step1/act/no_such_tensor");
+    ADD_FAILURE() << "reading a missing dataset did not throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("step1/act/no_such_tensor"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(ct::read_labels("input"), std::runtime_error);  // a float dataset is not labels
+  std::vector<size_t> shape{99};
+  EXPECT_EQ(ct::read_f32("step1/loss", &shape).size(), 1u);
+  EXPECT_TRUE(shape.empty());  // scalar
+  EXPECT_EQ(ct::read_labels(), (std::vector<int32_t>{8, 4, 8, 4}));  // stored as int64
+}

@@ -19,7 +19,7 @@ namespace cifar {
 //   t_update the SGD update
 struct StepRecord {
   double t_data = 0, t_comp = 0, t_comm = 0, t_wait = 0, t_update = 0;
-  float loss = 0;
+  double loss = 0;
   uint32_t comm_calls = 0;
   uint64_t comm_bytes = 0;
 };

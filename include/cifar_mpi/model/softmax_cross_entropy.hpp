@@ -8,7 +8,7 @@
 namespace cifar {
 
 struct LossResult {
-  float loss = 0;       // batch mean of -log softmax(logits)[label]
+  double loss = 0;      // batch mean of -log softmax(logits)[label] (double: finite differences need it)
   size_t correct = 0;   // argmax(logits) == label
 };
 
