@@ -185,9 +185,11 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, comm));
     er.train_loss = loss_mean / world;
     if (cfg.eval) std::tie(er.test_loss, er.test_accuracy) = evaluate(test, nets, stream, batch, rank, world, comm);
-    if (root)
+    if (root && cfg.eval)
       spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, {:.2f} s", er.epoch,
                    er.train_loss, er.test_loss, 100 * er.test_accuracy, er.wall);
+    else if (root)
+      spdlog::info("epoch {} done: train loss {:.4f}, {:.2f} s", er.epoch, er.train_loss, er.wall);
     result.epochs.push_back(er);
   }
   result.total_wall = now_seconds() - t_run;
