@@ -30,7 +30,21 @@ std::string one_line(std::string s) {
   return s;
 }
 
+// CLI11's PositiveNumber prints "not in range 0.000000 to 1.797...e308 (309 digits)" and calls
+// "abc" out of range; these say what is wrong in a few words.
+CLI::Validator number_at_least(double low, bool strictly) {
+  return CLI::Validator(
+      [low, strictly](std::string& v) -> std::string {
+        double x = 0;
+        if (!CLI::detail::lexical_cast(v, x)) return "'" + v + "' is not a number";
+        if (strictly ? x > low : x >= low) return {};
+        return std::string(strictly ? "must be > " : "must be >= ") + CLI::detail::to_string(low) + ", got " + v;
+      },
+      strictly ? "> 0" : ">= 0");
+}
+
 void build_app(CLI::App& app, Config& c) {
+  const auto positive = number_at_least(0, true), non_negative = number_at_least(0, false);
   app.option_defaults()->always_capture_default();
   app.set_config("--config", "", "TOML file of defaults (config/default.toml); command line overrides it");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
@@ -41,11 +55,11 @@ void build_app(CLI::App& app, Config& c) {
   app.add_option("--batch-size", c.batch_size, "per-rank batch size")->check(CLI::Range(size_t{1}, size_t{65536}));
   app.add_option("--global-batch", c.global_batch, "global batch split across ranks (0: use --batch-size)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
-  app.add_option("--lr", c.lr, "learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--lr", c.lr, "learning rate")->check(positive);
   app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0f, 0.99999f));
-  app.add_option("--seed", c.seed, "seed of initial weights and shuffling");
+  app.add_option("--seed", c.seed, "seed of initial weights and shuffling")->check(non_negative);
   app.add_option("--threads", c.threads, "oneDNN/OpenMP threads per process")->check(CLI::Range(1, 1024));
-  app.add_option("--max-steps", c.max_steps, "stop after K steps (0: whole epochs)")->check(CLI::NonNegativeNumber);
+  app.add_option("--max-steps", c.max_steps, "stop after K steps (0: whole epochs)")->check(non_negative);
   app.add_option("--eval", c.eval, "evaluate test accuracy after each epoch");
   app.add_option("--log-every", c.log_every, "steps between progress lines")->check(CLI::Range(1, 1000000));
   app.add_option("--init-weights", c.init_weights, "start from these weights (HDF5, PyTorch state_dict names)");
@@ -53,7 +67,8 @@ void build_app(CLI::App& app, Config& c) {
   const std::map<std::string, AllreduceStrategy> strategies{
       {"naive", AllreduceStrategy::naive}, {"mpi", AllreduceStrategy::mpi}, {"ring", AllreduceStrategy::ring}};
   app.add_option("--allreduce", c.allreduce, "gradient averaging: naive | mpi | ring")
-      ->transform(CLI::CheckedTransformer(strategies))
+      ->transform(CLI::Transformer(strategies))
+      ->transform(CLI::IsMember({"naive", "mpi", "ring"}))  // runs first: names, not enum numbers
       ->default_str("mpi");
   app.add_option("--bucket-mb", c.bucket_mb, "gradient bucket size in MB")->check(CLI::Range(1e-6, 1e6));
   app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
@@ -81,6 +96,12 @@ std::optional<Config> parse_config(int argc, char** argv, bool print_help) {
   } catch (const CLI::CallForAllHelp&) {
     if (print_help) std::cout << app.help("", CLI::AppFormatMode::All);
     return std::nullopt;
+  } catch (const CLI::ConfigError& e) {
+    // CLI11 says "INI was not able to parse KEY" without naming the file.
+    std::string what = one_line(e.what());
+    const std::string prefix = "INI was not able to parse ";
+    if (what.rfind(prefix, 0) == 0) what = "unknown key '" + what.substr(prefix.size()) + "'";
+    throw Error("invalid configuration: " + app.get_config_ptr()->as<std::string>() + ": " + what);
   } catch (const CLI::ParseError& e) {
     throw Error("invalid configuration: " + one_line(e.what()));
   }

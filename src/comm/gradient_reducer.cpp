@@ -96,7 +96,8 @@ void GradientReducer::finish_step() {
     stats_.last_end = timings_.back().end;
   }
   stats_.calls = world_size_ > 1 ? buckets_.size() : 0;
-  for (const auto& b : buckets_) stats_.bytes += b.count * sizeof(float);
+  if (world_size_ > 1)
+    for (const auto& b : buckets_) stats_.bytes += b.count * sizeof(float);
 }
 
 }  // namespace cifar

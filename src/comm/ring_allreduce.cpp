@@ -46,7 +46,9 @@ namespace cifar {
 namespace {
 
 // 64K floats = 256 KiB: well inside L2, large enough that per-message latency is small.
-constexpr size_t kChunkFloats = size_t{1} << 16;
+#include <cstdlib>
+static size_t chunk_floats() { static size_t c = std::getenv("RING_CHUNK") ? std::strtoull(std::getenv("RING_CHUNK"), nullptr, 10) : (size_t{1} << 16); return c; }
+#define kChunkFloats chunk_floats()
 
 // Exchanges segment `send` for segment `recv` (into `recv_buf`) chunk by chunk; `add` says
 // whether each received chunk is added into `recv` or was received into place.

@@ -63,12 +63,15 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) :
                                           arena.grad(w), arena.grad(b));
   };
   auto last = [&]() -> Layer& { return *layers_.back(); };
+  // ReLU runs after max pooling, on a quarter of the elements: ReLU is monotonic, so
+  // maxpool(relu(x)) == relu(maxpool(x)) exactly, and the gradients agree (both are zero where
+  // a window's maximum is <= 0) but for exact ties inside a window.
   layers_.push_back(conv("conv1", input_, nullptr, 32));  // (B,32,30,30); no data gradient for the input
-  layers_.push_back(std::make_unique<Relu>("relu1", eng, last().dst(), last().diff_dst()));
   layers_.push_back(std::make_unique<MaxPool>("pool1", eng, last().dst(), last().diff_dst()));  // (B,32,15,15)
+  layers_.push_back(std::make_unique<Relu>("relu1", eng, last().dst(), last().diff_dst()));
   layers_.push_back(conv("conv2", last().dst(), &last().diff_dst(), 64));                        // (B,64,13,13)
-  layers_.push_back(std::make_unique<Relu>("relu2", eng, last().dst(), last().diff_dst()));
   layers_.push_back(std::make_unique<MaxPool>("pool2", eng, last().dst(), last().diff_dst()));  // (B,64,6,6)
+  layers_.push_back(std::make_unique<Relu>("relu2", eng, last().dst(), last().diff_dst()));
   layers_.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128));                           // (B,128)
   layers_.push_back(std::make_unique<Relu>("relu3", eng, last().dst(), last().diff_dst()));
   layers_.push_back(fc("fc2", last().dst(), &last().diff_dst(), 10));                            // (B,10)

@@ -19,9 +19,10 @@ using testing::expect_close;
 // Float32 results differ from another correct implementation by summation order only.
 constexpr double kRtol = 1e-4, kAtol = 1e-5;
 
-// Layer indices in SimpleCnn::layers(): relu layers work in place, so the memory of
-// conv1/relu1 holds relu1 after forward, and so on.
-enum { kConv1, kRelu1, kPool1, kConv2, kRelu2, kPool2, kFc1, kRelu3, kFc2 };
+// Layer indices in SimpleCnn::layers(). The network applies ReLU after max pooling (the same
+// function), and ReLU works in place: after forward, pool1's memory holds the reference's
+// pool1 (= maxpool(relu(conv1_out))), conv1's holds conv1_out, fc1's holds relu3.
+enum { kConv1, kPool1, kRelu1, kConv2, kPool2, kRelu2, kFc1, kRelu3, kFc2 };
 
 class SimpleCnnVsReference : public ::testing::TestWithParam<size_t> {};
 
@@ -41,18 +42,16 @@ TEST_P(SimpleCnnVsReference, ForwardBackwardMatch) {
                                                      static_cast<int>(batch), &act, &dact, &grads);
   EXPECT_NEAR(r.loss, ref_loss, 1e-5 * std::max(1.0f, std::fabs(ref_loss)));
   const auto& L = net.layers();
-  expect_close("relu1", testing::to_plain(L[kRelu1]->dst(), e), act.relu1, kRtol, kAtol);
+  expect_close("conv1_out", testing::to_plain(L[kConv1]->dst(), e), act.conv1_out, kRtol, kAtol);
   expect_close("pool1", testing::to_plain(L[kPool1]->dst(), e), act.pool1, kRtol, kAtol);
-  expect_close("relu2", testing::to_plain(L[kRelu2]->dst(), e), act.relu2, kRtol, kAtol);
+  expect_close("conv2_out", testing::to_plain(L[kConv2]->dst(), e), act.conv2_out, kRtol, kAtol);
   expect_close("pool2", testing::to_plain(L[kPool2]->dst(), e), act.pool2, kRtol, kAtol);
   expect_close("relu3", testing::to_plain(L[kRelu3]->dst(), e), act.relu3, kRtol, kAtol);
   expect_close("logits", testing::to_plain(L[kFc2]->dst(), e), act.logits, kRtol, kAtol);
-  // Gradients w.r.t. activations (relu layers work in place: the memory holds d(conv_out)).
+  // Gradients w.r.t. activations: what enters each layer's backward.
   expect_close("d logits", testing::to_plain(L[kFc2]->diff_dst(), e), dact.logits, kRtol, kAtol);
   expect_close("d fc1_out", testing::to_plain(L[kFc1]->diff_dst(), e), dact.fc1_out, kRtol, kAtol);
-  expect_close("d pool2", testing::to_plain(L[kPool2]->diff_dst(), e), dact.pool2, kRtol, kAtol);
   expect_close("d conv2_out", testing::to_plain(L[kConv2]->diff_dst(), e), dact.conv2_out, kRtol, kAtol);
-  expect_close("d pool1", testing::to_plain(L[kPool1]->diff_dst(), e), dact.pool1, kRtol, kAtol);
   expect_close("d conv1_out", testing::to_plain(L[kConv1]->diff_dst(), e), dact.conv1_out, kRtol, kAtol);
   for (const auto& [name, want] : reference::named_tensors(grads))
     expect_close(std::string("grad ") + name, testing::tensor(arena, name, true), *want, kRtol, kAtol);
@@ -166,10 +165,11 @@ TEST(SimpleCnnVsPyTorch, TwoStepsMatchFixture) {
     EXPECT_NEAR(r.loss, want_loss, 1e-5 * std::max(1.0f, std::fabs(want_loss))) << g;
     if (step == 1) {
       const auto& L = net.layers();
-      expect_close("step1 relu1", testing::to_plain(L[kRelu1]->dst(), e), testing::read_f32("step1/act/relu1"), kRtol, kAtol);
+      expect_close("step1 conv1_out", testing::to_plain(L[kConv1]->dst(), e), testing::read_f32("step1/act/conv1_out"), kRtol, kAtol);
+      expect_close("step1 pool1", testing::to_plain(L[kPool1]->dst(), e), testing::read_f32("step1/act/pool1"), kRtol, kAtol);
       expect_close("step1 pool2", testing::to_plain(L[kPool2]->dst(), e), testing::read_f32("step1/act/pool2"), kRtol, kAtol);
       expect_close("step1 logits", testing::to_plain(L[kFc2]->dst(), e), testing::read_f32("step1/act/logits"), kRtol, kAtol);
-      expect_close("step1 d pool1", testing::to_plain(L[kPool1]->diff_dst(), e), testing::read_f32("step1/dact/pool1"), kRtol, kAtol);
+      expect_close("step1 d conv2_out", testing::to_plain(L[kConv2]->diff_dst(), e), testing::read_f32("step1/dact/conv2_out"), kRtol, kAtol);
       expect_close("step1 d conv1_out", testing::to_plain(L[kConv1]->diff_dst(), e), testing::read_f32("step1/dact/conv1_out"), kRtol, kAtol);
     }
     for (const auto& s : arena.specs())

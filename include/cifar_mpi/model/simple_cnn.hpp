@@ -2,6 +2,7 @@
 // The reference network (PyTorch SimpleCNN):
 //   input (B,3,32,32) -> conv1 3->32 k3 -> relu -> maxpool 2 -> conv2 32->64 k3 -> relu
 //   -> maxpool 2 -> fc1 2304->128 -> relu -> fc2 128->10 -> softmax cross-entropy (mean).
+// (Built as conv -> maxpool -> relu, which computes the same function more cheaply.)
 // Parameters live in a ParamArena shared by every SimpleCnn built over it; a SimpleCnn holds the
 // primitives and activations for one batch size (a second one serves an epoch's final partial
 // batch and the test set's remainder, with the same weights).
