@@ -8,6 +8,7 @@
 #include "cifar_mpi/model/layers/inner_product.hpp"
 #include "cifar_mpi/model/layers/max_pool.hpp"
 #include "cifar_mpi/model/layers/relu.hpp"
+#include "cifar_mpi/util/clock.hpp"
 
 namespace cifar {
 
@@ -88,6 +89,8 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) :
     }
     grads_ready_after_.push_back(ready);
   }
+  forward_spans_.resize(layers_.size());
+  backward_spans_.resize(layers_.size());
 }
 
 LossResult SimpleCnn::forward(dnnl::stream& s, const int32_t* labels) {
@@ -98,11 +101,19 @@ LossResult SimpleCnn::forward(dnnl::stream& s, const int32_t* labels) {
 
 LossResult SimpleCnn::forward_backward(dnnl::stream& s, const int32_t* labels, size_t grad_scale_batch,
                                        const GradsReadyHook& on_grads_ready) {
-  for (auto& layer : layers_) layer->forward(s);
+  // oneDNN's CPU engine with the OpenMP runtime executes synchronously, so a clock read after
+  // execute() is the layer's end; the stream wait is kept where results are read.
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    forward_spans_[i].begin = now_seconds();
+    layers_[i]->forward(s);
+    forward_spans_[i].end = now_seconds();
+  }
   s.wait();
   const LossResult r = softmax_cross_entropy(logits_, labels, batch_, kNumClasses, dlogits_, grad_scale_batch);
   for (size_t i = layers_.size(); i-- > 0;) {
+    backward_spans_[i].begin = now_seconds();
     layers_[i]->backward(s);
+    backward_spans_[i].end = now_seconds();
     if (grads_ready_after_[i] && on_grads_ready) {
       s.wait();
       on_grads_ready(grads_ready_after_[i]);

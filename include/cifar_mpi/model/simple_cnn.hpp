@@ -45,12 +45,21 @@ class SimpleCnn {
 
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
 
+  // Wall-clock spans of the last forward_backward, per layer in forward order (for the trace).
+  // Recorded every step into preallocated arrays: two clock reads a layer, off any log path.
+  struct Span {
+    double begin = 0, end = 0;
+  };
+  const std::vector<Span>& forward_spans() const { return forward_spans_; }
+  const std::vector<Span>& backward_spans() const { return backward_spans_; }
+
  private:
   size_t batch_;
   ParamArena& arena_;
   dnnl::memory input_;
   std::vector<std::unique_ptr<Layer>> layers_;  // forward order
   std::vector<size_t> grads_ready_after_;       // per layer: arena prefix final after its backward
+  std::vector<Span> forward_spans_, backward_spans_;
   float* logits_ = nullptr;
   float* dlogits_ = nullptr;
 };
