@@ -74,6 +74,11 @@ void build_app(CLI::App& app, Config& c) {
   app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
       ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
       ->default_str("off");
+  app.add_option("--checkpoint", c.checkpoint, "checkpoint file (HDF5), written every --checkpoint-every steps "
+                 "and when SIGTERM/SIGUSR1 arrives");
+  app.add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints (0: only when signalled)")
+      ->check(non_negative);
+  app.add_option("--resume", c.resume, "continue the run saved in this checkpoint");
   app.add_option("--metrics", c.metrics, "HDF5 metrics file (default results/run-<time>.h5)");
   app.add_option("--trace", c.trace, "write a Chrome trace (JSON) of the steps here");
   app.add_flag("--force", c.force, "overwrite existing output files");
@@ -132,6 +137,9 @@ std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
           {"allreduce", to_string(c.allreduce)},
           {"bucket_mb", str(c.bucket_mb)},
           {"overlap", str(c.overlap)},
+          {"checkpoint", c.checkpoint},
+          {"checkpoint_every", str(c.checkpoint_every)},
+          {"resume", c.resume},
           {"metrics", c.metrics},
           {"trace", c.trace},
           {"config_file", c.config_file}};

@@ -34,6 +34,10 @@ struct Config {
   AllreduceStrategy allreduce = AllreduceStrategy::mpi;
   double bucket_mb = 25.0;
   bool overlap = false;
+  // checkpoints
+  std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
+  long checkpoint_every = 0; // steps (0: only when signalled)
+  std::string resume;        // continue from this checkpoint
   // output
   std::string metrics;       // HDF5 metrics file ("" = results/run-<time>.h5)
   std::string trace;         // Chrome trace JSON ("" = none)

@@ -1,0 +1,41 @@
+#pragma once
+// Checkpoints: everything needed to continue a run as if it had never stopped.
+//   weights/<name>   parameters (PyTorch state_dict names and shapes)
+//   momentum/<name>  SGD momentum buffers, same names
+//   attributes       epoch and step to continue from, the global step, and the training-defining
+//                    configuration (batch, lr, momentum, seed, shuffling, world size, ...)
+// The sampler needs no saved state: an epoch's order is a pure function of (seed, epoch), so
+// (epoch, step) is its whole position; the model has no other random state.
+// Written atomically (temporary file, then rename): a kill at any moment leaves the previous
+// good checkpoint.
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/model/param_arena.hpp"
+
+namespace cifar {
+
+struct CheckpointPosition {
+  int epoch = 0;            // 0-based epoch to continue in
+  size_t step = 0;          // steps of that epoch already done
+  size_t global_step = 0;   // steps done in the whole run
+};
+
+// The configuration items a resumed run must share with the checkpoint (name, value).
+std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size);
+
+void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
+                     const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity);
+
+// Loads weights and momentum; throws cifar::Error naming the file and the reason when the
+// checkpoint is unreadable, from another model, or its identity differs (naming the key and both
+// values).
+CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena& arena, std::span<float> momentum,
+                                   const std::vector<std::pair<std::string, std::string>>& identity);
+
+}  // namespace cifar

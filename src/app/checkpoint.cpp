@@ -1,0 +1,109 @@
+#include "cifar_mpi/app/checkpoint.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+#include "cifar_mpi/util/hdf5_file.hpp"
+
+namespace cifar {
+
+namespace {
+
+void write_string_attr(hid_t loc, const std::string& name, const std::string& value) {
+  H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, std::max<size_t>(1, value.size()));
+  H5Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  H5Handle attr(H5Acreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  H5_CHECK(attr.get(), "cannot create attribute " + name);
+  H5_CHECK(H5Awrite(attr, type, value.c_str()), "cannot write attribute " + name);
+}
+
+std::string read_string_attr(hid_t loc, const std::string& file, const std::string& name) {
+  if (H5Aexists(loc, name.c_str()) <= 0) throw Error(file + ": not a cifar_mpi checkpoint (no attribute '" + name + "')");
+  H5Handle attr(H5Aopen(loc, name.c_str(), H5P_DEFAULT), H5Aclose);
+  H5Handle type(H5Aget_type(attr), H5Tclose);
+  std::string value(H5Tget_size(type), '\0');
+  H5Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem, value.size());
+  if (H5Aread(attr, mem, value.data()) < 0) throw Error(file + ": cannot read attribute '" + name + "'");
+  value.resize(std::strlen(value.c_str()));
+  return value;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size) {
+  auto str = [](auto v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  return {{"model", "SimpleCNN"},
+          {"world_size", str(world_size)},
+          {"batch_size", str(cfg.global_batch ? cfg.global_batch / static_cast<size_t>(world_size) : cfg.batch_size)},
+          {"lr", str(cfg.lr)},
+          {"momentum", str(cfg.momentum)},
+          {"seed", str(cfg.seed)},
+          {"no_shuffle", str(cfg.no_shuffle)},
+          {"drop_last", str(cfg.drop_last)},
+          {"allreduce", to_string(cfg.allreduce)},
+          {"bucket_mb", str(cfg.bucket_mb)},
+          {"threads", str(cfg.threads)}};
+}
+
+void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
+                     const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity) {
+  const auto tmp = temp_path_for(path);
+  try {
+    {
+      H5Handle f = h5_create(tmp);
+      for (const auto& s : arena.specs()) {
+        h5_write_floats(f, "weights/" + s.name, arena.params().data() + s.offset, s.shape);
+        h5_write_floats(f, "momentum/" + s.name, momentum.data() + s.offset, s.shape);
+      }
+      write_string_attr(f, "format", "cifar_mpi checkpoint 1");
+      write_string_attr(f, "epoch", std::to_string(pos.epoch));
+      write_string_attr(f, "step", std::to_string(pos.step));
+      write_string_attr(f, "global_step", std::to_string(pos.global_step));
+      for (const auto& [k, v] : identity) write_string_attr(f, "config." + k, v);
+      H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush " + tmp.string());
+    }
+    commit_temp_file(tmp, path);
+  } catch (const Error& e) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot write checkpoint " + path.string() + ": " + e.what());
+  }
+}
+
+CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena& arena, std::span<float> momentum,
+                                   const std::vector<std::pair<std::string, std::string>>& identity) {
+  const std::string file = path.string();
+  H5Handle f = h5_open_read(path);
+  if (read_string_attr(f, file, "format") != "cifar_mpi checkpoint 1")
+    throw Error(file + ": unknown checkpoint format");
+  for (const auto& [k, want] : identity) {
+    const std::string have = read_string_attr(f, file, "config." + k);
+    if (have != want)
+      throw Error(file + ": checkpoint is incompatible: it was written with " + k + " = " + have +
+                  ", this run has " + k + " = " + want);
+  }
+  for (const auto& s : arena.specs()) {
+    const auto w = h5_read_floats(f, file, "weights/" + s.name, s.shape);
+    const auto v = h5_read_floats(f, file, "momentum/" + s.name, s.shape);
+    std::copy(w.begin(), w.end(), arena.params().data() + s.offset);
+    std::copy(v.begin(), v.end(), momentum.data() + s.offset);
+  }
+  CheckpointPosition pos;
+  try {
+    pos.epoch = std::stoi(read_string_attr(f, file, "epoch"));
+    pos.step = std::stoul(read_string_attr(f, file, "step"));
+    pos.global_step = std::stoul(read_string_attr(f, file, "global_step"));
+  } catch (const std::logic_error&) {
+    throw Error(file + ": corrupt checkpoint position");
+  }
+  return pos;
+}
+
+}  // namespace cifar

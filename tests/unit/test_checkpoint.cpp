@@ -1,0 +1,105 @@
+// Checkpoint files: round trip of weights, momentum and position; refusal of a checkpoint from
+// another configuration (naming the key), another format, or a truncated file; atomic writes.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+
+#include "cifar_mpi/app/checkpoint.hpp"
+#include "cifar_mpi/util/error.hpp"
+#include "engine_fixture.hpp"
+
+namespace cifar {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_file(const std::string& name) {
+  return fs::temp_directory_path() / ("cifar_mpi_ckpt_" + std::to_string(::getpid()) + "_" + name);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Checkpoint, RoundTripIsBitwise) {
+  const auto path = temp_file("roundtrip.h5");
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  for (size_t i = 0; i < momentum.size(); ++i) momentum[i] = 0.001f * static_cast<float>(i % 977);
+  Config cfg;
+  const auto id = resume_identity(cfg, 2);
+  save_checkpoint(path, a, momentum, {3, 17, 1234}, id);
+
+  ParamArena b = testing::make_arena(2);
+  std::vector<float> loaded(b.total_count(), -1.0f);
+  const CheckpointPosition pos = load_checkpoint(path, b, loaded, id);
+  EXPECT_EQ(pos.epoch, 3);
+  EXPECT_EQ(pos.step, 17u);
+  EXPECT_EQ(pos.global_step, 1234u);
+  EXPECT_EQ(0, std::memcmp(a.params().data(), b.params().data(), a.total_count() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(momentum.data(), loaded.data(), momentum.size() * sizeof(float)));
+  for (const auto& entry : fs::directory_iterator(path.parent_path()))
+    EXPECT_EQ(entry.path().string().find(path.filename().string() + ".tmp"), std::string::npos);
+  fs::remove(path);
+}
+
+TEST(Checkpoint, IncompatibleConfigurationIsRefusedWithTheReason) {
+  const auto path = temp_file("incompatible.h5");
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  Config cfg;
+  save_checkpoint(path, a, momentum, {0, 1, 1}, resume_identity(cfg, 2));
+  const std::string other_n = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(cfg, 4)); });
+  EXPECT_NE(other_n.find("world_size = 2"), std::string::npos) << other_n;
+  EXPECT_NE(other_n.find("world_size = 4"), std::string::npos) << other_n;
+  Config lr = cfg;
+  lr.lr = 0.05f;
+  const std::string other_lr = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(lr, 2)); });
+  EXPECT_NE(other_lr.find("lr = 0.01"), std::string::npos) << other_lr;
+  EXPECT_NE(other_lr.find(path.string()), std::string::npos) << other_lr;
+  fs::remove(path);
+}
+
+TEST(Checkpoint, WeightsFileTruncatedFileAndMissingFileAreRefused) {
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  const auto id = resume_identity(Config{}, 1);
+  const auto weights = temp_file("weights.h5");  // a weights file is not a checkpoint
+  {
+    std::ofstream(weights.string()) << "not hdf5";
+  }
+  EXPECT_NE(error_of([&] { load_checkpoint(weights, a, momentum, id); }).find("not a readable HDF5"), std::string::npos);
+  const auto good = temp_file("good.h5"), cut = temp_file("cut.h5");
+  save_checkpoint(good, a, momentum, {0, 1, 1}, id);
+  fs::copy_file(good, cut, fs::copy_options::overwrite_existing);
+  fs::resize_file(cut, fs::file_size(good) / 2);
+  const std::string truncated = error_of([&] { load_checkpoint(cut, a, momentum, id); });
+  EXPECT_FALSE(truncated.empty());
+  EXPECT_NE(truncated.find(cut.string()), std::string::npos) << truncated;
+  EXPECT_NE(error_of([&] { load_checkpoint(temp_file("missing.h5"), a, momentum, id); }).find("not found"),
+            std::string::npos);
+  fs::remove(weights);
+  fs::remove(good);
+  fs::remove(cut);
+}
+
+TEST(Checkpoint, SavingIntoMissingDirectoryFailsAndLeavesNothing) {
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  const auto dir = temp_file("nodir");
+  const std::string e =
+      error_of([&] { save_checkpoint(dir / "c.h5", a, momentum, {0, 0, 0}, resume_identity(Config{}, 1)); });
+  EXPECT_NE(e.find("cannot write checkpoint"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+}  // namespace
+}  // namespace cifar
