@@ -11,10 +11,15 @@
 // The timed loops reduce zeros (they stay zeros: no overflow, no denormals); correctness is
 // checked once per size and algorithm outside them, exactly, on integer-valued inputs.
 // A large memcpy's bandwidth is printed for scale: on one machine every transfer is a copy.
+// On one node, MPI_Allreduce from 32 MiB up may be dominated by page faults: it allocates
+// temporaries per call, glibc serves blocks over 32 MiB with fresh mmap'd pages, and a fault can
+// cost tens of microseconds in a VM. The ring reuses caller scratch and is immune; to time MPI
+// without this, run with -x MALLOC_MMAP_THRESHOLD_=1073741824 -x MALLOC_TRIM_THRESHOLD_=1073741824.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -127,6 +132,15 @@ int run(const Config& cfg) {
   int host_len = 0;
   MPI_CHECK(MPI_Get_processor_name(host, &host_len));
 
+  FILE* csv = nullptr;  // rank 0 only; opened first so a bad path fails before any timing
+  if (rank == 0 && !cfg.csv.empty()) {
+    csv = std::fopen(cfg.csv.c_str(), "w");
+    if (!csv) throw cifar::Error("cannot open --csv file " + cfg.csv + " for writing");
+    std::fprintf(csv,
+                 "ranks,size_bytes,count,mpi_time_us,mpi_algbw_gbps,mpi_busbw_gbps,ring_time_us,ring_algbw_gbps,"
+                 "ring_busbw_gbps,ring_over_mpi_busbw,check\n");
+  }
+
   const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
   std::vector<float> data(max_count), scratch(std::max<size_t>(cifar::ring_scratch_floats(max_count, n), 1));
   const std::vector<Collective> collectives = {
@@ -140,7 +154,6 @@ int run(const Config& cfg) {
   const size_t copy_bytes = std::max<size_t>(cfg.max_bytes, size_t{64} << 20);
   const double copy_one = memcpy_gbps(copy_bytes, false, rank), copy_all = memcpy_gbps(copy_bytes, true, rank);
 
-  FILE* csv = nullptr;
   if (rank == 0) {
     std::printf("# allreduce_bench: N=%d ranks, host %.*s, float32 sum in place, iters %d x %d rounds, warmup %d\n", n,
                 host_len, host, cfg.iters, cfg.rounds, cfg.warmup);
@@ -149,13 +162,6 @@ int run(const Config& cfg) {
     std::printf("# time = best of %d rounds of (max over ranks of the mean); algbw = bytes/time; busbw = algbw*2(N-1)/N (GB/s)\n#\n", cfg.rounds);
     std::printf("# %10s %10s  %12s %9s %9s  %13s %10s %10s  %8s  %5s\n", "size(B)", "count", "mpi_time(us)",
                 "mpi_algbw", "mpi_busbw", "ring_time(us)", "ring_algbw", "ring_busbw", "ring/mpi", "check");
-    if (!cfg.csv.empty()) {
-      csv = std::fopen(cfg.csv.c_str(), "w");
-      if (!csv) throw cifar::Error("cannot open --csv file " + cfg.csv + " for writing");
-      std::fprintf(csv,
-                   "ranks,size_bytes,count,mpi_time_us,mpi_algbw_gbps,mpi_busbw_gbps,ring_time_us,ring_algbw_gbps,"
-                   "ring_busbw_gbps,ring_over_mpi_busbw,check\n");
-    }
   }
 
   bool all_ok = true;
@@ -166,14 +172,15 @@ int run(const Config& cfg) {
     const Result& ring = results[1];
     const bool ok = mpi.ok && ring.ok;
     all_ok = all_ok && ok;
-    const double ratio = n > 1 ? ring.busbw / mpi.busbw : 0.0;
+    char ratio[32] = "-";  // busbw is 0 at N = 1: no ratio
+    if (n > 1) std::snprintf(ratio, sizeof ratio, "%.3f", ring.busbw / mpi.busbw);
     const char* verdict = ok ? "ok" : (mpi.ok ? "RING" : "MPI");  // which one gave a wrong sum
     if (rank == 0) {
-      std::printf("  %10zu %10zu  %12.1f %9.3f %9.3f  %13.1f %10.3f %10.3f  %8.3f  %5s\n", count * sizeof(float), count,
+      std::printf("  %10zu %10zu  %12.1f %9.3f %9.3f  %13.1f %10.3f %10.3f  %8s  %5s\n", count * sizeof(float), count,
                   mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
       std::fflush(stdout);
       if (csv)
-        std::fprintf(csv, "%d,%zu,%zu,%.3f,%.4f,%.4f,%.3f,%.4f,%.4f,%.4f,%s\n", n, count * sizeof(float), count,
+        std::fprintf(csv, "%d,%zu,%zu,%.3f,%.4f,%.4f,%.3f,%.4f,%.4f,%s,%s\n", n, count * sizeof(float), count,
                      mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
     }
   }
@@ -192,15 +199,24 @@ int main(int argc, char** argv) {
 
   Config cfg;
   CLI::App app{"Bandwidth of MPI_Allreduce and of the ring all-reduce (float32 sum, in place)"};
-  app.add_option("--min-bytes", cfg.min_bytes, "smallest message, bytes")->check(CLI::PositiveNumber);
-  app.add_option("--max-bytes", cfg.max_bytes, "largest message, bytes")->check(CLI::PositiveNumber);
-  app.add_option("--iters", cfg.iters, "timed calls per size")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", cfg.warmup, "untimed calls per size")->check(CLI::NonNegativeNumber);
-  app.add_option("--rounds", cfg.rounds, "timed rounds per size, alternating collectives; best kept")
-      ->check(CLI::PositiveNumber);
+  const size_t max_message = size_t{INT_MAX} * sizeof(float);  // MPI_Allreduce takes an int count
+  app.add_option("--min-bytes", cfg.min_bytes, "smallest message, bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(sizeof(float), max_message));
+  app.add_option("--max-bytes", cfg.max_bytes, "largest message, bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(sizeof(float), max_message));
+  app.add_option("--iters", cfg.iters, "timed calls per round")
+      ->capture_default_str()->check(CLI::Range(1, INT_MAX));
+  app.add_option("--warmup", cfg.warmup, "untimed calls per size")
+      ->capture_default_str()->check(CLI::Range(0, INT_MAX));
+  app.add_option("--rounds", cfg.rounds, "timed rounds per size, alternating the collectives; the best is kept")
+      ->capture_default_str()
+      ->check(CLI::Range(1, INT_MAX));
   app.add_option("--csv", cfg.csv, "also write the rows to this CSV file (rank 0)");
   try {
     app.parse(argc, argv);
+    if (cfg.min_bytes > cfg.max_bytes) throw CLI::ValidationError("--min-bytes", "is larger than --max-bytes");
   } catch (const CLI::ParseError& e) {
     const int rc = rank == 0 ? app.exit(e) : e.get_exit_code();
     MPI_Finalize();

@@ -10,7 +10,9 @@
 
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/app/run_summary.hpp"
+#include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/app/trainer.hpp"
+#include "cifar_mpi/metrics/metrics_file.hpp"
 
 namespace {
 
@@ -56,13 +58,19 @@ int main(int argc, char** argv) {
   });
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
-    const auto cfg = cifar::parse_config(argc, argv, world_rank() == 0);
+    auto cfg = cifar::parse_config(argc, argv, world_rank() == 0);
     if (!cfg) {  // --help
       MPI_Finalize();
       return 0;
     }
+    // Every run writes a metrics file; rank 0 alone writes it, so only rank 0 needs its name.
+    if (cfg->metrics.empty() && world_rank() == 0) cfg->metrics = cifar::default_metrics_path(world_size()).string();
     const auto result = cifar::run_training(*cfg, MPI_COMM_WORLD);
     cifar::print_run_summary(*cfg, result, MPI_COMM_WORLD);
+    if (result.stopped) {  // checkpointed on SIGTERM/SIGUSR1: a distinct code, so the job requeues
+      MPI_Finalize();
+      return cifar::kExitCheckpointed;
+    }
   } catch (const std::exception& e) {
     fail(e.what());
   }

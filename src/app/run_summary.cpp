@@ -50,6 +50,7 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   std::printf("  %-34s %12.0f\n", "images/s (all ranks)", images / train_wall);
   if (!r.epochs.empty())
     std::printf("  %-34s %11.2f%%\n", "final test accuracy", 100 * r.epochs.back().test_accuracy);
+  if (!r.metrics_path.empty()) std::printf("  %-34s %s\n", "metrics file (HDF5)", r.metrics_path.c_str());
   std::fflush(stdout);
 }
 

@@ -4,12 +4,19 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <filesystem>
+#include <ctime>
 #include <map>
 #include <memory>
+#include <optional>
 
+#include "cifar_mpi/app/checkpoint.hpp"
+#include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/data/distributed_sampler.hpp"
+#include "cifar_mpi/metrics/metrics_file.hpp"
+#include "cifar_mpi/metrics/trace_recorder.hpp"
 #include "cifar_mpi/model/simple_cnn.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
@@ -19,6 +26,41 @@
 namespace cifar {
 
 namespace {
+
+std::string iso8601_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[40], zone[8];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::strftime(zone, sizeof zone, "%z", &tm);  // +hhmm -> +hh:mm
+  const std::string z = zone;
+  return std::string(buf) + (z.size() == 5 ? z.substr(0, 3) + ":" + z.substr(3) : z);
+}
+
+// An output file's directory must exist before hours of training, not after.
+void check_output_directory(const std::string& option, const std::string& path) {
+  if (path.empty()) return;
+  const auto dir = std::filesystem::absolute(path).parent_path();
+  if (!std::filesystem::is_directory(dir))
+    throw Error(option + " " + path + ": directory " + dir.string() + " does not exist");
+}
+
+// Records one step's timeline: data, forward, each layer's backward, each bucket's reduction
+// (on the communication track), the wait and the update.
+void trace_step(TraceRecorder& trace, const SimpleCnn& net, const GradientReducer& reducer, double t0, double t1,
+                double t2, double t3, double t4) {
+  trace.add("data", TraceRecorder::kMainThread, t0, t1);
+  trace.add("forward", TraceRecorder::kMainThread, net.forward_spans().front().begin, net.forward_spans().back().end);
+  for (size_t i = 0; i < net.layers().size(); ++i)
+    trace.add("backward " + net.layers()[i]->name(), TraceRecorder::kMainThread, net.backward_spans()[i].begin,
+              net.backward_spans()[i].end);
+  for (size_t k = 0; k < reducer.bucket_timings().size(); ++k)
+    trace.add("allreduce bucket " + std::to_string(k), TraceRecorder::kCommThread, reducer.bucket_timings()[k].start,
+              reducer.bucket_timings()[k].end);
+  trace.add("wait", TraceRecorder::kMainThread, t2, t3);
+  trace.add("update", TraceRecorder::kMainThread, t3, t4);
+}
 
 std::string format_duration(double seconds) {
   const long s = std::lround(std::max(0.0, seconds));
@@ -83,6 +125,18 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   const bool root = rank == 0;
   omp_set_num_threads(cfg.threads);
   const size_t batch = per_rank_batch(cfg, world);
+  const std::string start_time = iso8601_now();
+  check_output_directory("--save-weights", cfg.save_weights);
+  check_output_directory("--checkpoint", cfg.checkpoint);
+  check_output_directory("--trace", cfg.trace);
+  install_stop_signal_handlers();
+
+  // The metrics file's path is checked before anything slow, so a bad one fails at once.
+  std::optional<MetricsFile> metrics;
+  if (root && !cfg.metrics.empty()) metrics.emplace(cfg.metrics, cfg.force);
+  int with_metrics = metrics ? 1 : 0;  // rank 0 decides; gathering is collective
+  MPI_CHECK(MPI_Bcast(&with_metrics, 1, MPI_INT, 0, comm));
+  const RunEnvironment env = with_metrics ? gather_run_environment(comm) : RunEnvironment{};
 
   const double t_load = now_seconds();
   const CifarSet train = load_cifar_train(cfg.data_dir);
@@ -106,6 +160,23 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
 
   NetworkCache nets(eng, arena);
   SgdMomentum sgd(arena.total_count(), cfg.lr, cfg.momentum);
+  // Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go to all.
+  const auto identity = resume_identity(cfg, world);
+  CheckpointPosition start;
+  if (!cfg.resume.empty()) {
+    if (root) start = load_checkpoint(cfg.resume, arena, sgd.velocity(), identity);
+    MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+    MPI_CHECK(MPI_Bcast(sgd.velocity().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+    long long pos[3] = {start.epoch, static_cast<long long>(start.step), static_cast<long long>(start.global_step)};
+    MPI_CHECK(MPI_Bcast(pos, 3, MPI_LONG_LONG, 0, comm));
+    start = {static_cast<int>(pos[0]), static_cast<size_t>(pos[1]), static_cast<size_t>(pos[2])};
+    if (root) spdlog::info("resuming {} at epoch {} step {} (global step {})", cfg.resume, start.epoch + 1, start.step,
+                           start.global_step);
+  }
+  const std::string checkpoint_path = cfg.checkpoint.empty() ? "checkpoint.h5" : cfg.checkpoint;
+  const auto write_checkpoint = [&](const CheckpointPosition& pos) {
+    if (root) save_checkpoint(checkpoint_path, arena, sgd.velocity(), pos, identity);
+  };
   const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
   GradientReducer reducer(arena.grads(),
                           plan_buckets(arena, static_cast<size_t>(cfg.bucket_mb * 1e6), per_tensor),
@@ -126,19 +197,27 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
                  "batch {}, {} steps/epoch, allreduce {}, overlap {}",
                  arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
                  cfg.threads, batch, steps_per_epoch, to_string(cfg.allreduce), cfg.overlap ? "on" : "off");
+  if (metrics)
+    metrics->set_run_info({cfg, env, start_time, arena.total_count(), arena.total_count() * sizeof(float),
+                           reducer.buckets().size(), batch, steps_per_epoch});
 
   RunResult result;
   result.steps.reserve(planned_steps);
+  TraceRecorder trace(cfg.trace.empty() ? 0 : 100);  // the first 100 steps
+  MPI_CHECK(MPI_Barrier(comm));  // line the ranks' timelines up
+  trace.set_origin(now_seconds());
   std::vector<int32_t> labels(batch);
   const auto on_grads_ready = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
   const double t_run = now_seconds();
-  size_t global_step = 0;
-  for (int epoch = 0; epoch < cfg.epochs && global_step < planned_steps; ++epoch) {
+  size_t global_step = start.global_step;
+  bool stopped = false;
+  for (int epoch = start.epoch; epoch < cfg.epochs && global_step < planned_steps && !stopped; ++epoch) {
     const double t_epoch = now_seconds();
     const std::vector<size_t> order = sampler.indices(static_cast<uint64_t>(epoch));
     double loss_sum = 0;
-    size_t epoch_steps = 0;
-    for (size_t step = 0; step < steps_per_epoch && global_step < planned_steps; ++step, ++global_step) {
+    size_t epoch_steps = 0, epoch_images = 0;
+    const size_t first_step = epoch == start.epoch ? start.step : 0;
+    for (size_t step = first_step; step < steps_per_epoch && global_step < planned_steps; ++step, ++global_step) {
       StepRecord rec;
       const size_t first = step * batch, b = std::min(batch, samples - first);
       SimpleCnn& net = nets.get(b);
@@ -165,7 +244,20 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       rec.comm_calls = static_cast<uint32_t>(c.calls);
       rec.comm_bytes = c.bytes;
       result.steps.push_back(rec);
+      if (trace.records(global_step - start.global_step)) trace_step(trace, net, reducer, t0, t1, t2, t3, t4);
+      // Position after this step, as a resumed run must see it.
+      const CheckpointPosition next = step + 1 == steps_per_epoch ? CheckpointPosition{epoch + 1, 0, global_step + 1}
+                                                                  : CheckpointPosition{epoch, step + 1, global_step + 1};
+      if (any_rank_received_stop(comm)) {  // every rank stops after the same step
+        write_checkpoint(next);
+        if (root) spdlog::warn("stop signal: stopped after step {} (global step {}), checkpoint written to {}", step + 1,
+                               global_step + 1, checkpoint_path);
+        stopped = true;
+      } else if (cfg.checkpoint_every > 0 && (global_step + 1) % static_cast<size_t>(cfg.checkpoint_every) == 0) {
+        write_checkpoint(next);
+      }
       result.images_per_rank += b;
+      epoch_images += b;
       loss_sum += r.loss;
       ++epoch_steps;
       if (root && ((step + 1) % static_cast<size_t>(cfg.log_every) == 0 || step + 1 == steps_per_epoch)) {
@@ -176,23 +268,47 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
         spdlog::info("epoch {} step {:>4}/{} | loss {:.4f} | {:>7.0f} img/s | ETA {}", epoch + 1, step + 1,
                      steps_per_epoch, r.loss, ips, format_duration(eta));
       }
+      if (stopped) break;
     }
     EpochRecord er;
     er.epoch = epoch + 1;
     er.steps = epoch_steps;
     er.wall = now_seconds() - t_epoch;
+    er.images = epoch_images * static_cast<size_t>(world);  // the sampler pads: every rank takes b
     double loss_mean = loss_sum / static_cast<double>(std::max<size_t>(1, epoch_steps));
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, comm));
     er.train_loss = loss_mean / world;
-    if (cfg.eval) std::tie(er.test_loss, er.test_accuracy) = evaluate(test, nets, stream, batch, rank, world, comm);
-    if (root && cfg.eval)
+    if (cfg.eval && !stopped) std::tie(er.test_loss, er.test_accuracy) = evaluate(test, nets, stream, batch, rank, world, comm);
+    if (root && cfg.eval && !stopped)
       spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, {:.2f} s", er.epoch,
                    er.train_loss, er.test_loss, 100 * er.test_accuracy, er.wall);
     else if (root)
       spdlog::info("epoch {} done: train loss {:.4f}, {:.2f} s", er.epoch, er.train_loss, er.wall);
     result.epochs.push_back(er);
+    if (with_metrics) {  // outside the epoch's wall time; rank 0 rewrites the whole file
+      auto all = gather_step_records(std::span(result.steps).last(epoch_steps), comm);
+      if (metrics) {
+        metrics->add_epoch(er, std::move(all));
+        metrics->write();
+      }
+    }
   }
   result.total_wall = now_seconds() - t_run;
+  result.stopped = stopped;
+  if (!stopped && !cfg.checkpoint.empty()) {  // the end of a --max-steps chunk is resumable too
+    const size_t in_epoch = global_step % steps_per_epoch;
+    write_checkpoint({static_cast<int>(global_step / steps_per_epoch), in_epoch, global_step});
+  }
+  if (trace.enabled()) {
+    trace.write(cfg.trace, comm);
+    if (root) spdlog::info("trace written to {} (open in https://ui.perfetto.dev or chrome://tracing)", cfg.trace);
+  }
+  if (metrics) {
+    metrics->set_complete(result.total_wall);
+    metrics->write();
+    result.metrics_path = metrics->path().string();
+    spdlog::info("metrics written to {}", result.metrics_path);
+  }
   if (root && !cfg.save_weights.empty()) {
     save_weights(arena, cfg.save_weights);
     spdlog::info("weights saved to {}", cfg.save_weights);

@@ -30,44 +30,19 @@
  *   all-gather     2    s3       s0       s1       s2      -> every rank has every sum
  *
  * Each rank sends and receives 2(N-1) segments, 2(N-1)/N of the buffer: the bandwidth optimum.
- * Step k uses tag tag_base * 2N + k. A segment is exchanged in sub-chunks of kChunkFloats, so
- * the chunk just received is still in cache when it is added (see bench/allreduce_bench.cpp).
+ * Step k uses tag tag_base * 2N + k. Each step is one MPI_Sendrecv of a whole segment: cutting
+ * segments into pipelined sub-chunks (so a chunk is added while still in cache) measured no
+ * better on one shared-memory node, where the receiving process does the copy itself, and
+ * every extra message is one more point where both neighbours must be running.
  */
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 
 #include <algorithm>
-#include <climits>
 #include <string>
 
 #include "cifar_mpi/util/mpi_check.hpp"
 
 namespace cifar {
-
-namespace {
-
-// 64K floats = 256 KiB: well inside L2, large enough that per-message latency is small.
-#include <cstdlib>
-static size_t chunk_floats() { static size_t c = std::getenv("RING_CHUNK") ? std::strtoull(std::getenv("RING_CHUNK"), nullptr, 10) : (size_t{1} << 16); return c; }
-#define kChunkFloats chunk_floats()
-
-// Exchanges segment `send` for segment `recv` (into `recv_buf`) chunk by chunk; `add` says
-// whether each received chunk is added into `recv` or was received into place.
-void exchange_segment(float* data, RingSegment send, RingSegment recv, float* recv_buf, bool add,
-                      int right, int left, int tag, MPI_Comm comm) {
-  const size_t longest = std::max(send.count, recv.count);
-  size_t done = 0;
-  do {  // at least once, so an empty segment still exchanges its 0-element message
-    const size_t n_send = send.count > done ? std::min(kChunkFloats, send.count - done) : 0;
-    const size_t n_recv = recv.count > done ? std::min(kChunkFloats, recv.count - done) : 0;
-    float* in = recv_buf + done;
-    MPI_CHECK(MPI_Sendrecv(data + send.offset + done, checked_mpi_count(n_send), MPI_FLOAT, right, tag,
-                           in, checked_mpi_count(n_recv), MPI_FLOAT, left, tag, comm, MPI_STATUS_IGNORE));
-    if (add) ring_reduce_add(data + recv.offset + done, in, n_recv);
-    done += kChunkFloats;
-  } while (done < longest);
-}
-
-}  // namespace
 
 size_t ring_scratch_floats(size_t count, int world_size) {
   const size_t n = static_cast<size_t>(std::max(world_size, 1));
@@ -103,7 +78,10 @@ void ring_allreduce_sum(float* data, size_t count, float* scratch, MPI_Comm comm
     const RingSegment send = ring_segment(count, n, ring_send_segment(rank, n, step));
     const RingSegment recv = ring_segment(count, n, ring_recv_segment(rank, n, step));
     float* recv_buf = reduce ? scratch : data + recv.offset;
-    exchange_segment(data, send, recv, recv_buf, reduce, right, left, tag0 + step, comm);
+    MPI_CHECK(MPI_Sendrecv(data + send.offset, checked_mpi_count(send.count), MPI_FLOAT, right, tag0 + step,
+                           recv_buf, checked_mpi_count(recv.count), MPI_FLOAT, left, tag0 + step, comm,
+                           MPI_STATUS_IGNORE));
+    if (reduce) ring_reduce_add(data + recv.offset, scratch, recv.count);
   }
 }
 

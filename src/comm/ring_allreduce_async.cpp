@@ -2,8 +2,7 @@
 // table there) as a state machine. Step k posts MPI_Irecv of the left neighbour's segment
 // (into scratch during the reduce-scatter, into place during the all-gather) and MPI_Isend of
 // our segment; when both complete, a reduce-scatter step adds scratch into place, and step
-// k + 1 is posted. The segment is not cut in sub-chunks here: between progress() calls the
-// rank is computing, so there is no transfer to overlap the addition with.
+// k + 1 is posted. The additions are the blocking form's, in the same order: same bits.
 #include "cifar_mpi/comm/ring_allreduce_async.hpp"
 
 #include <exception>

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cifar_mpi/app/config.hpp"
@@ -30,6 +31,7 @@ struct EpochRecord {
   double train_loss = 0;  // mean over steps and ranks
   double test_loss = 0, test_accuracy = 0;
   double wall = 0;        // seconds, training only (excludes evaluation)
+  size_t images = 0;      // training images of the epoch, all ranks
 };
 
 struct RunResult {
@@ -37,8 +39,13 @@ struct RunResult {
   std::vector<StepRecord> steps;  // this rank's
   double total_wall = 0;
   size_t images_per_rank = 0;
+  bool stopped = false;      // a stop signal ended the run early (a checkpoint was written)
+  std::string metrics_path;  // rank 0: the HDF5 metrics file written ("" if none)
 };
 
+// Collective. With cfg.metrics set (on rank 0), rank 0 checks that path before loading anything
+// and rewrites the HDF5 metrics file after every epoch (see metrics/metrics_file.hpp); an empty
+// cfg.metrics writes none (src/main.cpp fills in the default path for the program).
 RunResult run_training(const Config& cfg, MPI_Comm comm);
 
 }  // namespace cifar

@@ -34,7 +34,8 @@ inline RingSegment ring_segment(size_t count, int n, int seg) {
 // Segment index rank `rank` sends at `step` of 2(N-1) (steps 0..N-2 reduce-scatter,
 // N-1..2N-3 all-gather), and the one it receives (always the one its left neighbour sends).
 inline int ring_send_segment(int rank, int n, int step) {
-  const int s = step < n - 1 ? step : step - (n - 1) - 1;  // all-gather starts one segment on
+  // reduce-scatter: rank - step; all-gather: rank + 1 - (step - (N-1)), the segment rank owns first
+  const int s = step < n - 1 ? step : step - (n - 1) - 1;
   return ((rank - s) % n + n) % n;
 }
 inline int ring_recv_segment(int rank, int n, int step) { return ring_send_segment(rank - 1 + n, n, step); }

@@ -1,0 +1,96 @@
+#pragma once
+// The HDF5 metrics file of a run (layout: docs/metrics.md). Rank 0 owns it; the other ranks'
+// step records reach it through gather_step_records, once per epoch.
+//
+// Killed runs: the whole file is rewritten after every epoch into "<path>.tmp.<pid>" and renamed
+// over <path> once complete. A run killed before its first epoch ends leaves no file under <path>;
+// one killed later leaves the complete file of every finished epoch (root attribute
+// complete = 0); a kill during the rewrite itself may leave the stray temporary file beside it,
+// never a half-written <path>.
+#include <mpi.h>
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/app/trainer.hpp"
+
+namespace cifar {
+
+// Where and how the run ran. Collective: every rank calls gather_run_environment; the result is
+// complete on rank 0 (the other ranks get their own node's view).
+struct RunEnvironment {
+  int world_size = 1;
+  int ranks_per_node = 1;         // ranks on rank 0's node (MPI_Comm_split_type SHARED)
+  int nodes = 1;
+  unsigned hardware_threads = 0;  // std::thread::hardware_concurrency() on rank 0's node
+  bool oversubscribed = false;    // some node runs more ranks than it has hardware threads
+  std::string hosts;              // comma-joined unique MPI_Get_processor_name of all ranks
+};
+RunEnvironment gather_run_environment(MPI_Comm comm);
+
+// Collective: every rank passes its records of the same steps (the sampler pads the shards, so
+// all ranks take the same number of steps). Rank 0 receives them as [step][rank], row-major:
+// record (s, r) is at s * world_size + r. The other ranks receive an empty vector.
+std::vector<StepRecord> gather_step_records(std::span<const StepRecord> local, MPI_Comm comm);
+
+// The default metrics path: results/run-YYYYmmdd-HHMMSS-np<N>.h5 under the working directory,
+// with -2, -3, ... appended if that name is taken. Creates results/ (Error if it cannot).
+std::filesystem::path default_metrics_path(int world_size);
+
+// The static facts of a run, written as root attributes.
+struct RunInfo {
+  Config config;
+  RunEnvironment env;
+  std::string start_time;  // ISO-8601 with UTC offset
+  size_t parameter_count = 0, gradient_bytes = 0, buckets = 0;
+  size_t batch_per_rank = 0, steps_per_epoch = 0;
+};
+
+// The summary group's attributes, over the epochs recorded so far. Times in seconds; per-rank
+// totals are averaged over the ranks (the _max variants take the slowest rank). NaN where a
+// value does not apply (compute_to_comm_ratio with no communication, accuracy without --eval).
+struct MetricsSummary {
+  double total_train_time = 0;      // sum of the epochs' wall times (training only)
+  double total_wall = 0;            // whole run incl. evaluation (only once complete; else = train time)
+  double images_per_second = 0;     // images of all ranks / total_train_time
+  double comm_calls_per_epoch = 0;  // per rank
+  double total_comm_time = 0, total_comm_time_max = 0;
+  double total_wait_time = 0, total_wait_time_max = 0;
+  double total_comp_time = 0, total_data_time = 0, total_update_time = 0;
+  double avg_iteration_time = 0;    // total_train_time / steps
+  double compute_to_comm_ratio = 0;
+  double comm_bytes_per_rank = 0;
+  double final_test_accuracy = 0, final_train_loss = 0;
+  size_t steps = 0, epochs = 0, images = 0;
+};
+
+class MetricsFile {
+ public:
+  // Checks the path now, before any training: an existing file is refused unless `force`, and the
+  // folder must exist and be writable. Errors are one line naming the path.
+  MetricsFile(std::filesystem::path path, bool force);
+
+  const std::filesystem::path& path() const { return path_; }
+  void set_run_info(RunInfo info) { info_ = std::move(info); }
+  // One finished epoch: its record and every rank's steps as [step][rank] (gather_step_records).
+  void add_epoch(const EpochRecord& epoch, std::vector<StepRecord> steps_by_rank);
+  // Marks the run complete with its whole wall time (the next write says complete = 1).
+  void set_complete(double total_wall);
+  MetricsSummary summary() const;
+  // Rewrites the whole file atomically (temporary file, then rename).
+  void write() const;
+
+ private:
+  std::filesystem::path path_;
+  RunInfo info_;
+  std::vector<EpochRecord> epochs_;
+  std::vector<StepRecord> steps_;  // [total steps][world]
+  std::vector<int> step_epoch_;    // [total steps]
+  bool complete_ = false;
+  double total_wall_ = 0;
+};
+
+}  // namespace cifar

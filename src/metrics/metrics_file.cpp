@@ -1,0 +1,419 @@
+#include "cifar_mpi/metrics/metrics_file.hpp"
+
+#include <dnnl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <limits>
+#include <cstring>
+#include <thread>
+
+#include "cifar_mpi/util/hdf5_file.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+
+namespace cifar {
+
+namespace fs = std::filesystem;
+
+// ---- environment and gathering -------------------------------------------------------------
+
+RunEnvironment gather_run_environment(MPI_Comm comm) {
+  RunEnvironment env;
+  int rank = 0;
+  MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  MPI_CHECK(MPI_Comm_size(comm, &env.world_size));
+  MPI_Comm node = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node));
+  int local_size = 1, local_rank = 0;
+  MPI_CHECK(MPI_Comm_size(node, &local_size));
+  MPI_CHECK(MPI_Comm_rank(node, &local_rank));
+  MPI_CHECK(MPI_Comm_free(&node));
+  env.ranks_per_node = local_size;  // rank 0's view is the one that is kept
+  env.hardware_threads = std::thread::hardware_concurrency();
+  int over = env.hardware_threads > 0 && static_cast<unsigned>(local_size) > env.hardware_threads ? 1 : 0;
+  int leaders = local_rank == 0 ? 1 : 0;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &over, 1, MPI_INT, MPI_MAX, comm));
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &leaders, 1, MPI_INT, MPI_SUM, comm));
+  env.oversubscribed = over != 0;
+  env.nodes = leaders;
+
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_CHECK(MPI_Get_processor_name(name, &len));
+  std::vector<char> all(rank == 0 ? static_cast<size_t>(env.world_size) * MPI_MAX_PROCESSOR_NAME : 0);
+  MPI_CHECK(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, comm));
+  if (rank == 0) {
+    std::vector<std::string> unique;  // in rank order, first occurrence
+    for (int r = 0; r < env.world_size; ++r) {
+      const char* p = all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME;
+      std::string h(p, strnlen(p, MPI_MAX_PROCESSOR_NAME));
+      if (std::find(unique.begin(), unique.end(), h) == unique.end()) unique.push_back(h);
+    }
+    for (size_t i = 0; i < unique.size(); ++i) env.hosts += (i ? "," : "") + unique[i];
+  } else {
+    env.hosts.assign(name, static_cast<size_t>(len));
+  }
+  return env;
+}
+
+namespace {
+constexpr int kFields = 8;  // a StepRecord travels as 8 doubles (counts are exact below 2^53)
+
+void pack(const StepRecord& s, double* d) {
+  d[0] = s.t_data, d[1] = s.t_comp, d[2] = s.t_comm, d[3] = s.t_wait, d[4] = s.t_update, d[5] = s.loss;
+  d[6] = static_cast<double>(s.comm_calls), d[7] = static_cast<double>(s.comm_bytes);
+}
+StepRecord unpack(const double* d) {
+  StepRecord s;
+  s.t_data = d[0], s.t_comp = d[1], s.t_comm = d[2], s.t_wait = d[3], s.t_update = d[4], s.loss = d[5];
+  s.comm_calls = static_cast<uint32_t>(d[6]);
+  s.comm_bytes = static_cast<uint64_t>(d[7]);
+  return s;
+}
+}  // namespace
+
+std::vector<StepRecord> gather_step_records(std::span<const StepRecord> local, MPI_Comm comm) {
+  int rank = 0, world = 1;
+  MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  MPI_CHECK(MPI_Comm_size(comm, &world));
+  // Agree on the count first: a mismatch would scramble the [step][rank] layout.
+  long counts[2] = {static_cast<long>(local.size()), -static_cast<long>(local.size())};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_LONG, MPI_MAX, comm));
+  if (counts[0] != -counts[1])
+    throw Error("metrics: ranks recorded different numbers of steps this epoch (" + std::to_string(-counts[1]) +
+                " to " + std::to_string(counts[0]) + ")");
+  const size_t steps = local.size();
+  std::vector<double> send(steps * kFields);
+  for (size_t i = 0; i < steps; ++i) pack(local[i], send.data() + i * kFields);
+  std::vector<double> recv(rank == 0 ? send.size() * static_cast<size_t>(world) : 0);
+  const int n = checked_mpi_count(send.size());
+  MPI_CHECK(MPI_Gather(send.data(), n, MPI_DOUBLE, recv.data(), n, MPI_DOUBLE, 0, comm));
+  std::vector<StepRecord> out;
+  if (rank != 0) return out;
+  out.resize(steps * static_cast<size_t>(world));
+  for (size_t r = 0; r < static_cast<size_t>(world); ++r)  // received [rank][step] -> [step][rank]
+    for (size_t s = 0; s < steps; ++s) out[s * world + r] = unpack(recv.data() + (r * steps + s) * kFields);
+  return out;
+}
+
+// ---- paths ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string local_time(const char* fmt) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, fmt, &tm);
+  return buf;
+}
+
+}  // namespace
+
+fs::path default_metrics_path(int world_size) {
+  const fs::path dir = "results";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw Error("cannot create folder '" + fs::absolute(dir).string() + "' for the default metrics file (" +
+                ec.message() + "); name a file with --metrics FILE.h5");
+  const std::string stem = "run-" + local_time("%Y%m%d-%H%M%S") + "-np" + std::to_string(world_size);
+  fs::path p = dir / (stem + ".h5");
+  for (int k = 2; fs::exists(p); ++k) p = dir / (stem + "-" + std::to_string(k) + ".h5");
+  return p;
+}
+
+MetricsFile::MetricsFile(fs::path path, bool force) : path_(std::move(path)) {
+  if (path_.empty()) throw Error("metrics: empty file name");
+  if (fs::is_directory(path_)) throw Error("metrics file " + path_.string() + " is a folder; name a file (.h5)");
+  if (fs::exists(path_) && !force)
+    throw Error("metrics file " + path_.string() + " already exists; use --force to overwrite it");
+  const fs::path dir = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir))
+    throw Error("metrics file " + path_.string() + ": folder " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw Error("metrics file " + path_.string() + ": folder " + dir.string() + " is not writable");
+}
+
+// ---- records and summary -------------------------------------------------------------------
+
+void MetricsFile::add_epoch(const EpochRecord& epoch, std::vector<StepRecord> steps_by_rank) {
+  const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
+  if (steps_by_rank.size() != epoch.steps * world)
+    throw Error("metrics: epoch " + std::to_string(epoch.epoch) + " has " + std::to_string(steps_by_rank.size()) +
+                " step records, expected " + std::to_string(epoch.steps) + " steps x " + std::to_string(world) +
+                " ranks");
+  epochs_.push_back(epoch);
+  steps_.insert(steps_.end(), steps_by_rank.begin(), steps_by_rank.end());
+  step_epoch_.insert(step_epoch_.end(), epoch.steps, epoch.epoch);
+}
+
+void MetricsFile::set_complete(double total_wall) {
+  complete_ = true;
+  total_wall_ = total_wall;
+}
+
+MetricsSummary MetricsFile::summary() const {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  MetricsSummary m;
+  const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
+  m.epochs = epochs_.size();
+  m.steps = step_epoch_.size();
+  for (const auto& e : epochs_) {
+    m.total_train_time += e.wall;
+    m.images += e.images;
+  }
+  m.total_wall = complete_ ? total_wall_ : m.total_train_time;
+  m.images_per_second = m.total_train_time > 0 ? static_cast<double>(m.images) / m.total_train_time : 0;
+  m.avg_iteration_time = m.steps ? m.total_train_time / static_cast<double>(m.steps) : 0;
+  double calls = 0, bytes = 0;
+  for (size_t r = 0; r < world; ++r) {
+    double comm = 0, wait = 0;
+    for (size_t s = 0; s < m.steps; ++s) {
+      const StepRecord& x = steps_[s * world + r];
+      comm += x.t_comm;
+      wait += x.t_wait;
+      m.total_comp_time += x.t_comp;
+      m.total_data_time += x.t_data;
+      m.total_update_time += x.t_update;
+      calls += x.comm_calls;
+      bytes += static_cast<double>(x.comm_bytes);
+    }
+    m.total_comm_time += comm;
+    m.total_wait_time += wait;
+    m.total_comm_time_max = std::max(m.total_comm_time_max, comm);
+    m.total_wait_time_max = std::max(m.total_wait_time_max, wait);
+  }
+  const double w = static_cast<double>(world);
+  m.total_comm_time /= w, m.total_wait_time /= w, m.total_comp_time /= w;
+  m.total_data_time /= w, m.total_update_time /= w;
+  m.comm_bytes_per_rank = bytes / w;
+  m.comm_calls_per_epoch = m.epochs ? calls / w / static_cast<double>(m.epochs) : 0;
+  m.compute_to_comm_ratio = calls > 0 && m.total_comm_time > 0 ? m.total_comp_time / m.total_comm_time : nan;
+  m.final_test_accuracy = !epochs_.empty() && info_.config.eval ? epochs_.back().test_accuracy : nan;
+  m.final_train_loss = !epochs_.empty() ? epochs_.back().train_loss : nan;
+  return m;
+}
+
+// ---- writing -------------------------------------------------------------------------------
+
+namespace {
+
+H5Handle scalar_space() { return {H5Screate(H5S_SCALAR), H5Sclose}; }
+
+void attr_write(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type, const void* value) {
+  H5Handle space = scalar_space();
+  H5Handle a(H5Acreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  H5_CHECK(a.get(), "cannot create attribute " + name);
+  H5_CHECK(H5Awrite(a, mem_type, value), "cannot write attribute " + name);
+}
+
+// Variable-length UTF-8: h5py reads it as a Python str.
+void attr(hid_t loc, const std::string& name, const std::string& value) {
+  H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  const char* p = value.c_str();
+  attr_write(loc, name, type, type, &p);
+}
+void attr(hid_t loc, const std::string& name, const char* value) { attr(loc, name, std::string(value)); }
+void attr(hid_t loc, const std::string& name, double value) {
+  attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+void attr_int(hid_t loc, const std::string& name, long long value) {
+  attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, &value);
+}
+
+H5Handle make_group(hid_t loc, const std::string& name, const std::string& description) {
+  H5Handle g(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+  H5_CHECK(g.get(), "cannot create group " + name);
+  attr(g, "description", description);
+  return g;
+}
+
+void dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type, const void* data,
+             std::vector<hsize_t> dims, const std::string& units, const std::string& description) {
+  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  H5Handle ds(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  H5_CHECK(ds.get(), "cannot create dataset " + name);
+  size_t n = 1;
+  for (auto d : dims) n *= d;
+  if (n > 0) H5_CHECK(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot write dataset " + name);
+  attr(ds, "units", units);
+  attr(ds, "description", description);
+}
+
+template <class F>
+std::vector<double> column(const std::vector<StepRecord>& v, F f) {
+  std::vector<double> out(v.size());
+  std::transform(v.begin(), v.end(), out.begin(), f);
+  return out;
+}
+
+std::string mpi_library_version() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, static_cast<size_t>(std::max(0, len)));
+  s = s.substr(0, s.find_first_of("\r\n"));
+  while (!s.empty() && (s.back() == ' ' || s.back() == ',' || s.back() == '\0')) s.pop_back();
+  return s;
+}
+
+std::string versions_hdf5() {
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  return std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
+}
+
+std::string versions_onednn() {
+  const dnnl_version_t* v = dnnl_version();
+  std::string s = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  if (v->hash && std::strcmp(v->hash, "N/A") != 0) s += std::string(" (") + v->hash + ")";
+  return s;
+}
+
+// The temporary file reaches the disk before it is renamed over the previous one.
+void sync_file(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
+void MetricsFile::write() const {
+  const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
+  const size_t steps = step_epoch_.size();
+  const fs::path tmp = temp_path_for(path_);
+  try {
+    H5Handle f = h5_create(tmp);
+    const Config& c = info_.config;
+    // Root attributes: what ran, where, with what.
+    attr(f, "format", "cifar_mpi metrics v1 (docs/metrics.md)");
+    attr_int(f, "complete", complete_ ? 1 : 0);
+    for (const auto& [key, value] : config_items(c)) attr(f, "config." + key, value);
+    attr_int(f, "world_size", info_.env.world_size);
+    attr_int(f, "ranks_per_node", info_.env.ranks_per_node);
+    attr_int(f, "nodes", info_.env.nodes);
+    attr_int(f, "threads_per_rank", c.threads);
+    attr_int(f, "hardware_threads", info_.env.hardware_threads);
+    attr_int(f, "oversubscribed", info_.env.oversubscribed ? 1 : 0);
+    attr(f, "hosts", info_.env.hosts);
+    attr(f, "strategy", to_string(c.allreduce));
+    attr(f, "bucket_mb", c.bucket_mb);
+    attr_int(f, "buckets", static_cast<long long>(info_.buckets));
+    attr_int(f, "overlap", c.overlap ? 1 : 0);
+    attr_int(f, "epochs_planned", c.epochs);
+    attr_int(f, "max_steps", c.max_steps);
+    attr_int(f, "batch_per_rank", static_cast<long long>(info_.batch_per_rank));
+    attr_int(f, "global_batch", static_cast<long long>(info_.batch_per_rank * world));
+    attr_int(f, "steps_per_epoch", static_cast<long long>(info_.steps_per_epoch));
+    attr_int(f, "parameter_count", static_cast<long long>(info_.parameter_count));
+    attr_int(f, "gradient_bytes", static_cast<long long>(info_.gradient_bytes));
+    attr(f, "start_time", info_.start_time);
+    attr(f, "git_commit", CIFAR_GIT_COMMIT);
+    attr(f, "version_cifar_mpi", CIFAR_VERSION);
+    attr(f, "version_onednn", versions_onednn());
+    attr(f, "version_mpi", mpi_library_version());
+    attr(f, "version_hdf5", versions_hdf5());
+    attr(f, "version_compiler", "g++ " __VERSION__);
+
+    // steps/: [step, rank].
+    {
+      H5Handle g = make_group(f, "steps", "per-step, per-rank records: datasets are [step, rank]");
+      const std::vector<hsize_t> dims{steps, world};
+      const auto f64 = [&](const char* name, auto get, const char* units, const std::string& what) {
+        const auto v = column(steps_, get);
+        dataset(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), dims, units, what);
+      };
+      f64("t_data", [](const StepRecord& s) { return s.t_data; }, "s", "gathering and normalising the batch");
+      f64("t_comp", [](const StepRecord& s) { return s.t_comp; }, "s",
+          "forward + backward (with overlap: including handing buckets to the communication thread)");
+      f64("t_comm", [](const StepRecord& s) { return s.t_comm; }, "s",
+          "wall time from the first bucket reduction's start to the last one's end");
+      f64("t_wait", [](const StepRecord& s) { return s.t_wait; }, "s",
+          "time the step waited for communication after backward (exposed, not hidden by compute)");
+      f64("t_update", [](const StepRecord& s) { return s.t_update; }, "s", "SGD update");
+      f64("loss", [](const StepRecord& s) { return s.loss; }, "1", "this rank's mean cross-entropy of its batch");
+      std::vector<uint32_t> calls(steps_.size());
+      std::vector<uint64_t> bytes(steps_.size());
+      for (size_t i = 0; i < steps_.size(); ++i) calls[i] = steps_[i].comm_calls, bytes[i] = steps_[i].comm_bytes;
+      dataset(g, "comm_calls", H5T_STD_U32LE, H5T_NATIVE_UINT32, calls.data(), dims, "1",
+              "collective calls of the step (one per bucket; 0 with one rank)");
+      dataset(g, "comm_bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, bytes.data(), dims, "bytes",
+              "gradient bytes this rank fed into the reductions");
+      dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, step_epoch_.data(), {steps}, "1",
+              "the epoch (1-based) each step belongs to");
+    }
+    // epochs/: one entry per completed epoch.
+    {
+      H5Handle g = make_group(f, "epochs", "one entry per completed epoch");
+      const hsize_t n = epochs_.size();
+      std::vector<int32_t> num(n);
+      std::vector<int64_t> st(n), img(n);
+      std::vector<double> tl(n), vl(n), acc(n), wall(n);
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      for (size_t i = 0; i < n; ++i) {
+        const EpochRecord& e = epochs_[i];
+        num[i] = e.epoch, st[i] = static_cast<int64_t>(e.steps), img[i] = static_cast<int64_t>(e.images);
+        tl[i] = e.train_loss, wall[i] = e.wall;
+        vl[i] = c.eval ? e.test_loss : nan;
+        acc[i] = c.eval ? e.test_accuracy : nan;
+      }
+      dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, num.data(), {n}, "1", "epoch number (1-based)");
+      dataset(g, "steps", H5T_STD_I64LE, H5T_NATIVE_INT64, st.data(), {n}, "1", "steps taken in the epoch");
+      dataset(g, "images", H5T_STD_I64LE, H5T_NATIVE_INT64, img.data(), {n}, "1",
+              "training images processed in the epoch, all ranks");
+      dataset(g, "train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tl.data(), {n}, "1",
+              "mean training loss over the epoch's steps and the ranks");
+      dataset(g, "test_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vl.data(), {n}, "1",
+              "test-set cross-entropy after the epoch (NaN without --eval)");
+      dataset(g, "test_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, acc.data(), {n}, "fraction",
+              "test-set accuracy after the epoch, 0..1 (NaN without --eval)");
+      dataset(g, "wall", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wall.data(), {n}, "s",
+              "the epoch's training wall time on rank 0 (excludes evaluation)");
+    }
+    // summary/: attributes over the recorded epochs.
+    {
+      const MetricsSummary m = summary();
+      H5Handle g = make_group(f, "summary",
+                              "run totals over the recorded epochs; per-rank totals are means over ranks, "
+                              "times in seconds");
+      attr_int(g, "epochs", static_cast<long long>(m.epochs));
+      attr_int(g, "steps", static_cast<long long>(m.steps));
+      attr_int(g, "images", static_cast<long long>(m.images));
+      attr(g, "total_train_time", m.total_train_time);
+      attr(g, "total_wall", m.total_wall);
+      attr(g, "images_per_second", m.images_per_second);
+      attr(g, "comm_calls_per_epoch", m.comm_calls_per_epoch);
+      attr(g, "total_comm_time", m.total_comm_time);
+      attr(g, "total_comm_time_max", m.total_comm_time_max);
+      attr(g, "total_wait_time", m.total_wait_time);
+      attr(g, "total_wait_time_max", m.total_wait_time_max);
+      attr(g, "total_comp_time", m.total_comp_time);
+      attr(g, "total_data_time", m.total_data_time);
+      attr(g, "total_update_time", m.total_update_time);
+      attr(g, "avg_iteration_time", m.avg_iteration_time);
+      attr(g, "compute_to_comm_ratio", m.compute_to_comm_ratio);
+      attr(g, "comm_bytes_per_rank", m.comm_bytes_per_rank);
+      attr(g, "final_train_loss", m.final_train_loss);
+      attr(g, "final_test_accuracy", m.final_test_accuracy);
+    }
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  // The file is closed (H5Handle above); make it durable, then put it in place.
+  sync_file(tmp);
+  commit_temp_file(tmp, path_);
+}
+
+}  // namespace cifar

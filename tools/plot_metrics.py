@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
+
+    python3 tools/plot_metrics.py RESULTS_DIR [--out DIR]
+
+Reads every *.h5 metrics file of cifar_mpi in RESULTS_DIR (one per run; tools/scaling_sweep.sh
+makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
+baseline, and writes into --out (default: RESULTS_DIR):
+
+    speedup.png                  measured speedup vs ideal, efficiency loss shaded, with a table
+    time_breakdown.png           mean step time per N: T_data, T_comp, exposed T_wait, T_update, hidden comm
+    baseline_vs_distributed.png  the summary metrics of every N side by side (grouped bars)
+    step_distribution.png        per-rank step-time distributions of the largest N (stragglers)
+    summary.md                   the summary metrics as a Markdown table
+
+Speedup is measured on the same work: S(N) = T(base) / T(N) for runs that train the same number of
+epochs (the same images), computed as the ratio of training throughputs (images/s), which is the
+same number then and stays meaningful for runs cut short by --max-steps. Efficiency = S(N) / (N / base).
+Needs numpy, h5py and matplotlib (Debian: python3-numpy python3-h5py python3-matplotlib).
+See docs/metrics.md for the file layout and how to read each plot.
+"""
+import argparse
+import glob
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import h5py  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 90
+STEP_FIELDS = ("t_data", "t_comp", "t_comm", "t_wait", "t_update")
+# Configuration keys that must agree for runs to be compared (world size and file name aside).
+COMPARED_KEYS = ("epochs", "batch_size", "global_batch", "max_steps", "allreduce", "bucket_mb", "overlap",
+                 "threads", "lr", "momentum", "seed", "drop_last", "no_shuffle", "eval", "data_dir")
+
+
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class Run:
+    """One metrics file: root attributes, summary attributes and per-step arrays [step, rank]."""
+
+    def __init__(self, path):
+        self.path = path
+        with h5py.File(path, "r") as f:
+            self.attrs = {k: f.attrs[k] for k in f.attrs}
+            self.summary = {k: f["summary"].attrs[k] for k in f["summary"].attrs}
+            self.steps = {k: np.asarray(f["steps"][k][()], dtype=np.float64) for k in STEP_FIELDS + ("loss",)}
+            self.step_epoch = np.asarray(f["steps/epoch"][()])
+            self.epochs = {k: np.asarray(f["epochs"][k][()]) for k in f["epochs"]}
+        self.n = int(self.attrs["world_size"])
+        self.oversubscribed = bool(int(self.attrs.get("oversubscribed", 0)))
+        self.complete = bool(int(self.attrs.get("complete", 0)))
+        self.start_time = text(self.attrs.get("start_time", ""))
+
+    def config(self, key):
+        return text(self.attrs.get("config." + key, ""))
+
+    def s(self, key):
+        return float(self.summary[key])
+
+    def per_step_mean(self, field):
+        """Mean over steps and ranks, seconds."""
+        a = self.steps[field]
+        return float(a.mean()) if a.size else 0.0
+
+
+def load_runs(folder):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.h5"))):
+        try:
+            with h5py.File(path, "r") as f:
+                if "steps" not in f or "summary" not in f or "world_size" not in f.attrs:
+                    print(f"plot_metrics: skipping {path}: not a cifar_mpi metrics file", file=sys.stderr)
+                    continue
+            runs.append(Run(path))
+        except OSError as e:
+            print(f"plot_metrics: skipping {path}: {e}", file=sys.stderr)
+    return runs
+
+
+def one_per_n(runs):
+    """The most recent run of each world size (others are named and left out)."""
+    by_n = {}
+    for r in sorted(runs, key=lambda r: r.start_time):
+        if r.n in by_n:
+            print(f"plot_metrics: N={r.n}: using {r.path}, not the older {by_n[r.n].path}", file=sys.stderr)
+        by_n[r.n] = r
+    return [by_n[n] for n in sorted(by_n)]
+
+
+def warn_if_not_comparable(runs):
+    base = runs[0]
+    for r in runs[1:]:
+        diff = [k for k in COMPARED_KEYS if r.config(k) != base.config(k)]
+        if diff:
+            print(f"plot_metrics: warning: {os.path.basename(r.path)} differs from {os.path.basename(base.path)} in "
+                  + ", ".join(f"{k} ({base.config(k)} vs {r.config(k)})" for k in diff), file=sys.stderr)
+    for r in runs:
+        if not r.complete:
+            print(f"plot_metrics: warning: {r.path} is from an unfinished run ({len(r.epochs['epoch'])} epoch(s))",
+                  file=sys.stderr)
+
+
+def derive(runs):
+    """Per run: speedup, ideal, efficiency against the smallest N."""
+    base = runs[0]
+    rows = []
+    for r in runs:
+        ideal = r.n / base.n
+        speedup = r.s("images_per_second") / base.s("images_per_second") if base.s("images_per_second") > 0 else math.nan
+        rows.append({"run": r, "ideal": ideal, "speedup": speedup, "efficiency": speedup / ideal})
+    return rows
+
+
+def label(r):
+    return f"N={r.n}" + ("\n(oversub.)" if r.oversubscribed else "")
+
+
+def fmt(v, spec):
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+# ---- speedup -------------------------------------------------------------------------------
+
+def plot_speedup(rows, out):
+    base = rows[0]["run"]
+    ns = np.array([row["run"].n for row in rows], dtype=float)
+    measured = np.array([row["speedup"] for row in rows])
+    ideal = np.array([row["ideal"] for row in rows])
+    # Layout in inches: plot, then the table (one row per run), then its caption.
+    row_h, plot_h, cap_h = 0.27, 4.2, 0.55
+    table_h = row_h * (len(rows) + 1)
+    height = 0.45 + plot_h + 0.75 + table_h + cap_h
+    fig = plt.figure(figsize=(7.2, height))
+    ax = fig.add_axes([0.12, (cap_h + table_h + 0.75) / height, 0.83, plot_h / height])
+    hw = int(base.attrs.get("hardware_threads", 0))
+    if hw and ns.max() > hw:
+        ax.axvspan(hw + 0.5, ns.max() + 0.5, color="0.92", zorder=0)
+        ax.text(ns.max() + 0.4, 0.97, f"N > {hw} hardware threads:\noversubscribed", ha="right", va="top",
+                fontsize=8, color="0.35", transform=ax.get_xaxis_transform())
+    ax.plot(ns, ideal, "--", color="0.3", label=f"ideal (S = N/{base.n})" if base.n != 1 else "ideal (S = N)")
+    ax.plot(ns, measured, "o-", color="tab:blue", lw=2, label="measured")
+    for row, x, y in zip(rows, ns, measured):
+        if row["run"].oversubscribed:
+            ax.plot([x], [y], "o", ms=12, mfc="none", mec="tab:red", mew=1.5)
+        ax.annotate(f"{y:.2f}x ({100 * row['efficiency']:.0f}%)", (x, y), textcoords="offset points",
+                    xytext=(6, -14), fontsize=8)
+    ax.fill_between(ns, measured, ideal, where=ideal >= measured, interpolate=True, color="tab:red", alpha=0.18,
+                    label="efficiency loss (ideal - measured)")
+    if np.any(measured > ideal):
+        ax.fill_between(ns, measured, ideal, where=measured > ideal, interpolate=True, color="tab:green",
+                        alpha=0.18, label="above ideal")
+    if any(row["run"].oversubscribed for row in rows):
+        ax.plot([], [], "o", ms=10, mfc="none", mec="tab:red", label="oversubscribed run")
+    ax.set_xticks(ns)
+    ax.set_xlim(ns.min() - 0.5, ns.max() + 0.5)
+    ax.set_ylim(0, max(ideal.max(), np.nanmax(measured)) * 1.15)
+    ax.set_xlabel("workers N (MPI ranks)")
+    ax.set_ylabel(f"speedup over N={base.n}")
+    ax.set_title(f"Speedup, same epochs: {base.config('allreduce')} all-reduce, overlap "
+                 f"{'on' if int(base.attrs.get('overlap', 0)) else 'off'}, {int(base.attrs['threads_per_rank'])} "
+                 f"thread(s)/rank, batch {int(base.attrs['batch_per_rank'])}/rank", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    tax = fig.add_axes([0.12, cap_h / height, 0.83, table_h / height])
+    tax.axis("off")
+    cells = [[str(row["run"].n) + (" *" if row["run"].oversubscribed else ""),
+              f"{row['run'].s('total_train_time'):.2f}", f"{row['run'].s('images_per_second'):.0f}",
+              f"{row['speedup']:.2f}", f"{row['ideal']:.0f}", f"{100 * row['efficiency']:.1f}%"] for row in rows]
+    tax.table(cellText=cells, colLabels=["workers", "time (s)", "images/s", "speedup", "ideal", "efficiency"],
+              cellLoc="center", bbox=[0, 0, 1, 1])
+    fig.text(0.5, cap_h / height - 0.05 / height, "time = training time of the same epochs (evaluation excluded); "
+             "speedup = T(base) / T(N), via images/s;\nefficiency = speedup / ideal; * = oversubscribed "
+             "(more ranks than hardware threads)", ha="center", va="top", fontsize=8)
+    fig.savefig(os.path.join(out, "speedup.png"), dpi=DPI)
+    plt.close(fig)
+
+
+# ---- time breakdown ------------------------------------------------------------------------
+
+def plot_time_breakdown(rows, out):
+    runs = [row["run"] for row in rows]
+    x = np.arange(len(runs))
+    ms = lambda r, k: 1e3 * r.per_step_mean(k)  # noqa: E731
+    comp = np.array([ms(r, "t_comp") for r in runs])
+    wait = np.array([ms(r, "t_wait") for r in runs])
+    data = np.array([ms(r, "t_data") for r in runs])
+    upd = np.array([ms(r, "t_update") for r in runs])
+    hidden = np.array([1e3 * float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean())
+                       if r.steps["t_comm"].size else 0.0 for r in runs])
+    wall = np.array([1e3 * r.s("avg_iteration_time") for r in runs])
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    bottom = np.zeros(len(runs))
+    for vals, name, color, hatch in ((comp, "T_comp (forward + backward)", "tab:blue", None),
+                                     (wait, "exposed comm (T_wait)", "tab:red", None),
+                                     (data, "T_data", "tab:gray", None),
+                                     (upd, "T_update", "tab:olive", None),
+                                     (hidden, "hidden comm (T_comm - T_wait, overlapped)", "white", "//")):
+        ax.bar(x, vals, 0.55, bottom=bottom, label=name, color=color, hatch=hatch,
+               edgecolor="tab:red" if hatch else "none", lw=0.8)
+        bottom += vals
+    ax.hlines(wall, x - 0.34, x + 0.34, colors="k", lw=2, label="measured iteration time (epoch wall / steps)")
+    for xi, c, w, top in zip(x, comp, wait, np.maximum(bottom, wall)):
+        ax.text(xi, top * 1.02, f"comp {c:.1f}\nwait {w:.1f}", ha="center", va="bottom", fontsize=7.5)
+    ax.set_xticks(x, [label(r) for r in runs])
+    ax.set_ylabel("ms per step (mean over steps and ranks)")
+    ax.set_ylim(0, max(bottom.max(), wall.max()) * 1.3)
+    ax.set_title("Where a step's time goes: compute vs communication", fontsize=10)
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "time_breakdown.png"), dpi=DPI)
+    plt.close(fig)
+
+
+# ---- baseline vs distributed ---------------------------------------------------------------
+
+PANELS = (("total_train_time", "training time (s)", 1.0, ".2f"),
+          ("images_per_second", "images/s (all ranks)", 1.0, ".0f"),
+          ("avg_iteration_time", "avg iteration time (ms)", 1e3, ".1f"),
+          ("total_comp_time", "total T_comp (s)", 1.0, ".1f"),
+          ("total_comm_time", "total T_comm (s)", 1.0, ".2f"),
+          ("total_wait_time", "exposed T_wait (s)", 1.0, ".2f"),
+          ("comm_calls_per_epoch", "comm calls / epoch", 1.0, ".0f"),
+          ("compute_to_comm_ratio", "compute : comm", 1.0, ".2f"))
+
+
+def plot_baseline_vs_distributed(rows, out):
+    runs = [row["run"] for row in rows]
+    colors = ["0.55"] + [plt.cm.viridis(0.25 + 0.6 * i / max(1, len(runs) - 2)) for i in range(len(runs) - 1)]
+    fig, axes = plt.subplots(2, 4, figsize=(10.5, 5.2))
+    x = np.arange(len(runs))
+    for ax, (key, title, scale, spec) in zip(axes.flat, PANELS):
+        vals = np.array([r.s(key) * scale for r in runs])
+        shown = np.nan_to_num(vals, nan=0.0)
+        bars = ax.bar(x, shown, 0.7, color=colors, hatch=None)
+        for b, r in zip(bars, runs):
+            if r.oversubscribed:
+                b.set_hatch("..")
+                b.set_edgecolor("white")
+        for xi, v in zip(x, vals):
+            ax.text(xi, (0 if math.isnan(v) else v), fmt(float(v), spec), ha="center", va="bottom", fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(x, [f"N={r.n}" for r in runs], fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        top = np.nanmax(shown) if shown.size else 0
+        ax.set_ylim(0, top * 1.2 if top > 0 else 1)
+    fig.suptitle(f"Baseline (N={runs[0].n}, grey) vs distributed runs; dotted = oversubscribed; "
+                 "per-rank totals are means over ranks", fontsize=9.5)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(os.path.join(out, "baseline_vs_distributed.png"), dpi=DPI)
+    plt.close(fig)
+
+
+# ---- per-rank step distribution ------------------------------------------------------------
+
+def plot_step_distribution(rows, out):
+    r = rows[-1]["run"]
+    st = r.steps
+    total = 1e3 * (st["t_data"] + st["t_comp"] + st["t_wait"] + st["t_update"])  # [step, rank], ms
+    comp, wait = 1e3 * st["t_comp"], 1e3 * st["t_wait"]
+    body = slice(1, None) if total.shape[0] > 1 else slice(None)  # step 1 is warm-up (primitive creation)
+    ranks = np.arange(r.n)
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 4.4), gridspec_kw={"width_ratios": [1, 1.3, 1.5]})
+
+    def clip_top(ax, *arrays):
+        """A y range for the boxes; rare outliers (a batch size's first use) are counted, not drawn."""
+        his = []
+        for a in arrays:
+            v = a[body].ravel() if a.size else np.zeros(1)
+            q1, q3 = np.percentile(v, [25, 75])
+            his.append(min(v.max(), q3 + 4 * max(q3 - q1, 1e-3)))
+        hi = max(his)
+        vals = np.concatenate([a[body].ravel() for a in arrays]) if total.size else np.zeros(1)
+        ax.set_ylim(0, hi * 1.1)
+        n_out = int((vals > hi * 1.1).sum())
+        if n_out:
+            ax.text(0.98, 0.98, f"{n_out} outlier(s) above the axis", transform=ax.transAxes, ha="right",
+                    va="top", fontsize=7, color="0.4")
+
+    ax = axes[0]
+    ax.boxplot([total[body, k] for k in ranks], labels=[str(k) for k in ranks], showmeans=True,
+               flierprops={"markersize": 3, "alpha": 0.5})
+    clip_top(ax, total)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("ms")
+    ax.set_title("step time per rank\n(T_data + T_comp + T_wait + T_update)", fontsize=9)
+
+    ax = axes[1]
+    w = 0.35
+    b1 = ax.boxplot([comp[body, k] for k in ranks], positions=ranks - w / 2, widths=w * 0.9, patch_artist=True,
+                    flierprops={"markersize": 3, "alpha": 0.5})
+    b2 = ax.boxplot([wait[body, k] for k in ranks], positions=ranks + w / 2, widths=w * 0.9, patch_artist=True,
+                    flierprops={"markersize": 3, "alpha": 0.5})
+    for patch in b1["boxes"]:
+        patch.set_facecolor("tab:blue")
+        patch.set_alpha(0.6)
+    for patch in b2["boxes"]:
+        patch.set_facecolor("tab:red")
+        patch.set_alpha(0.6)
+    ax.set_xticks(ranks, [str(k) for k in ranks])
+    clip_top(ax, comp, wait)
+    ax.legend([b1["boxes"][0], b2["boxes"][0]], ["T_comp", "T_wait"], fontsize=8, loc="upper left")
+    med = np.median(comp[body], axis=0) if comp.size else np.zeros(r.n)
+    slow = int(np.argmax(med))
+    ax.set_xlabel("rank")
+    ax.set_title(f"compute vs wait per rank: slowest compute on rank {slow}\n"
+                 f"(median T_comp {med[slow]:.1f} ms vs {med.min():.1f} ms fastest)", fontsize=9)
+
+    ax = axes[2]
+    steps = np.arange(1, total.shape[0] + 1)
+    for k in ranks:
+        ax.plot(steps, total[:, k], lw=0.7, alpha=0.8, label=f"rank {k}")
+    starts = np.flatnonzero(np.diff(r.step_epoch)) + 1.5  # between an epoch's last step and the next's first
+    for b in starts:
+        ax.axvline(b, color="0.6", ls=":", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step" + (" (dotted: epoch boundaries)" if starts.size else ""))
+    ax.set_ylabel("ms (log)")
+    ax.set_title("step time over the run, every rank", fontsize=9)
+    ax.legend(fontsize=7, ncol=2, loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.suptitle(f"Per-step time distribution, N={r.n}" + (" (oversubscribed)" if r.oversubscribed else "")
+                 + f", {total.shape[0]} steps; boxes leave out step 1 (warm-up)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.savefig(os.path.join(out, "step_distribution.png"), dpi=DPI)
+    plt.close(fig)
+
+
+# ---- Markdown -------------------------------------------------------------------------------
+
+def write_summary_md(rows, out):
+    base = rows[0]["run"]
+    a = base.attrs
+    lines = [
+        "# Scaling sweep summary",
+        "",
+        f"Host(s) `{text(a.get('hosts', '?'))}`, {int(a.get('hardware_threads', 0))} hardware threads; "
+        f"{int(a['threads_per_rank'])} thread(s) per rank; all-reduce `{text(a['strategy'])}`, "
+        f"bucket {float(a['bucket_mb']):g} MB, overlap {'on' if int(a.get('overlap', 0)) else 'off'}; "
+        f"per-rank batch {int(a['batch_per_rank'])}; {int(a['parameter_count'])} parameters "
+        f"({int(a['gradient_bytes'])} gradient bytes); commit `{text(a.get('git_commit', '?'))}`.",
+        "",
+        "| N | oversubscribed | epochs (steps) | training time (s) | images/s | avg iteration time (ms) "
+        "| comm calls / epoch | total comm time (s) | exposed wait (s) | compute : comm | speedup | efficiency |",
+        "|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        r = row["run"]
+        lines.append(
+            f"| {r.n} | {'yes' if r.oversubscribed else 'no'} | {int(r.summary['epochs'])} ({int(r.summary['steps'])}) "
+            f"| {r.s('total_train_time'):.3f} | {r.s('images_per_second'):.1f} | {1e3 * r.s('avg_iteration_time'):.3f} "
+            f"| {r.s('comm_calls_per_epoch'):.1f} | {r.s('total_comm_time'):.3f} | {r.s('total_wait_time'):.3f} "
+            f"| {fmt(r.s('compute_to_comm_ratio'), '.2f')} | {row['speedup']:.3f} | {100 * row['efficiency']:.1f}% |")
+    lines += [
+        "",
+        f"Speedup = T({base.n}) / T(N) for the same epochs (the same images; the per-rank batch is fixed, so N "
+        "ranks take 1/N of the steps), computed as the ratio of images/s; efficiency = speedup / "
+        f"(N / {base.n}). Training time excludes evaluation. Comm and wait times are per-rank totals averaged "
+        "over the ranks; compute : comm = total T_comp / total T_comm (n/a without communication). "
+        "Oversubscribed = more ranks on a node than hardware threads.",
+        "",
+        "Per-step means (ms, over steps and ranks):",
+        "",
+        "| N | T_data | T_comp | T_comm | exposed T_wait | hidden comm | T_update | iteration (wall) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        r = row["run"]
+        hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
+        lines.append(f"| {r.n} | " + " | ".join(f"{1e3 * r.per_step_mean(k):.2f}" for k in
+                                                   ("t_data", "t_comp", "t_comm", "t_wait"))
+                     + f" | {1e3 * hidden:.2f} | {1e3 * r.per_step_mean('t_update'):.2f} "
+                     f"| {1e3 * r.s('avg_iteration_time'):.2f} |")
+    lines += ["", "Files: " + ", ".join(f"`{os.path.basename(row['run'].path)}`" for row in rows), ""]
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results_dir", help="folder of cifar_mpi metrics files (*.h5)")
+    p.add_argument("--out", help="where the PNGs and summary.md go (default: RESULTS_DIR)")
+    args = p.parse_args()
+    out = args.out or args.results_dir
+    runs = load_runs(args.results_dir)
+    if not runs:
+        sys.exit(f"plot_metrics: error: no cifar_mpi metrics files (*.h5) in {args.results_dir}")
+    os.makedirs(out, exist_ok=True)
+    runs = one_per_n(runs)
+    warn_if_not_comparable(runs)
+    rows = derive(runs)
+    plot_speedup(rows, out)
+    plot_time_breakdown(rows, out)
+    plot_baseline_vs_distributed(rows, out)
+    plot_step_distribution(rows, out)
+    write_summary_md(rows, out)
+    for name in ("speedup.png", "time_breakdown.png", "baseline_vs_distributed.png", "step_distribution.png",
+                 "summary.md"):
+        print(os.path.join(out, name))
+
+
+if __name__ == "__main__":
+    main()
