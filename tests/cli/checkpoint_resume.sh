@@ -71,6 +71,18 @@ run --max-steps 20 --resume c3.h5 --save-weights kill_resumed.h5 >kill_resume.lo
   h5dump -H c3.h5 >/dev/null && ok "the last checkpoint is readable and --resume finishes" ||
   bad "resume after SIGKILL" kill_resume.log
 
+# 5. The trace of a short overlapped run opens as JSON with every rank's layers and buckets.
+run --max-steps 3 --overlap on --bucket-mb 0.05 --trace t.json >trace.log 2>&1 &&
+python3 - t.json <<'PY' && ok "trace: per-rank backward layers and bucket reductions" || bad "trace" trace.log
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+names = {(e["pid"], e["name"]) for e in ev}
+for r in (0, 1):
+    for n in ("forward", "backward conv2", "allreduce bucket 2", "wait", "update"):
+        assert (r, n) in names, (r, n)
+assert all(e["dur"] >= 0 for e in ev if e["ph"] == "X")
+PY
+
 # 4. Another world size.
 mpirun -np 3 --oversubscribe --bind-to none "$bin" "${args[@]}" --resume c1.h5 >n3.log 2>&1 && bad "N=3 resume of an N=2 checkpoint should fail" n3.log
 grep -q "world_size = 2, this run has world_size = 3" n3.log && ok "N=3 refuses an N=2 checkpoint" ||

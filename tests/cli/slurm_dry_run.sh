@@ -15,6 +15,7 @@ out=$(env -u SLURM_NTASKS DRY_RUN=1 bash "$src/jobs/train.sbatch" --max-steps 5)
 check "train: srun with pmix" "$out" "srun --mpi=pmix --cpu-bind=cores --cpus-per-task=1"
 check "train: threads and metrics" "$out" "--threads 1 --metrics $src/results/dryrun/train.h5"
 check "train: extra args passed" "$out" "--max-steps 5"
+check "train: checkpoint per job" "$out" "--checkpoint $src/results/dryrun/checkpoint.h5"
 out=$(SLURM_NTASKS=4 SLURM_CPUS_PER_TASK=2 LAUNCHER=mpirun DRY_RUN=1 bash "$src/jobs/train.sbatch")
 check "train: mpirun with 2 cores per rank" "$out" "mpirun -np 4 --map-by slot:PE=2 --bind-to core"
 check "train: 2 threads" "$out" "--threads 2"
