@@ -13,7 +13,7 @@ for s in "$src"/jobs/*.sbatch; do
 done
 out=$(env -u SLURM_NTASKS DRY_RUN=1 bash "$src/jobs/train.sbatch" --max-steps 5)
 check "train: srun with pmix" "$out" "srun --mpi=pmix --cpu-bind=cores --cpus-per-task=1"
-check "train: threads and metrics" "$out" "--threads 1 --metrics $src/results/dryrun/train.h5"
+check "train: threads and metrics" "$out" "--threads 1 --metrics $src/results/dryrun/train-0.h5"
 check "train: extra args passed" "$out" "--max-steps 5"
 check "train: checkpoint per job" "$out" "--checkpoint $src/results/dryrun/checkpoint.h5"
 out=$(SLURM_NTASKS=4 SLURM_CPUS_PER_TASK=2 LAUNCHER=mpirun DRY_RUN=1 bash "$src/jobs/train.sbatch")
