@@ -48,8 +48,10 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   std::printf("  %-34s %12.1f MB\n", "gradient bytes reduced per rank", mean(kBytes) / 1e6);
   std::printf("  %-34s %12.3f s   (with evaluation %.3f s)\n", "total training time", train_wall, r.total_wall);
   std::printf("  %-34s %12.0f\n", "images/s (all ranks)", images / train_wall);
-  if (!r.epochs.empty())
+  if (cfg.eval && !r.stopped && !r.epochs.empty())
     std::printf("  %-34s %11.2f%%\n", "final test accuracy", 100 * r.epochs.back().test_accuracy);
+  else
+    std::printf("  %-34s %12s\n", "final test accuracy", "n/a (no evaluation)");
   if (!r.metrics_path.empty()) std::printf("  %-34s %s\n", "metrics file (HDF5)", r.metrics_path.c_str());
   std::fflush(stdout);
 }
