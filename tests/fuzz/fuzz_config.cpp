@@ -2,14 +2,18 @@
 // The input is split at its first newline: the first line is command-line tokens (separated by
 // spaces), the rest is the TOML file passed with --config. cifar::Error is the expected outcome of
 // a bad option or file; a crash, a sanitizer report or any other exception is a finding.
+// With FUZZ_CONFIG_STRICT=1 in the environment, a configuration that parses must also lie in the
+// ranges config.cpp promises (a NaN momentum or an infinite learning rate is then a finding too).
 //   tools/run_fuzz.sh builds and runs it (tests/fuzz/corpus/config holds the seeds).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,12 +45,38 @@ void write_file(const fs::path& path, std::string_view text) {
   std::abort();
 }
 
+// The ranges build_app's validators promise. Written as !(in range) so that NaN fails them.
+void check_ranges(const cifar::Config& c) {
+  auto require = [](bool ok, const char* what) {
+    if (!ok) {
+      std::fprintf(stderr, "fuzz_config: parse_config accepted %s\n", what);
+      std::abort();
+    }
+  };
+  require(c.epochs >= 1 && c.epochs <= 100000, "epochs outside 1..100000");
+  require(c.batch_size >= 1 && c.batch_size <= 65536, "batch-size outside 1..65536");
+  require(c.global_batch <= (size_t{1} << 20), "global-batch above 2^20");
+  require(std::isfinite(c.lr) && c.lr > 0, "a learning rate that is not finite and > 0");
+  require(c.momentum >= 0 && c.momentum <= 0.99999f, "momentum outside [0, 0.99999] (or NaN)");
+  require(c.threads >= 1 && c.threads <= 1024, "threads outside 1..1024");
+  require(c.max_steps >= 0, "negative max-steps");
+  require(c.log_every >= 1 && c.log_every <= 1000000, "log-every outside 1..1000000");
+  require(c.bucket_mb >= 1e-6 && c.bucket_mb <= 1e6, "bucket-mb outside [1e-6, 1e6] (or NaN)");
+  require(c.allreduce == cifar::AllreduceStrategy::naive || c.allreduce == cifar::AllreduceStrategy::mpi ||
+              c.allreduce == cifar::AllreduceStrategy::ring,
+          "an allreduce strategy outside naive | mpi | ring");
+}
+
+bool g_strict = false;
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_dir = fs::temp_directory_path() / ("fuzz_config_" + std::to_string(::getpid()));
   fs::create_directories(g_dir);
   g_toml = g_dir / "fuzz.toml";
+  const char* strict = std::getenv("FUZZ_CONFIG_STRICT");
+  g_strict = strict && std::string_view(strict) == "1";
   std::atexit([] {
     std::error_code ignored;
     fs::remove_all(g_dir, ignored);
@@ -76,7 +106,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   argv.push_back(nullptr);
 
   try {
-    (void)cifar::parse_config(static_cast<int>(args.size()), argv.data(), /*print_help=*/false);
+    const std::optional<cifar::Config> c = cifar::parse_config(static_cast<int>(args.size()), argv.data(), false);
+    if (c && g_strict) check_ranges(*c);
   } catch (const cifar::Error&) {
     // Expected: unknown key, bad value, unreadable file.
   } catch (const std::exception& e) {
