@@ -4,7 +4,8 @@
 # Usage: tools/install_deps.sh [--bench]   (--bench adds PyTorch for the peer benchmark, ~1 GB)
 set -euo pipefail
 pkgs=(build-essential cmake g++ openmpi-bin libopenmpi-dev libdnnl-dev libhdf5-dev libspdlog-dev
-      libgtest-dev libcli11-dev python3 python3-h5py python3-matplotlib python3-numpy xz-utils)
+      libgtest-dev libcli11-dev python3 python3-h5py python3-matplotlib python3-numpy xz-utils hdf5-tools
+      clang libclang-rt-14-dev llvm)  # clang + libFuzzer + llvm-symbolizer: tools/run_fuzz.sh
 [[ "${1:-}" == "--bench" ]] && pkgs+=(python3-torch python3-torchvision python3-pil)
 missing=()
 for p in "${pkgs[@]}"; do
