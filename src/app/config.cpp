@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cfloat>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -30,21 +32,27 @@ std::string one_line(std::string s) {
   return s;
 }
 
-// CLI11's PositiveNumber prints "not in range 0.000000 to 1.797...e308 (309 digits)" and calls
-// "abc" out of range; these say what is wrong in a few words.
-CLI::Validator number_at_least(double low, bool strictly) {
+// CLI11's PositiveNumber prints "not in range 0.000000 to 1.797...e308 (309 digits)", calls
+// "abc" out of range, and CLI::Range lets NaN through (every comparison with NaN is false).
+// One validator: a finite number in [low, high] (or (low, high] when low is exclusive), checked
+// as the float or integer it will be stored in, named in a few words.
+CLI::Validator finite_in(double low, double high, bool low_exclusive, const std::string& what) {
   return CLI::Validator(
-      [low, strictly](std::string& v) -> std::string {
+      [=](std::string& v) -> std::string {
         double x = 0;
         if (!CLI::detail::lexical_cast(v, x)) return "'" + v + "' is not a number";
-        if (strictly ? x > low : x >= low) return {};
-        return std::string(strictly ? "must be > " : "must be >= ") + CLI::detail::to_string(low) + ", got " + v;
+        if (!std::isfinite(x)) return "must be a finite number, got " + v;
+        if (low_exclusive ? x <= low : x < low) return "must be " + what + ", got " + v;
+        if (x > high) return "must be " + what + ", got " + v;
+        return {};
       },
-      strictly ? "> 0" : ">= 0");
+      what);
 }
 
 void build_app(CLI::App& app, Config& c) {
-  const auto positive = number_at_least(0, true), non_negative = number_at_least(0, false);
+  // lr is a float: below FLT_MIN it would round to 0, above FLT_MAX to inf.
+  const auto positive_float = finite_in(FLT_MIN, FLT_MAX, false, "> 0");
+  const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
   app.option_defaults()->always_capture_default();
   app.set_config("--config", "", "TOML file of defaults (config/default.toml); command line overrides it");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
@@ -55,8 +63,8 @@ void build_app(CLI::App& app, Config& c) {
   app.add_option("--batch-size", c.batch_size, "per-rank batch size")->check(CLI::Range(size_t{1}, size_t{65536}));
   app.add_option("--global-batch", c.global_batch, "global batch split across ranks (0: use --batch-size)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
-  app.add_option("--lr", c.lr, "learning rate")->check(positive);
-  app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0f, 0.99999f));
+  app.add_option("--lr", c.lr, "learning rate")->check(positive_float);
+  app.add_option("--momentum", c.momentum, "SGD momentum")->check(finite_in(0, 0.99999, false, "in [0, 1)"));
   app.add_option("--seed", c.seed, "seed of initial weights and shuffling")->check(non_negative);
   app.add_option("--threads", c.threads, "oneDNN/OpenMP threads per process")->check(CLI::Range(1, 1024));
   app.add_option("--max-steps", c.max_steps, "stop after K steps (0: whole epochs)")->check(non_negative);
@@ -70,7 +78,8 @@ void build_app(CLI::App& app, Config& c) {
       ->transform(CLI::Transformer(strategies))
       ->transform(CLI::IsMember({"naive", "mpi", "ring"}))  // runs first: names, not enum numbers
       ->default_str("mpi");
-  app.add_option("--bucket-mb", c.bucket_mb, "gradient bucket size in MB")->check(CLI::Range(1e-6, 1e6));
+  app.add_option("--bucket-mb", c.bucket_mb, "gradient bucket size in MB")
+      ->check(finite_in(1e-6, 1e6, false, "in [1e-6, 1e6]"));
   app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
       ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
       ->default_str("off");

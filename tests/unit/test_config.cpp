@@ -308,6 +308,16 @@ TEST(ConfigTest, UnknownAllreduce) { expect_error({"--allreduce", "foo"}, {"--al
 
 TEST(ConfigTest, BadOverlap) { expect_error({"--overlap", "maybe"}, {"--overlap", "maybe"}); }
 
+// Found by fuzzing: CLI::Range let NaN through, and a double check let through values the float
+// option cannot hold (inf, or 1e-50 which rounds to 0).
+TEST(ConfigTest, NonFiniteAndUnrepresentableValues) {
+  expect_error({"--momentum", "nan"}, {"--momentum", "nan"});
+  expect_error({"--bucket-mb", "nan"}, {"--bucket-mb", "nan"});
+  expect_error({"--lr", "inf"}, {"--lr", "inf"});
+  expect_error({"--lr", "1e39"}, {"--lr", "1e39"});
+  expect_error({"--lr", "1e-50"}, {"--lr", "1e-50"});
+}
+
 TEST(ConfigTest, ZeroThreads) { expect_error({"--threads", "0"}, {"--threads", "0"}); }
 
 TEST(ConfigTest, OtherBadValues) {
