@@ -8,7 +8,7 @@ using dt = memory::data_type;
 
 Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels,
                int kernel, float* weight, float* bias, float* dweight, float* dbias)
-    : name_(std::move(name)) {
+    : WeightedLayer(std::move(name)) {
   const auto sd = src.get_desc().dims();  // (B, C, H, W)
   const memory::dim B = sd[0], C = sd[1], H = sd[2], W = sd[3], O = out_channels, K = kernel;
   const memory::dims weight_dims{O, C, K, K}, bias_dims{O}, dst_dims{B, O, H - K + 1, W - K + 1};
@@ -46,32 +46,6 @@ Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* d
     bwd_data_ = dnnl::convolution_backward_data(bd_pd);
     weight_bwd_ = LayoutBridge(user_weight, bd_pd.weights_desc(), eng, true);
     diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, /*to_inner=*/false);
-  }
-}
-
-void Conv2d::forward(dnnl::stream& s) {
-  src_.execute(s);
-  weight_fwd_.execute(s);
-  fwd_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                   {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
-                   {DNNL_ARG_BIAS, bias_},
-                   {DNNL_ARG_DST, dst_}});
-}
-
-void Conv2d::backward(dnnl::stream& s) {
-  // dweight = src^T * diff_dst, dbias = sum(diff_dst)   (=, oneDNN overwrites)
-  bwd_weights_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                           {DNNL_ARG_DIFF_DST, diff_dst_},
-                           {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
-                           {DNNL_ARG_DIFF_BIAS, dbias_}});
-  dweight_.execute(s);
-  if (bwd_data_) {
-    // diff_src = diff_dst (*) weight^T   (=)
-    weight_bwd_.execute(s);
-    bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, diff_dst_},
-                           {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
-                           {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
-    diff_src_.execute(s);
   }
 }
 

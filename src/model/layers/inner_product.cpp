@@ -8,7 +8,7 @@ using dt = memory::data_type;
 
 InnerProduct::InnerProduct(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src,
                            int out_features, float* weight, float* bias, float* dweight, float* dbias)
-    : name_(std::move(name)) {
+    : WeightedLayer(std::move(name)) {
   const auto sd = src.get_desc().dims();
   const memory::dim B = sd[0], O = out_features;
   memory::dims weight_dims{O};
@@ -45,32 +45,6 @@ InnerProduct::InnerProduct(std::string name, const dnnl::engine& eng, memory& sr
     bwd_data_ = dnnl::inner_product_backward_data(bd_pd);
     weight_bwd_ = LayoutBridge(user_weight, bd_pd.weights_desc(), eng, true);
     diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, false);
-  }
-}
-
-void InnerProduct::forward(dnnl::stream& s) {
-  src_.execute(s);
-  weight_fwd_.execute(s);
-  fwd_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                   {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
-                   {DNNL_ARG_BIAS, bias_},
-                   {DNNL_ARG_DST, dst_}});
-}
-
-void InnerProduct::backward(dnnl::stream& s) {
-  // dweight = diff_dst^T * src, dbias = sum_b diff_dst   (=)
-  bwd_weights_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                           {DNNL_ARG_DIFF_DST, diff_dst_},
-                           {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
-                           {DNNL_ARG_DIFF_BIAS, dbias_}});
-  dweight_.execute(s);
-  if (bwd_data_) {
-    // diff_src = diff_dst * weight   (=)
-    weight_bwd_.execute(s);
-    bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, diff_dst_},
-                           {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
-                           {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
-    diff_src_.execute(s);
   }
 }
 

@@ -6,26 +6,14 @@
 //   weight  (O, I)                   arena, PyTorch layout
 //   bias    (O)                      arena
 //   dst     (B, O)                   plain row-major (the loss reads it directly)
-#include "cifar_mpi/model/layer.hpp"
+#include "cifar_mpi/model/layers/weighted_layer.hpp"
 
 namespace cifar {
 
-class InnerProduct : public Layer {
+class InnerProduct : public WeightedLayer {
  public:
   InnerProduct(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src,
                int out_features, float* weight, float* bias, float* dweight, float* dbias);
-  std::string name() const override { return name_; }
-  void forward(dnnl::stream& s) override;
-  void backward(dnnl::stream& s) override;
-  bool has_params() const override { return true; }
-
- private:
-  std::string name_;
-  dnnl::inner_product_forward fwd_;
-  dnnl::inner_product_backward_weights bwd_weights_;
-  std::optional<dnnl::inner_product_backward_data> bwd_data_;
-  LayoutBridge src_, weight_fwd_, weight_bwd_, dweight_, diff_src_;
-  dnnl::memory bias_, dbias_;
 };
 
 }  // namespace cifar
