@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/util/error.hpp"
 
@@ -18,25 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test (pid + test name keep parallel ctest runs apart), removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("cifar_dataset_test_" + std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" + test->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::ScratchDir;
 
 // A pixel value that differs by record, channel and position, so any mix-up shows.
 uint8_t pattern_pixel(size_t record, size_t offset) { return static_cast<uint8_t>((record * 37 + offset * 11 + offset / 1024) % 256); }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "scratch_dir.hpp"
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/util/error.hpp"
 
@@ -23,30 +24,7 @@ namespace fs = std::filesystem;
 // The source tree, from this file's path (CMake compiles it by its absolute path).
 fs::path source_dir() { return fs::path(__FILE__).parent_path().parent_path().parent_path(); }
 
-// A fresh directory per test (pid + test name keep parallel ctest runs apart), removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("cifar_config_test_" + std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" + test->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path write(const std::string& name, const std::string& text) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p) << text;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using testing::ScratchDir;
 
 // Runs the test body with the working directory set to `dir` (parse_config reads
 // config/default.toml relative to it), restoring the previous one afterwards.

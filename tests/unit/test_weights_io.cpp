@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "scratch_dir.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/hdf5_file.hpp"
@@ -24,25 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test (pid + test name keep parallel ctest runs apart), removed afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("cifar_weights_test_" + std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" + test->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::ScratchDir;
 
 // The reference network's state_dict, in PyTorch's order and shapes.
 const std::vector<std::pair<std::string, std::vector<size_t>>>& pytorch_tensors() {
