@@ -17,10 +17,8 @@ BIN=$(realpath "$BIN")
 SRC=$(realpath "$SRC")
 [[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
 
-PY=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import h5py, numpy, matplotlib' >/dev/null 2>&1; then PY=$p; break; fi
-done
+source "${2:?usage: <cifar_mpi> <source dir> <data dir>}/tests/cli/common.bash"
+PY=$(python_with h5py numpy matplotlib)
 [[ -n $PY ]] || { echo "SKIP: no python3 with h5py, numpy and matplotlib"; exit 77; }
 command -v mpirun >/dev/null 2>&1 || { echo "SKIP: no mpirun"; exit 77; }
 
@@ -30,14 +28,6 @@ cd "$TMP" || exit 1  # nothing the program writes lands in the source tree
 export OMP_NUM_THREADS=1
 [[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-failures=0
-pass() { echo "PASS: $1"; }
-fail() {
-  echo "FAIL: $1"
-  shift
-  for line in "$@"; do echo "      $line"; done
-  failures=$((failures + 1))
-}
 
 DATA="$TMP/data"
 mkdir -p "$DATA"

@@ -15,20 +15,10 @@ trap 'rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 1  # nothing the program writes lands in the source tree
 export OMP_NUM_THREADS=1
 
-PY=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import h5py, numpy' >/dev/null 2>&1; then PY=$p; break; fi
-done
+source "${2:?usage: <cifar_mpi> <source dir> <data dir>}/tests/cli/common.bash"
+PY=$(python_with h5py numpy)
 PYPLAIN=$(command -v python3 || command -v /usr/bin/python3)
 
-failures=0
-pass() { echo "PASS: $1"; }
-fail() {
-  echo "FAIL: $1"
-  shift
-  for line in "$@"; do echo "      $line"; done
-  failures=$((failures + 1))
-}
 
 DATA="$TMP/data"
 mkdir -p "$DATA"
