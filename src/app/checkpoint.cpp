@@ -49,6 +49,7 @@ std::vector<std::pair<std::string, std::string>> resume_identity(const Config& c
           {"drop_last", str(cfg.drop_last)},
           {"allreduce", to_string(cfg.allreduce)},
           {"bucket_mb", str(cfg.bucket_mb)},
+          {"wire_dtype", to_string(cfg.wire_dtype)},
           {"threads", str(cfg.threads)}};
 }
 

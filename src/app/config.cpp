@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cfloat>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -83,6 +84,12 @@ void build_app(CLI::App& app, Config& c) {
   app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
       ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
       ->default_str("off");
+  const std::map<std::string, WireDtype> wire_types{
+      {"fp32", WireDtype::fp32}, {"bf16", WireDtype::bf16}, {"fp16", WireDtype::fp16}};
+  app.add_option("--wire-dtype", c.wire_dtype, "gradients on the wire: fp32 | bf16 | fp16 (summed in fp32)")
+      ->transform(CLI::Transformer(wire_types))
+      ->transform(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->default_str("fp32");
   app.add_option("--checkpoint", c.checkpoint, "checkpoint file (HDF5), written every --checkpoint-every steps "
                  "and when SIGTERM/SIGUSR1 arrives");
   app.add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints (0: only when signalled)")
@@ -91,6 +98,27 @@ void build_app(CLI::App& app, Config& c) {
   app.add_option("--metrics", c.metrics, "HDF5 metrics file (default results/run-<time>.h5)");
   app.add_option("--trace", c.trace, "write a Chrome trace (JSON) of the steps here");
   app.add_flag("--force", c.force, "overwrite existing output files");
+  // Labels a run's metrics file with facts the program cannot know (the link rate of simulated
+  // hosts, a cluster's name): root attributes meta.KEY of the metrics file.
+  app.add_option_function<std::vector<std::string>>(
+         "--meta",
+         [&c](const std::vector<std::string>& items) {
+           for (const auto& item : items) {
+             const auto eq = item.find('=');
+             c.meta.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+           }
+         },
+         "KEY=VALUE label stored in the metrics file as attribute meta.KEY (repeatable)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const auto eq = v.find('=');
+            if (eq == std::string::npos || eq == 0) return "'" + v + "' is not KEY=VALUE";
+            for (char ch : v.substr(0, eq))
+              if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
+                return "key '" + v.substr(0, eq) + "' may hold only letters, digits, '_', '-' and '.'";
+            return {};
+          },
+          "KEY=VALUE"));
 }
 
 }  // namespace
@@ -146,6 +174,7 @@ std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
           {"allreduce", to_string(c.allreduce)},
           {"bucket_mb", str(c.bucket_mb)},
           {"overlap", str(c.overlap)},
+          {"wire_dtype", to_string(c.wire_dtype)},
           {"checkpoint", c.checkpoint},
           {"checkpoint_every", str(c.checkpoint_every)},
           {"resume", c.resume},

@@ -30,8 +30,9 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   const double epochs = static_cast<double>(std::max<size_t>(1, r.epochs.size()));
   const double images = static_cast<double>(r.images_per_rank) * world;
   auto mean = [&](int k) { return sum[k] / world; };
-  std::printf("\n==== summary: %d rank(s) x %d thread(s), allreduce %s, overlap %s, bucket %.3g MB ====\n", world,
-              cfg.threads, to_string(cfg.allreduce).c_str(), cfg.overlap ? "on" : "off", cfg.bucket_mb);
+  std::printf("\n==== summary: %d rank(s) x %d thread(s), allreduce %s, overlap %s, bucket %.3g MB, wire %s ====\n",
+              world, cfg.threads, to_string(cfg.allreduce).c_str(), cfg.overlap ? "on" : "off", cfg.bucket_mb,
+              to_string(cfg.wire_dtype).c_str());
   std::printf("  %-34s %12.0f\n", "comm calls per epoch (per rank)", mean(kCalls) / epochs);
   std::printf("  %-34s %12.3f s   (max over ranks %.3f s)\n", "total comm time (T_comm)", mean(kComm), max[kComm]);
   std::printf("  %-34s %12.3f s   (max over ranks %.3f s)\n", "exposed comm time (T_wait)", mean(kWait), max[kWait]);

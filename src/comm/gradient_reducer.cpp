@@ -9,12 +9,20 @@
 namespace cifar {
 
 GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy,
-                                 bool overlap, MPI_Comm comm)
-    : grads_(grads), buckets_(std::move(buckets)), strategy_(strategy), overlap_(overlap), comm_(comm) {
+                                 bool overlap, MPI_Comm comm, WireDtype wire)
+    : grads_(grads), buckets_(std::move(buckets)), strategy_(strategy), overlap_(overlap), comm_(comm), wire_(wire) {
   MPI_CHECK(MPI_Comm_size(comm_, &world_size_));
   size_t largest = 0;
   for (const auto& b : buckets_) largest = std::max(largest, b.count);
-  if (strategy_ == AllreduceStrategy::ring) ring_scratch_.resize(ring_scratch_floats(largest, world_size_));
+  const bool ring = strategy_ == AllreduceStrategy::ring;
+  if (wire_ == WireDtype::fp32) {
+    if (ring) ring_scratch_.resize(ring_scratch_floats(largest, world_size_));
+  } else {
+    const size_t in_transit = ring ? ring_scratch_floats(largest, world_size_) : largest;
+    wire_send_.resize(in_transit);
+    if (ring) wire_recv_.resize(in_transit);
+    if (!ring && world_size_ > 1) wire_op_ = create_wire_sum_op(wire_);
+  }
   timings_.resize(buckets_.size());
   if (overlap_) {
     int provided = MPI_THREAD_SINGLE;
@@ -35,6 +43,7 @@ GradientReducer::~GradientReducer() {
     cv_.notify_all();
     thread_.join();
   }
+  if (wire_op_ != MPI_OP_NULL) MPI_Op_free(&wire_op_);
 }
 
 void GradientReducer::reduce_bucket(size_t k) {
@@ -42,10 +51,19 @@ void GradientReducer::reduce_bucket(size_t k) {
   float* data = grads_.data() + b.offset;
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
-    if (strategy_ == AllreduceStrategy::ring)
+    const bool ring = strategy_ == AllreduceStrategy::ring;
+    if (wire_ == WireDtype::fp32 && ring) {
       ring_allreduce_sum(data, b.count, ring_scratch_.data(), comm_);
-    else
+    } else if (wire_ == WireDtype::fp32) {
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, checked_mpi_count(b.count), MPI_FLOAT, MPI_SUM, comm_));
+    } else if (ring) {
+      ring_allreduce_sum_wire16(data, b.count, wire_send_.data(), wire_recv_.data(), wire_, comm_);
+    } else {
+      encode_wire16(data, wire_send_.data(), b.count, wire_);
+      MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, wire_send_.data(), checked_mpi_count(b.count), MPI_UINT16_T, wire_op_,
+                              comm_));
+      decode_wire16(wire_send_.data(), data, b.count, wire_);
+    }
     const float inv_n = 1.0f / static_cast<float>(world_size_);
     for (size_t i = 0; i < b.count; ++i) data[i] *= inv_n;
   }
@@ -97,7 +115,7 @@ void GradientReducer::finish_step() {
   }
   stats_.calls = world_size_ > 1 ? buckets_.size() : 0;
   if (world_size_ > 1)
-    for (const auto& b : buckets_) stats_.bytes += b.count * sizeof(float);
+    for (const auto& b : buckets_) stats_.bytes += b.count * wire_bytes(wire_);
 }
 
 }  // namespace cifar

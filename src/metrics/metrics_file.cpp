@@ -310,6 +310,8 @@ void MetricsFile::write() const {
     attr(f, "bucket_mb", c.bucket_mb);
     attr_int(f, "buckets", static_cast<long long>(info_.buckets));
     attr_int(f, "overlap", c.overlap ? 1 : 0);
+    attr(f, "wire_dtype", to_string(c.wire_dtype));
+    for (const auto& [key, value] : c.meta) attr(f, "meta." + key, value);
     attr_int(f, "epochs_planned", c.epochs);
     attr_int(f, "max_steps", c.max_steps);
     attr_int(f, "batch_per_rank", static_cast<long long>(info_.batch_per_rank));

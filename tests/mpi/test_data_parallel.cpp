@@ -11,6 +11,10 @@
 //   StrategiesAgree                after K = 3 steps every variant's parameters are within
 //       1e-6 * max(1, max|want|) per tensor of mpi / overlap off / one bucket; overlap on and off
 //       with the same strategy and buckets are bitwise equal.
+//   CompressedWireKeepsReplicasIdentical  bf16 / fp16 on the wire, every strategy, several
+//       buckets, overlap off and on: after K = 3 steps the replicas are still bitwise identical,
+//       overlap on equals off bit for bit, and the parameters stay within 5e-4 * max(1, max|want|)
+//       per tensor of the fp32 run (5e-4; and, at N > 1, differ from it: the wire really is 16-bit).
 //   StepCommStatsAreConsistent     calls = buckets, bytes = gradient bytes (both 0 at N = 1), times
 //       ordered and non-negative, naive = 8 buckets; overlap on starts the first bucket before
 //       backward returns, overlap off only after.
@@ -74,9 +78,11 @@ struct Variant {
   AllreduceStrategy strategy;
   bool overlap;
   double bucket_mb;
+  cifar::WireDtype wire = cifar::WireDtype::fp32;
   std::string name() const {
     return cifar::to_string(strategy) + (overlap ? "/overlap-on/" : "/overlap-off/") +
-           (bucket_mb == kDefaultBucketMb ? "25MB" : "0.05MB");
+           (bucket_mb == kDefaultBucketMb ? "25MB" : "0.05MB") +
+           (wire == cifar::WireDtype::fp32 ? "" : "/" + cifar::to_string(wire));
   }
 };
 
@@ -184,7 +190,7 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
               const Variant& v) {
   cifar::init_pytorch_default(arena, kWeightSeed);
   cifar::SgdMomentum sgd(arena.total_count(), kLr, kMomentum);
-  GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD);
+  GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD, v.wire);
   const auto hook = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
   for (const auto& d : data) {
     std::copy(d.x.begin(), d.x.end(), net.input());
@@ -332,6 +338,36 @@ TEST_F(DataParallel, StrategiesAgree) {
               " variants bitwise equal to the baseline");
   if (n <= 2)  // one addition per element (or none): every order gives the same bits
     EXPECT_EQ(bitwise_with_base, variants.size()) << "at N <= 2 every strategy should give the same bits";
+}
+
+TEST_F(DataParallel, CompressedWireKeepsReplicasIdentical) {
+  constexpr double kCompressedTol = 5e-4;  // seen: 5e-5 to 6e-5 at N = 2..4
+  const int n = world_size();
+  const auto data = per_rank_data();
+  ParamArena arena = cifar::testing::make_arena(kWeightSeed);
+  SimpleCnn net(e.eng, arena, kLocalBatch);
+  const Trained base = train(e, arena, net, data, {AllreduceStrategy::mpi, false, kDefaultBucketMb});
+  double worst_all = 0;
+  for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring})
+    for (cifar::WireDtype wire : {cifar::WireDtype::bf16, cifar::WireDtype::fp16}) {
+      const Variant off{s, false, kSmallBucketMb, wire}, on{s, true, kSmallBucketMb, wire};
+      const Trained t_off = train(e, arena, net, data, off), t_on = train(e, arena, net, data, on);
+      const size_t diff = count_diff_from_rank0(t_off.params);
+      report_local_failure(diff == 0, off.name() + ": " + std::to_string(diff) + " params differ from rank 0's");
+      EXPECT_TRUE(all_ranks(diff == 0)) << off.name() << ": replicas differ after " << kSteps << " steps";
+      EXPECT_TRUE(all_ranks(bits_equal(t_on.params, t_off.params))) << on.name() << " differs from " << off.name();
+      bool ok = true;
+      std::string why;
+      const double worst = max_over_ranks(compare_tensors(arena, t_off.params, base.params, kCompressedTol, ok, why));
+      worst_all = std::max(worst_all, worst);
+      report_local_failure(ok, off.name() + " vs fp32:" + why);
+      EXPECT_TRUE(all_ranks(ok)) << off.name() << " vs fp32: worst " << worst << ", tolerance " << kCompressedTol;
+      if (n > 1)
+        EXPECT_FALSE(all_ranks(bits_equal(t_off.params, base.params))) << off.name() << " equals fp32: not compressed?";
+    }
+  print_rank0("N=" + std::to_string(n) + " 16-bit wire after " + std::to_string(kSteps) +
+              " steps: replicas bitwise identical; worst distance to fp32 " + fmt(worst_all) + " (tolerance " +
+              fmt(kCompressedTol) + ")");
 }
 
 TEST_F(DataParallel, StepCommStatsAreConsistent) {

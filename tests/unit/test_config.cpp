@@ -189,6 +189,26 @@ TEST(ConfigTest, AllreduceStrategies) {
   EXPECT_EQ(to_string(AllreduceStrategy::ring), "ring");
 }
 
+TEST(ConfigTest, WireDtypes) {
+  EXPECT_EQ(parse_ok({}).wire_dtype, cifar::WireDtype::fp32);
+  EXPECT_EQ(parse_ok({"--wire-dtype", "bf16"}).wire_dtype, cifar::WireDtype::bf16);
+  EXPECT_EQ(parse_ok({"--wire-dtype", "fp16"}).wire_dtype, cifar::WireDtype::fp16);
+  EXPECT_EQ(parse_ok({"--wire-dtype", "fp32"}).wire_dtype, cifar::WireDtype::fp32);
+  expect_error({"--wire-dtype", "fp8"}, {"--wire-dtype", "fp8"});
+  expect_error({"--wire-dtype", "1"}, {"--wire-dtype", "1"});  // not the enum's number
+}
+
+TEST(ConfigTest, MetaLabels) {
+  const Config c = parse_ok({"--meta", "link_rate=100mbit", "--meta", "hosts=2", "--meta", "note=a=b c"});
+  ASSERT_EQ(c.meta.size(), 3u);
+  EXPECT_EQ(c.meta[0], (std::pair<std::string, std::string>{"link_rate", "100mbit"}));
+  EXPECT_EQ(c.meta[1], (std::pair<std::string, std::string>{"hosts", "2"}));
+  EXPECT_EQ(c.meta[2], (std::pair<std::string, std::string>{"note", "a=b c"}));  // first '=' splits
+  expect_error({"--meta", "novalue"}, {"--meta", "novalue", "KEY=VALUE"});
+  expect_error({"--meta", "=x"}, {"--meta", "=x"});
+  expect_error({"--meta", "a b=c"}, {"--meta", "a b"});
+}
+
 TEST(ConfigTest, OverlapAndEvalValues) {
   EXPECT_TRUE(parse_ok({"--overlap", "on"}).overlap);
   EXPECT_FALSE(parse_ok({"--overlap", "off"}).overlap);

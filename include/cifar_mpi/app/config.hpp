@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/comm/wire_format.hpp"
+
 namespace cifar {
 
 enum class AllreduceStrategy { naive, mpi, ring };
@@ -34,6 +36,7 @@ struct Config {
   AllreduceStrategy allreduce = AllreduceStrategy::mpi;
   double bucket_mb = 25.0;
   bool overlap = false;
+  WireDtype wire_dtype = WireDtype::fp32;  // what gradients travel as: fp32 | bf16 | fp16
   // checkpoints
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
   long checkpoint_every = 0; // steps (0: only when signalled)
@@ -41,6 +44,7 @@ struct Config {
   // output
   std::string metrics;       // HDF5 metrics file ("" = results/run-<time>.h5)
   std::string trace;         // Chrome trace JSON ("" = none)
+  std::vector<std::pair<std::string, std::string>> meta;  // --meta KEY=VALUE: free labels for the metrics file
   bool force = false;        // overwrite existing output files
   std::string config_file;   // the file the defaults came from
 };

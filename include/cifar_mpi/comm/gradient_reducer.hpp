@@ -13,6 +13,8 @@
 // MPI_THREAD_SERIALIZED is all the MPI library must provide.
 //
 // Averaging happens in exactly one place: each bucket is summed, then scaled by 1/N.
+// With a 16-bit wire type (--wire-dtype, wire_format.hpp) a bucket travels as bf16/fp16 and is
+// summed in float32 on arrival: by the ring itself, or by a user MPI_Op for mpi and naive.
 #include <mpi.h>
 
 #include <condition_variable>
@@ -24,6 +26,7 @@
 
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
+#include "cifar_mpi/comm/wire_format.hpp"
 
 namespace cifar {
 
@@ -36,14 +39,14 @@ struct StepCommStats {
   double last_end = 0;     // last reduction's end
   double wait = 0;         // time the main thread spent waiting for communication
   size_t calls = 0;        // collective calls (one per bucket)
-  size_t bytes = 0;        // gradient bytes reduced (each rank's input size)
+  size_t bytes = 0;        // bytes reduced in the wire type (each rank's input size)
   double comm() const { return last_end > first_start ? last_end - first_start : 0; }
 };
 
 class GradientReducer {
  public:
   GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy, bool overlap,
-                  MPI_Comm comm);
+                  MPI_Comm comm, WireDtype wire = WireDtype::fp32);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -67,8 +70,11 @@ class GradientReducer {
   AllreduceStrategy strategy_;
   bool overlap_;
   MPI_Comm comm_;
+  WireDtype wire_;
   int world_size_ = 1;
   std::vector<float> ring_scratch_;
+  std::vector<uint16_t> wire_send_, wire_recv_;  // 16-bit wire only: a bucket (or ring segment) in transit
+  MPI_Op wire_op_ = MPI_OP_NULL;                  // 16-bit wire, mpi/naive: sum in float32
   std::vector<BucketTiming> timings_;
   StepCommStats stats_;
 

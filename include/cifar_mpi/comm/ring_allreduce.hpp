@@ -8,6 +8,9 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include <cstdint>
+
+#include "cifar_mpi/comm/wire_format.hpp"
 
 namespace cifar {
 
@@ -18,6 +21,13 @@ size_t ring_scratch_floats(size_t count, int world_size);
 // Messages use tags [tag_base * 2N, tag_base * 2N + 2N - 2); ring all-reduces that may be in
 // flight on the same comm at the same time need distinct tag bases.
 void ring_allreduce_sum(float* data, size_t count, float* scratch, MPI_Comm comm, int tag_base = 0);
+
+// The same ring with 16-bit values on the wire (bf16 or fp16; ring_allreduce_compressed.cpp):
+// each segment is rounded to `wire` to be sent and added in float32 on arrival; the owner of a
+// finished segment rounds its own copy as the others receive it, so every rank ends with the
+// same bits. `send16` and `recv16` each hold ring_scratch_floats(count, N) values.
+void ring_allreduce_sum_wire16(float* data, size_t count, uint16_t* send16, uint16_t* recv16, WireDtype wire,
+                               MPI_Comm comm, int tag_base = 0);
 
 // Segment arithmetic shared by the blocking and non-blocking forms: segment `seg` of a
 // `count`-float buffer cut in `n` pieces, the first count % n pieces one float longer.
