@@ -5,7 +5,11 @@
 #
 #   tools/bench_vs_peer.sh step     [--steps K]   one process, 2 threads, K steps (default 200)
 #   tools/bench_vs_peer.sh scaling  [--epochs E]  1 x 1 thread vs 2 ranks x 1 thread, every
-#                                                 strategy, overlap off/on, vs peer seed and ddp
+#                                                 strategy, overlap off/on, vs peer seed and ddp;
+#       plus the machine's own ceiling: two independent 1-thread processes at once, each doing one
+#       rank's share of the steps with no communication. What they lose against one process alone
+#       is what the two cores lose to each other (shared caches, memory bandwidth, clocks, a
+#       hypervisor), a loss no all-reduce can avoid; "of ceiling" divides it out.
 # Options: --peer FILE (default ../shared/bench/pytorch_peer.py), --data DIR, --repeat R.
 # Needs the peer's packages: tools/install_deps.sh --bench.
 set -euo pipefail
@@ -68,8 +72,20 @@ elif [[ "$mode" == scaling ]]; then
   echo
   echo "| run | train s | images/s | test acc | efficiency T1/(2*T2) | vs peer ddp time |"
   echo "|---|---|---|---|---|---|"
+  # (rows below the N = 2 runs: "of ceiling" = T_ceiling / T2, the efficiency the machine allows)
   read -r _ t1 a1 < <(run_ours 1 --threads 1 --epochs "$epochs")
   echo "| cifar_mpi N=1 x 1 thread | $t1 | - | $a1 | - | - |"
+  # The ceiling: two independent processes, each with one rank's steps (25,000 images / 128 = 196).
+  share=$((196 * epochs))
+  clog=$(mktemp); trap 'rm -f "$log" "$clog" "$clog.2"' EXIT
+  "$bin" --data-dir "$data" --threads 1 --max-steps "$share" --eval false --log-every 100000 >"$clog" 2>&1 &
+  c1=$!
+  "$bin" --data-dir "$data" --threads 1 --max-steps "$share" --eval false --log-every 100000 --seed 7 >"$clog.2" 2>&1 &
+  c2=$!
+  wait "$c1" && wait "$c2" || { cat "$clog" "$clog.2" >&2; exit 1; }
+  tc=$(awk '/total training time/ {t=$4} END {print t}' "$clog" "$clog.2" | sort -g | tail -n 1)
+  ceiling=$(awk -v a="$t1" -v b="$tc" 'BEGIN {printf "%.1f%%", 100*a/(2*b)}')
+  echo "| ceiling: 2 independent processes x $share steps, no comm | $tc | - | - | $ceiling | - |"
   read -r p_ips p_t p_acc < <(run_peer --nproc 2 --threads 1 --mode ddp --epochs "$epochs")
   echo "| peer ddp 2 x 1 thread | $p_t | $p_ips | $p_acc | - | 1.00 |"
   read -r s_ips s_t s_acc < <(run_peer --nproc 2 --threads 1 --mode seed --epochs "$epochs")
@@ -77,7 +93,7 @@ elif [[ "$mode" == scaling ]]; then
   for strategy in naive mpi ring; do
     for overlap in off on; do
       read -r ips t2 acc < <(run_ours 2 --threads 1 --epochs "$epochs" --allreduce "$strategy" --overlap "$overlap")
-      eff=$(awk -v a="$t1" -v b="$t2" 'BEGIN {printf "%.1f%%", 100*a/(2*b)}')
+      eff=$(awk -v a="$t1" -v b="$t2" -v c="$tc" 'BEGIN {printf "%.1f%% (%.1f%% of ceiling)", 100*a/(2*b), 100*c/b}')
       echo "| cifar_mpi N=2 $strategy overlap $overlap | $t2 | $ips | $acc | $eff | $(awk -v a="$t2" -v b="$p_t" 'BEGIN {printf "%.3f", a/b}') |"
     done
   done
