@@ -2,6 +2,7 @@
 """Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
 
     python3 tools/plot_metrics.py RESULTS_DIR [--out DIR]
+    python3 tools/plot_metrics.py RESULTS_DIR --compare [--out DIR]
 
 Reads every *.h5 metrics file of cifar_mpi in RESULTS_DIR (one per run; tools/scaling_sweep.sh
 makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
@@ -12,6 +13,12 @@ baseline, and writes into --out (default: RESULTS_DIR):
     baseline_vs_distributed.png  the summary metrics of every N side by side (grouped bars)
     step_distribution.png        per-rank step-time distributions of the largest N (stragglers)
     summary.md                   the summary metrics as a Markdown table
+
+With --compare the runs are not a scaling sweep but variants (strategy, bucket size, overlap,
+wire type, link rate; tools/link_sweep.sh makes such a folder): every run is kept, one bar each,
+and the outputs are time_breakdown.png (the same stacked bars, labelled by variant) and
+compare.md (per run: step time, T_comp, T_comm, exposed T_wait, the share of T_comm hidden behind
+backward, training time).
 
 Speedup is measured on the same work: S(N) = T(base) / T(N) for runs that train the same number of
 epochs (the same images), computed as the ratio of training throughputs (images/s), which is the
@@ -185,7 +192,8 @@ def plot_speedup(rows, out):
 
 # ---- time breakdown ------------------------------------------------------------------------
 
-def plot_time_breakdown(rows, out):
+def plot_time_breakdown(rows, out, labeler=None):
+    labeler = labeler or label
     runs = [row["run"] for row in rows]
     x = np.arange(len(runs))
     ms = lambda r, k: 1e3 * r.per_step_mean(k)  # noqa: E731
@@ -196,7 +204,7 @@ def plot_time_breakdown(rows, out):
     hidden = np.array([1e3 * float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean())
                        if r.steps["t_comm"].size else 0.0 for r in runs])
     wall = np.array([1e3 * r.s("avg_iteration_time") for r in runs])
-    fig, ax = plt.subplots(figsize=(7.2, 4.8))
+    fig, ax = plt.subplots(figsize=(max(7.2, 0.9 * len(runs) + 1.5), 4.8))
     bottom = np.zeros(len(runs))
     for vals, name, color, hatch in ((comp, "T_comp (forward + backward)", "tab:blue", None),
                                      (wait, "exposed comm (T_wait)", "tab:red", None),
@@ -209,7 +217,7 @@ def plot_time_breakdown(rows, out):
     ax.hlines(wall, x - 0.34, x + 0.34, colors="k", lw=2, label="measured iteration time (epoch wall / steps)")
     for xi, c, w, top in zip(x, comp, wait, np.maximum(bottom, wall)):
         ax.text(xi, top * 1.02, f"comp {c:.1f}\nwait {w:.1f}", ha="center", va="bottom", fontsize=7.5)
-    ax.set_xticks(x, [label(r) for r in runs])
+    ax.set_xticks(x, [labeler(r) for r in runs], fontsize=7.5 if len(runs) > 6 else None)
     ax.set_ylabel("ms per step (mean over steps and ranks)")
     ax.set_ylim(0, max(bottom.max(), wall.max()) * 1.3)
     ax.set_title("Where a step's time goes: compute vs communication", fontsize=10)
@@ -384,16 +392,63 @@ def write_summary_md(rows, out):
         f.write("\n".join(lines))
 
 
+# ---- variants (--compare) -------------------------------------------------------------------
+
+def meta(r, key, default="?"):
+    return text(r.attrs.get("meta." + key, default))
+
+
+def variant_label(r):
+    topo = f"{meta(r, 'hosts')}x{meta(r, 'ranks_per_host')}" if "meta.hosts" in r.attrs else f"N={r.n}"
+    wire = text(r.attrs.get("wire_dtype", "fp32"))
+    return (f"{topo} {meta(r, 'link_rate', '')}\n{text(r.attrs['strategy'])} {int(r.attrs['buckets'])}b\n"
+            f"overlap {'on' if int(r.attrs.get('overlap', 0)) else 'off'}" + ("" if wire == "fp32" else f"\n{wire}"))
+
+
+def variant_key(r):
+    return (r.n, meta(r, "link_rate", ""), meta(r, "hosts", ""), text(r.attrs["strategy"]), int(r.attrs["buckets"]),
+            int(r.attrs.get("overlap", 0)), text(r.attrs.get("wire_dtype", "fp32")))
+
+
+def write_compare_md(runs, out):
+    lines = ["| run | N | hosts x ranks | link | strategy | buckets | overlap | wire | steps | step (ms) | T_comp (ms) "
+             "| T_comm (ms) | exposed T_wait (ms) | hidden | training time (s) |",
+             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        comm = r.per_step_mean("t_comm")
+        hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
+        lines.append(
+            f"| `{os.path.basename(r.path)}` | {r.n} | {meta(r, 'hosts', '1')} x {meta(r, 'ranks_per_host', r.n)} "
+            f"| {meta(r, 'link_rate', 'shared memory')} | {text(r.attrs['strategy'])} | {int(r.attrs['buckets'])} "
+            f"| {'on' if int(r.attrs.get('overlap', 0)) else 'off'} | {text(r.attrs.get('wire_dtype', 'fp32'))} "
+            f"| {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
+            f"| {1e3 * comm:.1f} | {1e3 * r.per_step_mean('t_wait'):.1f} "
+            f"| {fmt(100 * hidden / comm if comm > 0 else math.nan, '.0f')}% | {r.s('total_train_time'):.2f} |")
+    lines += ["", "Per-step means over steps and ranks. hidden = mean(T_comm - T_wait) / mean(T_comm): the share of "
+              "the communication that ran while backward was still computing.", ""]
+    with open(os.path.join(out, "compare.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results_dir", help="folder of cifar_mpi metrics files (*.h5)")
     p.add_argument("--out", help="where the PNGs and summary.md go (default: RESULTS_DIR)")
+    p.add_argument("--compare", action="store_true", help="variants, not a scaling sweep: one bar per run")
     args = p.parse_args()
     out = args.out or args.results_dir
     runs = load_runs(args.results_dir)
     if not runs:
         sys.exit(f"plot_metrics: error: no cifar_mpi metrics files (*.h5) in {args.results_dir}")
     os.makedirs(out, exist_ok=True)
+    if args.compare:
+        runs = sorted(runs, key=variant_key)
+        plot_time_breakdown([{"run": r} for r in runs], out, labeler=variant_label)
+        write_compare_md(runs, out)
+        for name in ("time_breakdown.png", "compare.md"):
+            print(os.path.join(out, name))
+        return
     runs = one_per_n(runs)
     warn_if_not_comparable(runs)
     rows = derive(runs)
