@@ -1,14 +1,19 @@
 // cifar_mpi: synchronous data-parallel training of the reference CNN on CIFAR-10.
 //   mpirun -np N ./build/cifar_mpi [options]     (a plain ./build/cifar_mpi is N = 1)
 // Every failure is one line on stderr and a non-zero exit; with N > 1 it aborts every rank, so
-// no rank is left waiting in a collective for one that has gone.
+// no rank is left waiting in a collective for one that has gone. A failure every rank detects
+// together (CollectiveError: configuration differs between ranks, NaN/Inf at a step) is printed
+// once, by rank 0, and every rank exits 1.
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/run_summary.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/app/trainer.hpp"
@@ -27,6 +32,13 @@ int world_size() {
   return n;
 }
 
+// Exits without atexit handlers: after a failed write (disk full), HDF5 1.10's own exit-time
+// cleanup crashes on the file it could not close, which would turn exit 1 into a SIGSEGV.
+[[noreturn]] void exit_now(int code) {
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
 [[noreturn]] void fail(const char* what) {
   if (world_size() > 1)
     std::fprintf(stderr, "cifar_mpi: error (rank %d): %s\n", world_rank(), what);
@@ -35,12 +47,22 @@ int world_size() {
   std::fflush(stderr);
   if (world_size() > 1) MPI_Abort(MPI_COMM_WORLD, 1);  // ends every rank promptly
   MPI_Finalize();
-  std::exit(1);
+  exit_now(1);
+}
+
+// Every rank threw the same error: rank 0 says it once, and all end normally.
+[[noreturn]] void fail_together(const char* what) {
+  if (world_rank() == 0) std::fprintf(stderr, "cifar_mpi: error: %s\n", what);
+  MPI_Finalize();
+  exit_now(1);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file size limit (ulimit -f) then fails the write with EFBIG, which names the file, instead
+  // of killing the process with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   int provided = 0;
   // The overlap's communication thread calls MPI while the main thread computes.
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
@@ -59,6 +81,9 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     auto cfg = cifar::parse_config(argc, argv, world_rank() == 0);
+    // Ranks started with different options (mpirun's MPMD syntax, another config file) would
+    // train different things or wait forever in a collective: all ranks compare first.
+    cifar::check_config_agreement(cfg ? &*cfg : nullptr, MPI_COMM_WORLD);
     if (!cfg) {  // --help
       MPI_Finalize();
       return 0;
@@ -71,6 +96,8 @@ int main(int argc, char** argv) {
       MPI_Finalize();
       return cifar::kExitCheckpointed;
     }
+  } catch (const cifar::CollectiveError& e) {
+    fail_together(e.what());
   } catch (const std::exception& e) {
     fail(e.what());
   }

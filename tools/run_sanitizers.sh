@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The unit tests and the multi-rank tests under AddressSanitizer + UndefinedBehaviorSanitizer
-# (gcc, -DCIFAR_SANITIZE=ON, Debug) in build-asan. Any ASan, UBSan or LeakSanitizer report fails.
-#   tools/run_sanitizers.sh          # CI: ~4.5-5 min on 2 cores (build ~3, tests ~1.5-2)
+# The unit tests, the multi-rank tests and the program's error paths (tests/cli/bad_input.sh) under
+# AddressSanitizer + UndefinedBehaviorSanitizer (gcc, -DCIFAR_SANITIZE=ON, Debug) in build-asan.
+# Any ASan, UBSan or LeakSanitizer report fails.
+#   tools/run_sanitizers.sh          # CI: ~5-6 min on 2 cores (build ~3, tests ~1.5-2, bad_input.sh ~0.5-1)
 #   tools/run_sanitizers.sh --all    # also the tests left out below for time (+2-4 min)
 #
 # Debug, not RelWithDebInfo: the build is the bulk of the time and -O0 compiles in ~40% of the CPU
@@ -30,6 +31,10 @@
 #   only (detect_leaks=0).
 #   oneDNN's JIT kernels and libgomp are not instrumented: nothing to suppress (no false positives
 #   seen), but a JIT kernel reading past one of our buffers would go unseen.
+#   bad_input.sh runs the program ~40 times (bad data, options, weights, checkpoints, NaN/Inf,
+#   2 ranks, MPMD): ASan + UBSan with detect_leaks=0 (the error paths leave by _Exit, which skips
+#   the leak check anyway), reports to files (log_path) so that one from any rank or case fails
+#   the run even where the case itself only looks for its error line.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -56,7 +61,7 @@ for src in "$CIFAR_ROOT"/tests/mpi/*.cpp; do mpi_tests+=("$(basename "$src" .cpp
 
 t0=$SECONDS
 cmake -S "$CIFAR_ROOT" -B "$BUILD" -DCIFAR_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target unit_tests "${mpi_tests[@]}"
+cmake --build "$BUILD" -j "$(nproc)" --target unit_tests cifar_mpi "${mpi_tests[@]}"
 t_build=$((SECONDS - t0))
 
 fail=0
@@ -81,6 +86,26 @@ mpi="passed"
   { mpi="FAILED"; fail=1; }
 t_mpi=$((SECONDS - t2))
 echo "sanitizers: multi-rank tests (${mpi_tests[*]} at np 1-4) $mpi in ${t_mpi}s"
-echo "sanitizers: build ${t_build}s + unit ${t_unit}s + multi-rank ${t_mpi}s = $((SECONDS - t0))s;" \
+
+t3=$SECONDS
+reports="$BUILD/sanitizers-cli-reports"
+log_cli="$BUILD/sanitizers-bad_input.log"
+rm -rf "$reports" && mkdir -p "$reports"
+if ASAN_OPTIONS="$common_asan:detect_leaks=0:log_path=$reports/asan" \
+   UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$reports/ubsan" \
+   bash "$CIFAR_ROOT/tests/cli/bad_input.sh" "$BUILD/cifar_mpi" "$CIFAR_ROOT" "" >"$log_cli" 2>&1 &&
+   [[ -z $(ls -A "$reports") ]]; then
+  cli="passed"
+else
+  cli="FAILED"; fail=1
+  echo "---- tests/cli/bad_input.sh under ASan/UBSan failed; failed cases and reports:" >&2
+  grep -A4 '^FAIL' "$log_cli" >&2 || tail -n 20 "$log_cli" >&2
+  for r in "$reports"/*; do
+    if [[ -e $r ]]; then { echo "== $r"; head -n 40 "$r"; } >&2; fi
+  done
+fi
+t_cli=$((SECONDS - t3))
+echo "sanitizers: tests/cli/bad_input.sh ($(grep -c '^PASS' "$log_cli" || true) cases passed) $cli in ${t_cli}s"
+echo "sanitizers: build ${t_build}s + unit ${t_unit}s + multi-rank ${t_mpi}s + cli ${t_cli}s = $((SECONDS - t0))s;" \
      "$( ((fail)) && echo FAILED || echo 'no sanitizer reports')"
 exit "$fail"

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/util/hdf5_file.hpp"
 
 namespace cifar {
@@ -55,6 +56,11 @@ std::vector<std::pair<std::string, std::string>> resume_identity(const Config& c
 
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
                      const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity) {
+  // The training loop stops on a non-finite weight; this keeps any other caller from saving one.
+  for (const auto& [what, values] : {std::pair{"weights", arena.params()}, std::pair{"momentum", momentum}})
+    if (const size_t i = find_non_finite(values); i < values.size())
+      throw Error("cannot write checkpoint " + path.string() + ": " + what + " of " + tensor_at(arena, i).name +
+                  " are not finite");
   const auto tmp = temp_path_for(path);
   try {
     {

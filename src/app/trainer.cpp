@@ -3,14 +3,18 @@
 #include <omp.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <cmath>
-#include <filesystem>
 #include <ctime>
+#include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 
 #include "cifar_mpi/app/checkpoint.hpp"
+#include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
@@ -38,12 +42,29 @@ std::string iso8601_now() {
   return std::string(buf) + (z.size() == 5 ? z.substr(0, 3) + ":" + z.substr(3) : z);
 }
 
-// An output file's directory must exist before hours of training, not after.
+// An output file's directory must exist and be writable before hours of training, not after.
+// (access() reports a read-only file system even to root, who ignores permission bits.)
 void check_output_directory(const std::string& option, const std::string& path) {
   if (path.empty()) return;
   const auto dir = std::filesystem::absolute(path).parent_path();
   if (!std::filesystem::is_directory(dir))
     throw Error(option + " " + path + ": directory " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw Error(option + " " + path + ": directory " + dir.string() + " is not writable");
+}
+
+// "nan", "inf", "-inf" or the number.
+std::string show_value(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return std::to_string(v);
+}
+
+// "non-finite <what> in <tensor> (element <i> is <value>)" for element `at` of `values` (arena layout).
+std::string non_finite_in(const ParamArena& arena, std::span<const float> values, size_t at, const char* what) {
+  const TensorSpec& t = tensor_at(arena, at);
+  return std::string("non-finite ") + what + " in " + t.name + " (element " + std::to_string(at - t.offset) +
+         " is " + show_value(values[at]) + ")";
 }
 
 // Records one step's timeline: data, forward, each layer's backward, each bucket's reduction
@@ -141,6 +162,15 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   const double t_load = now_seconds();
   const CifarSet train = load_cifar_train(cfg.data_dir);
   const CifarSet test = cfg.eval ? load_cifar_test(cfg.data_dir) : CifarSet{};
+  {  // --data-dir may differ between ranks (node-local copies), the data set's size may not
+    long long n[4] = {static_cast<long long>(train.size()), static_cast<long long>(test.size()),
+                      -static_cast<long long>(train.size()), -static_cast<long long>(test.size())};
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_LONG_LONG, MPI_MAX, comm));
+    if (n[0] != -n[2] || n[1] != -n[3])
+      throw CollectiveError("the ranks loaded data sets of different sizes (" + std::to_string(-n[2]) + " to " +
+                            std::to_string(n[0]) + " training, " + std::to_string(-n[3]) + " to " +
+                            std::to_string(n[1]) + " test images): check --data-dir on every node");
+  }
   if (root)
     spdlog::info("data: {} training and {} test images from {} ({:.2f} s)", train.size(), test.size(),
                  cfg.data_dir, now_seconds() - t_load);
@@ -174,8 +204,10 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
                            start.global_step);
   }
   const std::string checkpoint_path = cfg.checkpoint.empty() ? "checkpoint.h5" : cfg.checkpoint;
+  long long last_checkpoint_step = -1;  // global step of the last checkpoint this run wrote
   const auto write_checkpoint = [&](const CheckpointPosition& pos) {
     if (root) save_checkpoint(checkpoint_path, arena, sgd.velocity(), pos, identity);
+    last_checkpoint_step = static_cast<long long>(pos.global_step);
   };
   const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
   GradientReducer reducer(arena.grads(),
@@ -202,13 +234,37 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     metrics->set_run_info({cfg, env, start_time, arena.total_count(), arena.total_count() * sizeof(float),
                            reducer.buckets().size(), batch, steps_per_epoch});
 
+  // A failed write names the file (the HDF5 layer names the dataset and the system's reason).
+  const auto write_metrics = [&metrics] {
+    try {
+      metrics->write();
+    } catch (const Error& e) {
+      throw Error("cannot write metrics file " + metrics->path().string() + ": " + e.what());
+    }
+  };
+
   RunResult result;
   result.steps.reserve(planned_steps);
   TraceRecorder trace(cfg.trace.empty() ? 0 : 100);  // the first 100 steps
   MPI_CHECK(MPI_Barrier(comm));  // line the ranks' timelines up
   trace.set_origin(now_seconds());
   std::vector<int32_t> labels(batch);
-  const auto on_grads_ready = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
+  // Numerical faults. This rank's gradients are scanned for NaN/Inf as backward hands them over
+  // (before a reduction mixes the ranks' values, so the rank is known); the loss is checked, and
+  // the weights after the update (a reduced gradient or the update itself may overflow).
+  std::string grad_fault;  // this step's first non-finite gradient on this rank ("" if none)
+  size_t grads_scanned = 0;
+  const auto scan_grads = [&](size_t upto) {
+    const auto g = std::span<const float>(arena.grads()).subspan(grads_scanned, upto - grads_scanned);
+    const size_t i = find_non_finite(g);
+    if (i < g.size() && grad_fault.empty())
+      grad_fault = non_finite_in(arena, arena.grads(), grads_scanned + i, "gradient");
+    grads_scanned = upto;
+  };
+  const auto on_grads_ready = [&](size_t ready) {
+    if (ready > grads_scanned) scan_grads(ready);
+    reducer.on_grads_ready(ready);
+  };
   const double t_run = now_seconds();
   size_t global_step = start.global_step;
   bool stopped = false;
@@ -225,16 +281,48 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       const double t0 = now_seconds();
       gather_batch(train, std::span(order).subspan(first, b), net.input(), labels.data());
       const double t1 = now_seconds();
+      grad_fault.clear();
+      grads_scanned = 0;
       const LossResult r = net.forward_backward(stream, labels.data(), b, on_grads_ready);
+      if (grads_scanned < arena.total_count()) scan_grads(arena.total_count());  // not yet handed over
       const double t2 = now_seconds();
       reducer.finish_step();
       const double t3 = now_seconds();
       sgd.step(arena.params(), arena.grads());
       const double t4 = now_seconds();
+      // kind 2: this rank's own loss or gradients; kind 1: the weights after the update, the same
+      // on every rank (the consequence of another rank's gradient, or of an overflow in the
+      // reduction or the update).
+      std::string fault;
+      int kind = 0;
       if (!std::isfinite(r.loss))
-        throw Error("non-finite loss (" + std::to_string(r.loss) + ") at epoch " + std::to_string(epoch + 1) +
-                    " step " + std::to_string(step + 1) + " on rank " + std::to_string(rank) +
-                    " (learning rate too high?)");
+        fault = "non-finite loss (" + show_value(r.loss) + ")", kind = 2;
+      else if (!grad_fault.empty())
+        fault = grad_fault, kind = 2;
+      else if (const size_t i = find_non_finite(arena.params()); i < arena.total_count())
+        fault = non_finite_in(arena, arena.params(), i, "weight") + " after the update", kind = 1;
+      // One collective per step decides for every rank alike: a numerical fault on any rank ends
+      // the run here, before this step's checkpoint, metrics or weights are written; otherwise a
+      // stop signal on any rank makes every rank checkpoint after this same step.
+      int flags[2] = {stop_signal_received() ? 1 : 0, kind ? kind * world + (world - 1 - rank) : 0};
+      MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, comm));
+      if (flags[1]) {  // the lowest rank with the first kind of fault words the message; all throw it
+        const int culprit = world - 1 - flags[1] % world;
+        std::string msg;
+        if (rank == culprit) {
+          msg = fault + " at epoch " + std::to_string(epoch + 1) + " step " + std::to_string(step + 1) +
+                " (global step " + std::to_string(global_step + 1) + ") on rank " + std::to_string(rank) +
+                " (learning rate too high?)";
+          if (last_checkpoint_step >= 0)
+            msg += "; " + checkpoint_path + " keeps the checkpoint of global step " +
+                   std::to_string(last_checkpoint_step);
+        }
+        int len = checked_mpi_count(msg.size());
+        MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, culprit, comm));
+        msg.resize(static_cast<size_t>(len));
+        MPI_CHECK(MPI_Bcast(msg.data(), len, MPI_CHAR, culprit, comm));
+        throw CollectiveError(msg);
+      }
       const StepCommStats& c = reducer.last_step();
       rec.t_data = t1 - t0;
       rec.t_comp = t2 - t1;
@@ -249,7 +337,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       // Position after this step, as a resumed run must see it.
       const CheckpointPosition next = step + 1 == steps_per_epoch ? CheckpointPosition{epoch + 1, 0, global_step + 1}
                                                                   : CheckpointPosition{epoch, step + 1, global_step + 1};
-      if (any_rank_received_stop(comm)) {  // every rank stops after the same step
+      if (flags[0]) {  // every rank stops after the same step
         write_checkpoint(next);
         if (root) spdlog::warn("stop signal: stopped after step {} (global step {}), checkpoint written to {}", step + 1,
                                global_step + 1, checkpoint_path);
@@ -279,7 +367,10 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     double loss_mean = loss_sum / static_cast<double>(std::max<size_t>(1, epoch_steps));
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, comm));
     er.train_loss = loss_mean / world;
-    if (cfg.eval && !stopped) std::tie(er.test_loss, er.test_accuracy) = evaluate(test, nets, stream, batch, rank, world, comm);
+    if (cfg.eval && !stopped)
+      std::tie(er.test_loss, er.test_accuracy) = evaluate(test, nets, stream, batch, rank, world, comm);
+    else  // not evaluated: --eval false, or the partial epoch of a run stopped by a signal
+      er.test_loss = er.test_accuracy = std::numeric_limits<double>::quiet_NaN();
     if (root && cfg.eval && !stopped)
       spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, {:.2f} s", er.epoch,
                    er.train_loss, er.test_loss, 100 * er.test_accuracy, er.wall);
@@ -290,7 +381,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       auto all = gather_step_records(std::span(result.steps).last(epoch_steps), comm);
       if (metrics) {
         metrics->add_epoch(er, std::move(all));
-        metrics->write();
+        write_metrics();
       }
     }
   }
@@ -306,7 +397,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   }
   if (metrics) {
     metrics->set_complete(result.total_wall);
-    metrics->write();
+    write_metrics();
     result.metrics_path = metrics->path().string();
     spdlog::info("metrics written to {}", result.metrics_path);
   }

@@ -1,10 +1,70 @@
 #include "cifar_mpi/util/hdf5_file.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
 
 namespace cifar {
 
-void h5_silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+namespace {
+
+// The operating system's reason for the last failed HDF5 call on this thread ("No space left on
+// device", "File too large", "Read-only file system"), or "" if it was not a system call's.
+thread_local std::string t_reason;
+
+herr_t find_reason(unsigned, const H5E_error2_t* e, void* data) {
+  static const std::string key = "error message = '";
+  if (e && e->desc) {
+    const std::string d = e->desc;
+    const size_t p = d.find(key);
+    if (p != std::string::npos) {
+      const size_t q = d.find('\'', p + key.size());
+      *static_cast<std::string*>(data) = d.substr(p + key.size(), q == std::string::npos ? q : q - p - key.size());
+    }
+  }
+  return 0;
+}
+
+// HDF5's "automatic" error handler, called as a failing API call returns: instead of printing
+// the stack, it keeps the system's reason for the message our caller throws.
+herr_t record_reason(hid_t stack, void*) {
+  std::string reason;
+  H5Ewalk2(stack, H5E_WALK_UPWARD, find_reason, &reason);
+  t_reason = reason;
+  return 0;
+}
+
+// Files whose H5Fclose failed (the metadata flush at close hit a full disk, a size limit, an I/O
+// error): name -> reason. H5Handle's destructor cannot throw, so commit_temp_file asks here.
+std::mutex g_failed_mutex;
+std::map<std::string, std::string> g_failed_closes;
+
+herr_t close_file_checked(hid_t f) {
+  std::string name(4096, '\0');
+  const ssize_t n = H5Fget_name(f, name.data(), name.size());
+  name.resize(n > 0 ? std::min(static_cast<size_t>(n), name.size() - 1) : 0);
+  const herr_t rc = H5Fclose(f);
+  if (rc < 0 && !name.empty()) {
+    std::lock_guard lock(g_failed_mutex);
+    g_failed_closes[name] = t_reason;
+  }
+  return rc;
+}
+
+}  // namespace
+
+void h5_silence_errors() { H5Eset_auto2(H5E_DEFAULT, record_reason, nullptr); }
+
+std::string h5_error_reason() {
+  std::string r = t_reason.empty() ? "" : " (" + t_reason + ")";
+  t_reason.clear();
+  return r;
+}
 
 H5Handle h5_open_read(const std::filesystem::path& path) {
   h5_silence_errors();
@@ -16,9 +76,18 @@ H5Handle h5_open_read(const std::filesystem::path& path) {
 
 H5Handle h5_create(const std::filesystem::path& path) {
   h5_silence_errors();
+  t_reason.clear();
+  {  // a failed close of an earlier file of this name (whose writer gave up) is not this file's
+    std::lock_guard lock(g_failed_mutex);
+    g_failed_closes.erase(path.string());
+  }
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) throw Error(path.string() + ": cannot create HDF5 file (missing or read-only directory?)");
-  return {f, H5Fclose};
+  if (f < 0) {
+    const std::string reason = h5_error_reason();
+    throw Error(path.string() + ": cannot create HDF5 file" +
+                (reason.empty() ? std::string(" (missing or read-only directory?)") : reason));
+  }
+  return {f, close_file_checked};
 }
 
 bool h5_exists(hid_t loc, const std::string& path) {
@@ -54,6 +123,10 @@ std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, cons
   std::vector<float> out(n);
   if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw Error(file_name + ": cannot read dataset '" + dataset + "' (truncated file?)");
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(out[i]))
+      throw Error(file_name + ": dataset '" + dataset + "' holds a non-finite value (" +
+                  (std::isnan(out[i]) ? "nan" : out[i] > 0 ? "inf" : "-inf") + ") at element " + std::to_string(i));
   return out;
 }
 
@@ -73,10 +146,31 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path) {
 
 void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& path) {
   std::error_code ec;
+  const auto give_up = [&](const std::string& what) {
+    std::filesystem::remove(tmp, ec);
+    throw Error(what);
+  };
+  {  // an HDF5 file whose close failed is incomplete (its last metadata never reached the disk)
+    std::unique_lock lock(g_failed_mutex);
+    if (const auto it = g_failed_closes.find(tmp.string()); it != g_failed_closes.end()) {
+      const std::string reason = it->second.empty() ? "" : " (" + it->second + ")";
+      g_failed_closes.erase(it);
+      lock.unlock();
+      give_up("closing the temporary file " + tmp.string() + " failed" + reason);
+    }
+  }
+  // The data reaches the disk before the name points at it (an error may only show here, e.g. on
+  // NFS or a full disk with delayed allocation).
+  const int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd < 0) give_up("cannot reopen the temporary file " + tmp.string() + " (" + std::strerror(errno) + ")");
+  const int synced = ::fsync(fd), sync_errno = errno;
+  if (::close(fd) != 0 || synced != 0)
+    give_up("cannot write the temporary file " + tmp.string() + " to disk (" +
+            std::strerror(synced != 0 ? sync_errno : errno) + ")");
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(path.string() + ": cannot rename the finished temporary file into place");
+    const std::string reason = ec.message();
+    give_up("cannot rename the finished temporary file " + tmp.string() + " into place (" + reason + ")");
   }
 }
 

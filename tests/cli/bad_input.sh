@@ -117,9 +117,27 @@ if [[ $save_rc -ne 0 || ! -s $WEIGHTS ]]; then
 elif [[ -z $PY ]]; then
   echo "SKIP: --init-weights mis-shaped file (no python3 with h5py)"
 else
-  "$PY" - "$WEIGHTS" "$TMP/misshaped.h5" "$TMP/missing_tensor.h5" <<'EOF'
-import shutil, sys, h5py
-good, bad, missing = sys.argv[1:4]
+  "$PY" - "$WEIGHTS" "$TMP/misshaped.h5" "$TMP/missing_tensor.h5" "$TMP/nan.h5" "$TMP/grad_overflow.h5" <<'EOF'
+import shutil, sys, h5py, numpy as np
+good, bad, missing, nan, overflow = sys.argv[1:6]
+shutil.copy(good, nan)
+with h5py.File(nan, "r+") as f:
+    b = f["fc1.bias"][()]
+    b[3] = np.nan
+    f["fc1.bias"][...] = b
+# Finite weights whose first step has a finite loss but an infinite gradient: fc1's output is
+# 1e-37 everywhere (zero weights), fc2 scales it by +-1e38 (logits +-1280: a finite loss), and
+# fc1.weight's gradient, 1e38 / batch x conv2's outputs (>= 100, from its bias) summed over the
+# batch, overflows. fc1's input gradient is 0 (zero weights): the conv gradients stay finite.
+shutil.copy(good, overflow)
+with h5py.File(overflow, "r+") as f:
+    f["fc1.weight"][...] = 0
+    f["fc1.bias"][...] = 1e-37
+    w = np.zeros((10, 128), np.float32)
+    w[0], w[1] = 1e38, -1e38
+    f["fc2.weight"][...] = w
+    f["fc2.bias"][...] = 0
+    f["conv2.bias"][...] = 100
 shutil.copy(good, bad)
 with h5py.File(bad, "r+") as f:
     w = f["conv2.weight"][()]            # [64, 32, 3, 3]
@@ -133,6 +151,8 @@ EOF
     --data-dir "$GOOD" --init-weights "$TMP/misshaped.h5" --max-steps 1 --eval false
   expect_error "--init-weights missing tensor" "$TMP/missing_tensor.h5" "fc1.bias" -- \
     --data-dir "$GOOD" --init-weights "$TMP/missing_tensor.h5" --max-steps 1 --eval false
+  expect_error "--init-weights holding a NaN" "$TMP/nan.h5" "fc1.bias" "non-finite value (nan)" -- \
+    --data-dir "$GOOD" --init-weights "$TMP/nan.h5" --max-steps 1 --eval false
   # and the valid one is accepted
   if timeout 120 "$BIN" --data-dir "$GOOD" --init-weights "$WEIGHTS" --max-steps 1 --eval false \
        --metrics "$TMP/metrics_load.h5" >"$TMP/load.out" 2>"$TMP/load.err"; then
@@ -148,16 +168,71 @@ if [[ -e $TMP/no_such_dir ]]; then fail "--save-weights into a missing directory
 echo "not an HDF5 file" >"$TMP/text.h5"
 expect_error "--init-weights non-HDF5 file" "$TMP/text.h5" -- \
   --data-dir "$GOOD" --init-weights "$TMP/text.h5" --max-steps 1 --eval false
+if [[ -s $WEIGHTS ]]; then
+  head -c $(($(stat -c %s "$WEIGHTS") / 2)) "$WEIGHTS" >"$TMP/truncated_weights.h5"
+  expect_error "--init-weights truncated HDF5 file" "$TMP/truncated_weights.h5" "truncated or corrupt" -- \
+    --data-dir "$GOOD" --init-weights "$TMP/truncated_weights.h5" --max-steps 1 --eval false
+fi
 
-# --- divergence -------------------------------------------------------------------------------
+# --- checkpoints --------------------------------------------------------------------------------
+CKPT="$TMP/ckpt.h5"
+if timeout 120 "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --eval false --checkpoint "$CKPT" \
+     --metrics "$TMP/metrics_ckpt.h5" >"$TMP/ckpt.out" 2>&1 && [[ -s $CKPT ]]; then
+  head -c $(($(stat -c %s "$CKPT") / 2)) "$CKPT" >"$TMP/truncated_ckpt.h5"
+  expect_error "--resume truncated checkpoint" "$TMP/truncated_ckpt.h5" "truncated or corrupt" -- \
+    --data-dir "$GOOD" --batch-size 32 --eval false --max-steps 4 --resume "$TMP/truncated_ckpt.h5"
+  expect_error "--resume with another --lr" "$CKPT" "lr = 0.01, this run has lr = 0.02" -- \
+    --data-dir "$GOOD" --batch-size 32 --eval false --max-steps 4 --resume "$CKPT" --lr 0.02
+  expect_error "--resume a weights file" "$WEIGHTS" "not a cifar_mpi checkpoint" -- \
+    --data-dir "$GOOD" --batch-size 32 --eval false --max-steps 4 --resume "$WEIGHTS"
+else
+  fail "making a checkpoint with --checkpoint" "$(tail -n 3 "$TMP/ckpt.out")"
+fi
+
+# --- numerical faults: NaN/Inf in the loss, a gradient or the weights --------------------------
+# The message names the step, the rank and the tensor ("loss" or a state_dict key); the run ends
+# before that step's checkpoint; no --save-weights file; the last checkpoint stays finite.
 BIG="$TMP/big"
 make_data "$BIG" 300
-expect_error "--lr 1e6 stops on a non-finite loss" "non-finite loss" "step" "rank 0" -- \
-  --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --eval false
+# no_bad_output NAME DIR: DIR has no weights file, no temporary file, and the checkpoint c.h5
+# (if any) holds finite values only.
+no_bad_output() {
+  local name=$1 dir=$2 stray
+  stray=$(cd "$dir" && ls -A | grep -E '^w\.h5|\.tmp\.' | tr '\n' ' ')
+  if [[ -n $stray ]]; then
+    fail "$name: left $stray"
+  elif [[ -e $dir/c.h5 && -n $PY ]] && ! "$PY" - "$dir/c.h5" <<'EOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    bad = [g + "/" + k for g in ("weights", "momentum") for k in f[g] if not np.isfinite(f[g][k][()]).all()]
+sys.exit(1 if bad else 0)
+EOF
+  then
+    fail "$name: the checkpoint left behind holds non-finite values"
+  else
+    pass "  ... no weights file, no temporary file$([[ -e $dir/c.h5 ]] && echo ', the checkpoint left holds finite values only')"
+  fi
+}
+mkdir -p "$TMP/div1"
+expect_error "--lr 1e6 stops on a non-finite value" "non-finite" "at epoch 1 step" "on rank 0" -- \
+  --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --eval false \
+  --checkpoint "$TMP/div1/c.h5" --checkpoint-every 1 --save-weights "$TMP/div1/w.h5"
+grep -qE 'non-finite (loss|gradient in [a-z0-9]+\.(weight|bias)|weight in [a-z0-9]+\.(weight|bias))' "$TMP/case$run.err" ||
+  fail "--lr 1e6: the message names neither the loss nor a tensor" "$(head -n 1 "$TMP/case$run.err")"
+no_bad_output "--lr 1e6" "$TMP/div1"
+if [[ -n $PY && -s $TMP/grad_overflow.h5 ]]; then
+  mkdir -p "$TMP/div2"
+  expect_error "infinite gradient with a finite loss" "non-finite gradient in fc1.weight" "step 1 " "on rank 0" -- \
+    --data-dir "$BIG" --init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --eval false \
+    --checkpoint "$TMP/div2/c.h5" --checkpoint-every 1 --save-weights "$TMP/div2/w.h5"
+  if [[ -e $TMP/div2/c.h5 ]]; then fail "  ... a checkpoint was written at the faulty step"; fi
+  no_bad_output "infinite gradient" "$TMP/div2"
+fi
 
 # --- errors with 2 ranks: every rank must end, within 30 s, non-zero -------------------------
 # mpi_expect_error NAME NEEDLE -- ARGS...: exit != 0 within 30 s and a line
-# "cifar_mpi: error (rank N): ..." containing NEEDLE (mpirun adds its own MPI_ABORT banner).
+# "cifar_mpi: error (rank N): ..." containing NEEDLE (mpirun adds its own MPI_ABORT banner), or,
+# for an error all ranks detect together, exactly one line "cifar_mpi: error: ...".
 mpi_expect_error() {
   local name="mpirun -np 2 $1" needle=$2
   shift 3
@@ -170,8 +245,10 @@ mpi_expect_error() {
     fail "$name: ranks still running after 30 s" "$(head -n 5 "$err")"
   elif [[ $rc -eq 0 ]]; then
     fail "$name: exit code 0"
-  elif ! grep -E '^cifar_mpi: error \(rank [01]\): ' "$err" | grep -qF -- "$needle"; then
+  elif ! grep -E '^cifar_mpi: error( \(rank [01]\))?: ' "$err" | grep -qF -- "$needle"; then
     fail "$name: no 'cifar_mpi: error (rank N): ...' line naming '$needle' (exit $rc)" "$(head -n 5 "$err")"
+  elif grep -q '^cifar_mpi: error: ' "$err" && [[ $(grep -c '^cifar_mpi: error' "$err") -ne 1 ]]; then
+    fail "$name: an error all ranks share is printed more than once" "$(grep '^cifar_mpi: error' "$err")"
   else
     pass "$name (exit $rc, ${took}s): $(grep -m1 '^cifar_mpi: error' "$err")"
   fi
@@ -180,14 +257,81 @@ mpi_expect_error() {
 if command -v mpirun >/dev/null 2>&1; then
   MPI_FLAGS=(-np 2 --oversubscribe --bind-to none)
   [[ $(id -u) -eq 0 ]] && MPI_FLAGS+=(--allow-run-as-root)
+  # mpmd_expect_error NAME NEEDLE -- RANK0 ARGS... : RANK1 ARGS...: one rank each with its own
+  # arguments (mpirun's MPMD syntax); exit != 0 within 30 s with exactly one line
+  # "cifar_mpi: error: ...NEEDLE..." (an error the ranks agree on, printed by rank 0), and a
+  # configuration difference is refused at start-up, before the data are loaded.
+  mpmd_expect_error() {
+    local name="mpirun $1" needle=$2 args0=() args1=() root=()
+    shift 3
+    while [[ $1 != : ]]; do args0+=("$1"); shift; done
+    shift
+    args1=("$@")
+    [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
+    run=$((run + 1))
+    local err="$TMP/mpmd$run.err" start=$SECONDS
+    timeout 30 mpirun --oversubscribe --bind-to none "${root[@]}" \
+      -np 1 "$BIN" --metrics "$TMP/metrics$run.h5" "${args0[@]}" : \
+      -np 1 "$BIN" --metrics "$TMP/metrics$run.h5" "${args1[@]}" >"$TMP/mpmd$run.out" 2>"$err"
+    local rc=$? took=$((SECONDS - start)) lines
+    lines=$(grep -c '^cifar_mpi: error' "$err")
+    if [[ $rc -eq 124 ]]; then
+      fail "$name: ranks still running after 30 s" "$(head -n 5 "$err")"
+    elif [[ $rc -eq 0 ]]; then
+      fail "$name: exit code 0"
+    elif [[ $lines -ne 1 ]] || ! grep '^cifar_mpi: error: ' "$err" | grep -qF -- "$needle"; then
+      fail "$name: want one line 'cifar_mpi: error: ...$needle...' (exit $rc)" "$(head -n 5 "$err")"
+    elif [[ $needle == "configuration differs"* ]] && grep -q "data:" "$TMP/mpmd$run.out"; then
+      fail "$name: the data were loaded before the refusal"
+    else
+      pass "$name (exit $rc, ${took}s): $(grep -m1 '^cifar_mpi: error' "$err")"
+    fi
+  }
   # every rank fails
   mpi_expect_error "nonexistent --data-dir" "$TMP/no_such_dir" -- --data-dir "$TMP/no_such_dir"
   # only rank 0 fails (it alone reads the weights) while rank 1 waits in the broadcast
   mpi_expect_error "--init-weights missing file" "$TMP/no_such_weights.h5" -- \
     --data-dir "$GOOD" --init-weights "$TMP/no_such_weights.h5" --max-steps 1 --eval false
-  # ranks may see the non-finite loss at different steps; none may be left in a collective
-  mpi_expect_error "--lr 1e6 stops on a non-finite loss" "non-finite loss" -- \
+  # a non-finite value on any rank stops every rank after the same step
+  mpi_expect_error "--lr 1e6 stops on a non-finite value" "non-finite" -- \
     --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --eval false
+  if [[ -n $PY && -s $TMP/grad_overflow.h5 ]]; then
+    mpi_expect_error "infinite gradient with a finite loss (overlap on)" "non-finite gradient in fc1.weight" -- \
+      --data-dir "$BIG" --init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --eval false --overlap on
+  fi
+  # The same weights, but rank 0's data are all of class 0, which these weights already predict
+  # with certainty: rank 0's gradients are exactly 0, rank 1's overflow. (--data-dir may differ
+  # between ranks, e.g. node-local copies; the MPMD syntax gives each rank its own.)
+  if [[ -n $PY && -s $TMP/grad_overflow.h5 ]]; then
+    "$PYPLAIN" - "$BIG" "$TMP/class0" <<'EOF'
+import os, sys
+src, dst = sys.argv[1:3]
+os.makedirs(dst, exist_ok=True)
+for name in os.listdir(src):
+    data = bytearray(open(os.path.join(src, name), "rb").read())
+    data[::3073] = bytes(len(data) // 3073)
+    open(os.path.join(dst, name), "wb").write(data)
+EOF
+    common=(--init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --eval false)
+    mpmd_expect_error "-np 1 (class-0 data) : -np 1: an infinite gradient on rank 1 only" \
+      "non-finite gradient in fc1.weight (element 0 is inf) at epoch 1 step 1 (global step 1) on rank 1" -- \
+      --data-dir "$TMP/class0" "${common[@]}" : --data-dir "$BIG" "${common[@]}"
+  fi
+  # a checkpoint written by 2 ranks, resumed by 1
+  if timeout 60 mpirun "${MPI_FLAGS[@]}" "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --eval false \
+       --checkpoint "$TMP/ckpt_np2.h5" --metrics "$TMP/metrics_np2.h5" >"$TMP/np2.out" 2>&1; then
+    expect_error "--resume a 2-rank checkpoint with 1 rank" "$TMP/ckpt_np2.h5" \
+      "world_size = 2, this run has world_size = 1" -- \
+      --data-dir "$GOOD" --max-steps 4 --batch-size 32 --eval false --resume "$TMP/ckpt_np2.h5"
+  else
+    fail "making a 2-rank checkpoint" "$(tail -n 3 "$TMP/np2.out")"
+  fi
+  mpmd_expect_error "-np 1 ... --lr 0.01 : -np 1 ... --lr 0.02" \
+    "configuration differs between ranks: rank 1 has lr = 0.02, rank 0 has lr = 0.01" -- \
+    --data-dir "$GOOD" --max-steps 1 --eval false --lr 0.01 : --data-dir "$GOOD" --max-steps 1 --eval false --lr 0.02
+  mpmd_expect_error "-np 1 ... : -np 1 ... --batch-size 16 --overlap on" \
+    "rank 1 has batch_size = 16, rank 0 has batch_size = 128; rank 1 has overlap = 1, rank 0 has overlap = 0" -- \
+    --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --batch-size 16 --overlap on
 else
   echo "SKIP: mpirun cases (no mpirun)"
 fi

@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <limits>
 
 #include "cifar_mpi/app/checkpoint.hpp"
 #include "cifar_mpi/util/error.hpp"
+#include "cifar_mpi/util/hdf5_file.hpp"
 #include "engine_fixture.hpp"
 
 namespace cifar {
@@ -89,6 +91,34 @@ TEST(Checkpoint, WeightsFileTruncatedFileAndMissingFileAreRefused) {
   fs::remove(weights);
   fs::remove(good);
   fs::remove(cut);
+}
+
+TEST(Checkpoint, NonFiniteValuesAreNeitherSavedNorLoaded) {
+  const auto path = temp_file("nonfinite.h5");
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  const auto id = resume_identity(Config{}, 1);
+  const size_t at = a.spec("conv2.bias").offset + 5;
+  momentum[at] = std::numeric_limits<float>::infinity();
+  const std::string saving = error_of([&] { save_checkpoint(path, a, momentum, {0, 1, 1}, id); });
+  EXPECT_NE(saving.find("momentum of conv2.bias are not finite"), std::string::npos) << saving;
+  EXPECT_FALSE(fs::exists(path));
+  // A file that holds one anyway (written by something else) is refused on loading.
+  momentum[at] = 0;
+  save_checkpoint(path, a, momentum, {0, 1, 1}, id);
+  {
+    H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    ASSERT_GE(f.get(), 0);
+    H5Handle ds(H5Dopen2(f, "weights/fc2.bias", H5P_DEFAULT), H5Dclose);
+    std::vector<float> b(10, 0.0f);
+    b[7] = std::numeric_limits<float>::quiet_NaN();
+    ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, b.data()), 0);
+  }
+  const std::string loading = error_of([&] { load_checkpoint(path, a, momentum, id); });
+  EXPECT_NE(loading.find(path.string() + ": dataset 'weights/fc2.bias' holds a non-finite value (nan) at element 7"),
+            std::string::npos)
+      << loading;
+  fs::remove(path);
 }
 
 TEST(Checkpoint, SavingIntoMissingDirectoryFailsAndLeavesNothing) {

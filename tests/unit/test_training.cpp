@@ -1,14 +1,23 @@
 // The training loop end to end (one process): learning on separable synthetic data, determinism
-// for a seed, and one epoch on the real CIFAR-10 (skipped when the data set is absent).
+// for a seed, numerical faults (NaN/Inf) stopping the run by name, and one epoch on the real
+// CIFAR-10 (skipped when the data set is absent).
 #include <gtest/gtest.h>
 
+#include <cfloat>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
+#include "cifar_mpi/app/checkpoint.hpp"
+#include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/trainer.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
+#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/model/weights_io.hpp"
+#include "scratch_dir.hpp"
 
 namespace cifar {
 namespace {
@@ -106,6 +115,101 @@ TEST(Training, MaxStepsStopsEarly) {
   fs::remove_all(dir);
   EXPECT_EQ(r.steps.size(), 6u);
   EXPECT_EQ(r.epochs.size(), 2u);
+}
+
+TEST(TrainingFaults, FindNonFiniteFindsNanAndInfAnywhereAndNothingElse) {
+  constexpr float kNan = std::numeric_limits<float>::quiet_NaN(), kInf = std::numeric_limits<float>::infinity();
+  std::vector<float> v(10000, 1.0f);
+  v[17] = FLT_MAX, v[18] = -FLT_MAX, v[19] = FLT_MIN / 4, v[20] = -0.0f;  // finite extremes
+  EXPECT_EQ(find_non_finite(v), v.size());
+  EXPECT_EQ(find_non_finite({}), 0u);
+  for (const size_t at : {size_t{0}, size_t{4095}, size_t{4096}, size_t{9999}})
+    for (const float bad : {kNan, -kNan, kInf, -kInf}) {
+      std::vector<float> w = v;
+      w[at] = bad;
+      if (at + 1 < w.size()) w[at + 1] = kNan;  // the first one is reported
+      EXPECT_EQ(find_non_finite(w), at) << "value " << bad << " at " << at;
+    }
+}
+
+TEST(TrainingFaults, TensorAtNamesTheStateDictKey) {
+  ParamArena a;
+  register_simple_cnn(a);
+  for (const auto& s : a.specs()) {
+    EXPECT_EQ(tensor_at(a, s.offset).name, s.name);
+    EXPECT_EQ(tensor_at(a, s.offset + s.count - 1).name, s.name);
+  }
+  EXPECT_THROW(tensor_at(a, a.total_count()), Error);
+}
+
+std::string collective_error_of(const Config& c) {
+  try {
+    run_training(c, MPI_COMM_WORLD);
+  } catch (const CollectiveError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// --lr 1e6: the run stops at the first non-finite value, naming step, rank and tensor; the
+// checkpoint written every step stays the last good one (finite: load_checkpoint refuses NaN/Inf).
+TEST(TrainingFaults, DivergenceStopsTheRunAndKeepsTheLastGoodCheckpoint) {
+  testing::ScratchDir dir;
+  const auto data = write_separable_cifar("diverge", 40);
+  Config c = quick_config(data);
+  c.epochs = 10;
+  c.eval = false;
+  c.lr = 1e6f;
+  c.checkpoint = (dir.path() / "c.h5").string();
+  c.checkpoint_every = 1;
+  c.save_weights = (dir.path() / "w.h5").string();
+  const std::string e = collective_error_of(c);
+  fs::remove_all(data);
+  EXPECT_NE(e.find("non-finite "), std::string::npos) << e;
+  EXPECT_NE(e.find(" at epoch 1 step "), std::string::npos) << e;
+  EXPECT_NE(e.find(" on rank 0"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(dir.path() / "w.h5"));
+  if (fs::exists(dir.path() / "c.h5")) {
+    EXPECT_NE(e.find("keeps the checkpoint of global step"), std::string::npos) << e;
+    ParamArena a;
+    register_simple_cnn(a);
+    std::vector<float> momentum(a.total_count());
+    EXPECT_NO_THROW(load_checkpoint(dir.path() / "c.h5", a, momentum, resume_identity(c, 1)));
+  }
+  for (const auto& f : fs::directory_iterator(dir.path()))
+    EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
+}
+
+// Finite weights whose very first step has a finite loss and an infinite gradient (see
+// tests/cli/bad_input.sh for the arithmetic): the message names the gradient's tensor.
+TEST(TrainingFaults, InfiniteGradientWithFiniteLossIsNamedByTensor) {
+  testing::ScratchDir dir;
+  const auto data = write_separable_cifar("gradinf", 40);
+  ParamArena a;
+  register_simple_cnn(a);
+  init_pytorch_default(a, 1);
+  const auto fill = [&](const std::string& name, float v) {
+    const auto& s = a.spec(name);
+    std::fill_n(a.params().data() + s.offset, s.count, v);
+  };
+  fill("fc1.weight", 0);
+  fill("fc1.bias", 1e-37f);
+  fill("fc2.weight", 0);
+  fill("fc2.bias", 0);
+  fill("conv2.bias", 100);
+  float* fc2 = a.params().data() + a.spec("fc2.weight").offset;  // [10][128]: rows 0 and 1
+  std::fill_n(fc2, 128, 1e38f);
+  std::fill_n(fc2 + 128, 128, -1e38f);
+  save_weights(a, dir.path() / "init.h5");
+  Config c = quick_config(data);
+  c.eval = false;
+  c.init_weights = (dir.path() / "init.h5").string();
+  c.save_weights = (dir.path() / "w.h5").string();
+  const std::string e = collective_error_of(c);
+  fs::remove_all(data);
+  EXPECT_NE(e.find("non-finite gradient in fc1.weight"), std::string::npos) << e;
+  EXPECT_NE(e.find("at epoch 1 step 1 (global step 1) on rank 0"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(dir.path() / "w.h5"));
 }
 
 // The real data set: one epoch must reach 45% test accuracy (the PyTorch peer reaches 49.6%).

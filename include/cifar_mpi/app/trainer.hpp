@@ -29,7 +29,8 @@ struct EpochRecord {
   int epoch = 0;
   size_t steps = 0;
   double train_loss = 0;  // mean over steps and ranks
-  double test_loss = 0, test_accuracy = 0;
+  double test_loss = 0, test_accuracy = 0;  // NaN when not evaluated (--eval false, or the
+                                            // partial epoch of a run stopped by a signal)
   double wall = 0;        // seconds, training only (excludes evaluation)
   size_t images = 0;      // training images of the epoch, all ranks
 };
@@ -43,6 +44,11 @@ struct RunResult {
   std::string metrics_path;  // rank 0: the HDF5 metrics file written ("" if none)
 };
 
+// Numerical faults: a NaN/Inf in a rank's loss or local gradients, or in the weights after the
+// update, ends the run at that step on every rank with CollectiveError naming the step, the rank
+// and the tensor ("loss" or a state_dict key); nothing of that step is written (the last
+// checkpoint, the metrics file of the finished epochs with complete = 0, no --save-weights file).
+//
 // Collective. With cfg.metrics set (on rank 0), rank 0 checks that path before loading anything
 // and rewrites the HDF5 metrics file after every epoch (see metrics/metrics_file.hpp); an empty
 // cfg.metrics writes none (src/main.cpp fills in the default path for the program).

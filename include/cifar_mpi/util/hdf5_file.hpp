@@ -35,27 +35,34 @@ class H5Handle {
   Closer closer_ = nullptr;
 };
 
+// Switches HDF5's error printing off on this thread; the system's reason for a failure (e.g.
+// "No space left on device") is kept for h5_error_reason().
 void h5_silence_errors();
+// " (<reason>)" for the last failed HDF5 call on this thread, or "" (and forgets it).
+std::string h5_error_reason();
 
 // Opens an existing file read-only; a missing or unreadable (truncated, not HDF5) file is an
 // Error naming the path.
 H5Handle h5_open_read(const std::filesystem::path& path);
-H5Handle h5_create(const std::filesystem::path& path);  // truncates
+// Truncates. A failure of the handle's final H5Fclose is remembered for commit_temp_file.
+H5Handle h5_create(const std::filesystem::path& path);
 
-// Reads a float dataset whole; its shape must equal `shape` (Error naming file and dataset).
+// Reads a float dataset whole; its shape must equal `shape` and every value must be finite
+// (Error naming file and dataset).
 std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, const std::string& dataset,
                                   const std::vector<size_t>& shape);
 void h5_write_floats(hid_t loc, const std::string& dataset, const float* data, const std::vector<size_t>& shape);
 bool h5_exists(hid_t loc, const std::string& path);
 
 // Writes a file by writing `tmp` and renaming it over `path` once complete, so a crash leaves
-// the previous file or none, never a half-written one.
+// the previous file or none, never a half-written one. commit_temp_file fsyncs `tmp` first; if
+// that or the HDF5 close of `tmp` failed, it removes `tmp` and throws (path untouched).
 std::filesystem::path temp_path_for(const std::filesystem::path& path);
 void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
 
 }  // namespace cifar
 
-#define H5_CHECK(expr, what)                                            \
-  do {                                                                  \
-    if ((expr) < 0) throw ::cifar::Error(std::string("HDF5: ") + (what)); \
+#define H5_CHECK(expr, what)                                                                       \
+  do {                                                                                             \
+    if ((expr) < 0) throw ::cifar::Error(std::string("HDF5: ") + (what) + ::cifar::h5_error_reason()); \
   } while (0)

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The program when its output cannot be written: a read-only folder, a full disk, a file size
+# limit, for each output file (metrics, checkpoint, weights, trace). Each case must exit 1
+# (not a crash), promptly (timeout 60 s), with exactly one stderr line "cifar_mpi: error: ..."
+# naming the file and the reason, and leave no file under the final name and no temporary file;
+# a checkpoint that no longer fits leaves the previous one intact. With 2 ranks a failed write on
+# rank 0 ends both ranks within 30 s.
+# Read-only and full file systems are small tmpfs mounts (root ignores permission bits, so a
+# chmod would not do); where mounting is not permitted those cases are skipped with a message.
+#   bash tests/cli/bad_output.sh <cifar_mpi binary> <source dir> <data dir (ignored)>
+set -u
+
+BIN=${1:?usage: bad_output.sh <cifar_mpi> <source dir> <data dir>}
+BIN=$(realpath "$BIN")
+SRC=${2:?usage: bad_output.sh <cifar_mpi> <source dir> <data dir>}
+[[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cifar_bad_output.XXXXXX")
+MOUNTS=()
+cleanup() {
+  local m
+  for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+cd "$TMP" || exit 1
+export OMP_NUM_THREADS=1
+[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+source "$SRC/tests/cli/common.bash"
+PYPLAIN=$(command -v python3 || command -v /usr/bin/python3)
+"$PYPLAIN" "$SRC/tests/cli/make_fake_cifar.py" "$TMP/data" 100 >/dev/null || { echo "FAIL: making fake data"; exit 1; }
+COMMON=(--data-dir "$TMP/data" --batch-size 32 --eval false --threads 1)
+
+# mount_tmpfs DIR OPTIONS: a tmpfs at DIR (created); fails if mounting is not permitted.
+mount_tmpfs() {
+  mkdir -p "$1"
+  mount -t tmpfs -o "$2" tmpfs "$1" 2>/dev/null || return 1
+  MOUNTS+=("$1")
+}
+
+run=0
+RUNNER=()  # a command the binary runs under (e.g. a ulimit), none by default
+# expect_error NAME NEEDLE... -- ARGS...: exit code exactly 1 within 60 s, stderr exactly one line
+# beginning "cifar_mpi: error:" containing every NEEDLE (fixed strings).
+expect_error() {
+  local name=$1
+  shift
+  local needles=()
+  while [[ $1 != -- ]]; do needles+=("$1"); shift; done
+  shift
+  run=$((run + 1))
+  local out="$TMP/case$run.out" err="$TMP/case$run.err" start=$SECONDS
+  timeout 60 "${RUNNER[@]}" "$BIN" "${COMMON[@]}" "$@" >"$out" 2>"$err"
+  local rc=$? took=$((SECONDS - start)) lines first n missing=()
+  lines=$(wc -l <"$err")
+  first=$(head -n 1 "$err")
+  for n in "${needles[@]}"; do grep -qF -- "$n" "$err" || missing+=("$n"); done
+  if [[ $rc -eq 124 ]]; then
+    fail "$name: timed out after 60 s" "$(head -c 400 "$err")"
+  elif [[ $rc -ne 1 ]]; then
+    fail "$name: exit code $rc, want 1" "$(head -n 5 "$err")"
+  elif [[ $lines -ne 1 || $first != "cifar_mpi: error: "* ]]; then
+    fail "$name: stderr is not one line 'cifar_mpi: error: ...' ($lines lines)" "$(head -n 10 "$err")"
+  elif ((${#missing[@]})); then
+    fail "$name: message does not name: ${missing[*]}" "$first"
+  else
+    pass "$name (${took}s): $first"
+    return 0
+  fi
+  return 1
+}
+
+# expect_only DIR NAME... : DIR holds exactly these names (no half-written or temporary file).
+expect_only() {
+  local dir=$1 want have
+  shift
+  want=$( (($#)) && printf '%s\n' "$@" | sort | tr '\n' ' ')
+  have=$(ls -A "$dir" | sort | tr '\n' ' ')
+  if [[ $have == "$want" ]]; then
+    pass "  ... and $dir holds only: ${want:-nothing}"
+  else
+    fail "  ... $dir holds '$have', want '${want:-nothing}'"
+  fi
+}
+
+# --- read-only folder: refused at start-up, before any training step -------------------------
+RO="$TMP/ro"
+if mount_tmpfs "$RO" ro,size=1m; then
+  for opt in --metrics --save-weights --checkpoint --trace; do
+    file="$RO/out.h5"
+    metrics=(--metrics "$TMP/m_ro$run.h5")
+    [[ $opt == --metrics ]] && metrics=()
+    if expect_error "$opt in a read-only folder" "$file" "not writable" -- "${metrics[@]}" "$opt" "$file" --max-steps 1; then
+      grep -q "step" "$TMP/case$run.out" && fail "  ... $opt: training started before the refusal"
+    fi
+  done
+  expect_only "$RO"
+else
+  echo "SKIP: read-only folder cases (mount -t tmpfs not permitted here)"
+fi
+
+# --- full disk: a 64 KB tmpfs (the weights are 1.2 MB, a checkpoint 2.5 MB) ------------------
+FULL="$TMP/full"
+if mount_tmpfs "$FULL" size=64k; then
+  expect_error "--save-weights on a full disk" "$FULL/w.h5" "No space left on device" -- \
+    --metrics "$TMP/m_full1.h5" --max-steps 1 --save-weights "$FULL/w.h5"
+  expect_only "$FULL"
+  expect_error "--checkpoint on a full disk" "$FULL/c.h5" "No space left on device" -- \
+    --metrics "$TMP/m_full2.h5" --max-steps 2 --checkpoint "$FULL/c.h5" --checkpoint-every 1
+  expect_only "$FULL"
+  # The metrics file is a few tens of KB: fill the disk but for 4 KB.
+  head -c $((60 * 1024)) /dev/zero >"$FULL/filler" 2>/dev/null
+  expect_error "--metrics on a full disk" "$FULL/m.h5" "No space left on device" -- \
+    --metrics "$FULL/m.h5" --max-steps 2
+  expect_only "$FULL" filler
+  rm -f "$FULL/filler"
+else
+  echo "SKIP: full disk cases (mount -t tmpfs not permitted here)"
+fi
+
+# --- a checkpoint that no longer fits: the previous one stays, intact ------------------------
+ROOM="$TMP/room"
+if mount_tmpfs "$ROOM" size=4m; then
+  if timeout 60 "$BIN" "${COMMON[@]}" --metrics "$TMP/m_room1.h5" --max-steps 2 --checkpoint "$ROOM/c.h5" \
+       >"$TMP/room1.out" 2>&1 && [[ -s $ROOM/c.h5 ]]; then
+    before=$(md5sum <"$ROOM/c.h5")
+    # the next one (2.5 MB) does not fit beside it (4 MB)
+    expect_error "checkpoint update on a full disk" "$ROOM/c.h5" "No space left on device" -- \
+      --metrics "$TMP/m_room2.h5" --max-steps 4 --resume "$ROOM/c.h5" --checkpoint "$ROOM/c.h5" --checkpoint-every 1
+    expect_only "$ROOM" c.h5
+    if [[ $(md5sum <"$ROOM/c.h5") == "$before" ]]; then
+      pass "  ... and the previous checkpoint is unchanged"
+    else
+      fail "  ... the previous checkpoint was changed"
+    fi
+  else
+    fail "writing a first checkpoint to $ROOM" "$(tail -n 3 "$TMP/room1.out")"
+  fi
+else
+  echo "SKIP: checkpoint update on a full disk (mount -t tmpfs not permitted here)"
+fi
+
+# --- a file size limit (ulimit -f): EFBIG, not death by SIGXFSZ -------------------------------
+LIM="$TMP/limit"
+mkdir -p "$LIM"
+# 512 KB: the metrics file fits, the weights do not. PMIX_MCA_gds=hash: the singleton's PMIx
+# would otherwise put its (larger) shared-memory store in files, and MPI_Init would fail first.
+RUNNER=(env PMIX_MCA_gds=hash bash -c 'ulimit -f 512 && exec "$@"' ulimit)
+expect_error "--save-weights beyond ulimit -f" "$LIM/w.h5" "File too large" -- \
+  --metrics "$LIM/m.h5" --max-steps 1 --save-weights "$LIM/w.h5"
+expect_only "$LIM" m.h5
+RUNNER=()
+
+# --- with 2 ranks: rank 0's failed write ends both ranks ---------------------------------------
+if ((${#MOUNTS[@]})) && [[ -d $FULL ]] && mountpoint -q "$FULL" && command -v mpirun >/dev/null 2>&1; then
+  run=$((run + 1))
+  start=$SECONDS
+  timeout 30 mpirun -np 2 --oversubscribe --bind-to none "$BIN" "${COMMON[@]}" --metrics "$TMP/m_mpi.h5" \
+    --max-steps 3 --checkpoint "$FULL/c.h5" --checkpoint-every 1 >"$TMP/mpi.out" 2>"$TMP/mpi.err"
+  rc=$? took=$((SECONDS - start))
+  line=$(grep -m1 '^cifar_mpi: error' "$TMP/mpi.err")
+  if [[ $rc -eq 124 ]]; then
+    fail "mpirun -np 2 --checkpoint on a full disk: ranks still running after 30 s"
+  elif [[ $rc -eq 0 ]] || ! grep -qF "cannot write checkpoint $FULL/c.h5" <<<"$line"; then
+    fail "mpirun -np 2 --checkpoint on a full disk: exit $rc" "$(head -n 5 "$TMP/mpi.err")"
+  else
+    pass "mpirun -np 2 --checkpoint on a full disk (exit $rc, ${took}s): $line"
+  fi
+  expect_only "$FULL"
+fi
+
+if ((failures)); then
+  echo "bad_output: $failures case(s) failed"
+  exit 1
+fi
+echo "bad_output: all cases passed"
+exit 0
