@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Slurm batch scripts parse, and outside Slurm their dry-run mode prints the launch lines
-# they would use (srun with PMIx, or mpirun inside the allocation), with threads and binding.
+# they would use (srun with PMIx, or mpirun inside the allocation), with threads and binding, and
+# the settings taken from the environment. (tests/cli/slurm_jobs.sh runs them on a real Slurm.)
 # usage: slurm_dry_run.sh <cifar_mpi> <source dir> <data dir>
 set -euo pipefail
 src="$2"
@@ -23,4 +24,19 @@ out=$(DRY_RUN=1 bash "$src/jobs/scaling.sbatch")
 [[ $(grep -c cifar_mpi <<<"$out") -eq 3 ]] && echo "PASS scaling: three runs" || { echo "FAIL scaling: $out"; fail=1; }
 check "scaling: np4 file" "$out" "--metrics $src/results/dryrun/np4.h5"
 check "scaling: 4 tasks" "$out" "srun --mpi=pmix --ntasks=4"
+# What tests/cli/slurm_jobs.sh sets through the environment of sbatch.
+out=$(CIFAR_BIN=/x/cifar_mpi RESULTS_ROOT=/r TRAIN_ARGS="--epochs 3 --lr 0.1" DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: CIFAR_BIN" "$out" " /x/cifar_mpi --config $src/config/default.toml"
+check "train: RESULTS_ROOT" "$out" "--metrics /r/dryrun/train-0.h5"
+check "train: TRAIN_ARGS from the environment" "$out" "--epochs 3 --lr 0.1"
+out=$(TASK_COUNTS="2 8" LAUNCHER=mpirun DRY_RUN=1 bash "$src/jobs/scaling.sbatch")
+check "scaling: TASK_COUNTS from the environment" "$out" "mpirun -np 8 --map-by slot:PE=1 --bind-to core"
+# More CPUs allocated on the node than it has (tools/slurm_cluster.sh declares 8): no binding.
+out=$(SLURM_CPUS_ON_NODE=100000 SLURM_NTASKS=4 LAUNCHER=mpirun DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: oversubscribed node, mpirun unbound" "$out" "mpirun -np 4 --map-by slot --bind-to none /"
+check "train: oversubscribed node, said why" "$out" "# oversubscribed: 100000 CPUs allocated"
+out=$(SLURM_CPUS_ON_NODE=100000 DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: oversubscribed node, srun unbound" "$out" "srun --mpi=pmix --cpus-per-task=1 /"
+out=$(LAUNCHER=aprun DRY_RUN=1 bash "$src/jobs/train.sbatch" 2>&1) && { echo "FAIL train: LAUNCHER=aprun accepted"; fail=1; }
+check "train: unknown launcher refused" "$out" "LAUNCHER must be srun or mpirun"
 exit $fail
