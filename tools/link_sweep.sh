@@ -54,6 +54,7 @@ for b in $BUCKETS; do
 done
 OUT=${OUT:-$CIFAR_ROOT/results/links-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/runs" "$OUT/bench" "$OUT/order"
+OUT=$(cd "$OUT" && pwd)  # absolute: the per-rate folders link to the runs
 py=python3
 python3 -c "import h5py, matplotlib" 2>/dev/null || py=/usr/bin/python3
 sim="$CIFAR_ROOT/tools/sim_hosts.sh"
