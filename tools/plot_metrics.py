@@ -402,12 +402,14 @@ def variant_label(r):
     topo = f"{meta(r, 'hosts')}x{meta(r, 'ranks_per_host')}" if "meta.hosts" in r.attrs else f"N={r.n}"
     wire = text(r.attrs.get("wire_dtype", "fp32"))
     return (f"{topo} {meta(r, 'link_rate', '')}\n{text(r.attrs['strategy'])} {int(r.attrs['buckets'])}b\n"
-            f"overlap {'on' if int(r.attrs.get('overlap', 0)) else 'off'}" + ("" if wire == "fp32" else f"\n{wire}"))
+            f"overlap {'on' if int(r.attrs.get('overlap', 0)) else 'off'}" + ("" if wire == "fp32" else f"\n{wire}")
+            + (f"\nranks {meta(r, 'rank_order')}" if "meta.rank_order" in r.attrs else ""))
 
 
 def variant_key(r):
     return (r.n, meta(r, "link_rate", ""), meta(r, "hosts", ""), text(r.attrs["strategy"]), int(r.attrs["buckets"]),
-            int(r.attrs.get("overlap", 0)), text(r.attrs.get("wire_dtype", "fp32")))
+            int(r.attrs.get("overlap", 0)), text(r.attrs.get("wire_dtype", "fp32")), meta(r, "rank_order", ""),
+            int(r.attrs["batch_per_rank"]))
 
 
 def write_compare_md(runs, out):
