@@ -401,7 +401,9 @@ def meta(r, key, default="?"):
 def variant_label(r):
     topo = f"{meta(r, 'hosts')}x{meta(r, 'ranks_per_host')}" if "meta.hosts" in r.attrs else f"N={r.n}"
     wire = text(r.attrs.get("wire_dtype", "fp32"))
-    return (f"{topo} {meta(r, 'link_rate', '')}\n{text(r.attrs['strategy'])} {int(r.attrs['buckets'])}b\n"
+    batch = int(r.attrs["batch_per_rank"])
+    return (f"{topo} {meta(r, 'link_rate', '')}\n{text(r.attrs['strategy'])} {int(r.attrs['buckets'])}b"
+            + ("" if batch == 128 else f" B{batch}") + "\n"
             f"overlap {'on' if int(r.attrs.get('overlap', 0)) else 'off'}" + ("" if wire == "fp32" else f"\n{wire}")
             + (f"\nranks {meta(r, 'rank_order')}" if "meta.rank_order" in r.attrs else ""))
 
@@ -413,9 +415,9 @@ def variant_key(r):
 
 
 def write_compare_md(runs, out):
-    lines = ["| run | N | hosts x ranks | link | strategy | buckets | overlap | wire | steps | step (ms) | T_comp (ms) "
+    lines = ["| run | N | hosts x ranks | link | strategy | buckets | overlap | wire | batch/rank | steps | step (ms) | T_comp (ms) "
              "| T_comm (ms) | exposed T_wait (ms) | hidden | training time (s) |",
-             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in runs:
         comm = r.per_step_mean("t_comm")
         hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
@@ -423,7 +425,7 @@ def write_compare_md(runs, out):
             f"| `{os.path.basename(r.path)}` | {r.n} | {meta(r, 'hosts', '1')} x {meta(r, 'ranks_per_host', r.n)} "
             f"| {meta(r, 'link_rate', 'shared memory')} | {text(r.attrs['strategy'])} | {int(r.attrs['buckets'])} "
             f"| {'on' if int(r.attrs.get('overlap', 0)) else 'off'} | {text(r.attrs.get('wire_dtype', 'fp32'))} "
-            f"| {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
+            f"| {int(r.attrs['batch_per_rank'])} | {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
             f"| {1e3 * comm:.1f} | {1e3 * r.per_step_mean('t_wait'):.1f} "
             f"| {fmt(100 * hidden / comm if comm > 0 else math.nan, '.0f')}% | {r.s('total_train_time'):.2f} |")
     lines += ["", "Per-step means over steps and ranks. hidden = mean(T_comm - T_wait) / mean(T_comm): the share of "
