@@ -1,8 +1,10 @@
 #include "cifar_mpi/comm/gradient_reducer.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "cifar_mpi/comm/ring_allreduce.hpp"
+#include "cifar_mpi/comm/ring_allreduce_async.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
@@ -52,7 +54,14 @@ void GradientReducer::reduce_bucket(size_t k) {
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
     const bool ring = strategy_ == AllreduceStrategy::ring;
-    if (wire_ == WireDtype::fp32 && ring) {
+    if (wire_ == WireDtype::fp32 && ring && overlap_) {
+      // The communication thread polls and sleeps instead of spinning inside MPI_Sendrecv: while
+      // the bytes are on the wire (the kernel moves them), its core computes backward. See
+      // kPollInterval in the header.
+      RingAllreduce ar;
+      ar.start(data, b.count, ring_scratch_.data(), comm_);
+      while (!ar.progress()) std::this_thread::sleep_for(kPollInterval);
+    } else if (wire_ == WireDtype::fp32 && ring) {
       ring_allreduce_sum(data, b.count, ring_scratch_.data(), comm_);
     } else if (wire_ == WireDtype::fp32) {
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, data, checked_mpi_count(b.count), MPI_FLOAT, MPI_SUM, comm_));
