@@ -21,6 +21,9 @@
 #                        cost/ (tools/cost_model.py: fit, predictions, extrapolation)
 #   --no-bench         skip the all-reduce benchmark (and so the cost model)
 #
+# At one rank per host it also runs the ring with the smaller buckets at a per-rank batch of 512
+# (4x the compute, so a step's communication is shorter than its backward), overlap off and on.
+#
 # Needs root (network namespaces, tc); uses the built $CIFAR_BUILD (default build/) binaries.
 # A rate's runs take about steps x (compute + bytes/rate) each, plus ~3 s of start-up.
 set -euo pipefail
@@ -89,6 +92,19 @@ for rate in $RATES; do
         done
       done
     done
+    if ((rph == 1)); then
+      # Overlap where a step's communication is shorter than its backward: 4x the compute
+      # (per-rank batch 512), ring, the smaller buckets.
+      small=${BUCKETS##* }
+      for overlap in off on; do
+        name="$rate-$topo-ring-${small}mb-ov$overlap-b512"
+        echo "link_sweep: $name"
+        "$sim" --hosts "$hosts" --ranks-per-host "$rph" --rate "$rate" -- "$bin" --threads 1 --batch-size 512 \
+          --max-steps "$(((STEPS + 3) / 4 + 2))" --eval false --log-every 100000 --allreduce ring --bucket-mb "$small" \
+          --overlap "$overlap" --metrics "$OUT/runs/$name.h5" --force >"$OUT/runs/$name.log" 2>&1 ||
+          { echo "link_sweep: run failed; see $OUT/runs/$name.log" >&2; exit 1; }
+      done
+    fi
     if ((rph > 1)); then
       # The ring's order matters across hosts: Open MPI places ranks by slot (0,1 on host 0; 2,3 on
       # host 1), so the ring 0>1>2>3>0 crosses the link once each way. Placed round-robin by node
