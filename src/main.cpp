@@ -63,6 +63,9 @@ int main(int argc, char** argv) {
   // A file size limit (ulimit -f) then fails the write with EFBIG, which names the file, instead
   // of killing the process with SIGXFSZ.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Before MPI_Init, so that Open MPI's threads too start with SIGTERM/SIGUSR1 blocked and the
+  // stop signals reach only the thread that waits for them (see stop_signal.cpp).
+  cifar::install_stop_signal_handlers();
   int provided = 0;
   // The overlap's communication thread calls MPI while the main thread computes.
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
