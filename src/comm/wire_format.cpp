@@ -8,17 +8,6 @@
 
 namespace cifar {
 
-std::string to_string(WireDtype d) {
-  switch (d) {
-    case WireDtype::fp32: return "fp32";
-    case WireDtype::bf16: return "bf16";
-    case WireDtype::fp16: return "fp16";
-  }
-  return "?";
-}
-
-size_t wire_bytes(WireDtype d) { return d == WireDtype::fp32 ? 4 : 2; }
-
 namespace {
 
 // bfloat16 is the top half of a float32. Round to nearest even by adding 0x7FFF plus the lowest

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cifar_mpi/comm/wire_format.hpp"
+#include "cifar_mpi/comm/wire_dtype.hpp"
 
 namespace cifar {
 

@@ -13,14 +13,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
+
+#include "cifar_mpi/comm/wire_dtype.hpp"
 
 namespace cifar {
-
-enum class WireDtype { fp32, bf16, fp16 };
-
-std::string to_string(WireDtype d);
-size_t wire_bytes(WireDtype d);  // bytes a value takes on the wire
 
 // float <-> 16-bit wire value (bf16 or fp16 only). Round to nearest even; NaN stays NaN, and a
 // float beyond fp16's range becomes +-inf (the run's non-finite check then names it).
