@@ -2,7 +2,10 @@
 // (float32 sum, in place) over message sizes min..max bytes in x2 steps.
 //
 //   mpirun -np 2 allreduce_bench [--min-bytes 4096] [--max-bytes 67108864] [--iters 20]
-//                                [--warmup 5] [--rounds 5] [--csv FILE]
+//                                [--warmup 5] [--rounds 5] [--csv FILE] [--ring-layout hosts|flat]
+//
+// "ring" is the ring cifar_mpi runs: with several hosts of several ranks each it is hierarchical
+// (hierarchical_allreduce.hpp) unless --ring-layout flat; the header line says which.
 //
 // Time per op: each rank's mean over --iters timed calls, then the maximum over ranks; the
 // collectives are timed in alternation for --rounds rounds and each keeps its best round.
@@ -27,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/comm/hierarchical_allreduce.hpp"
+#include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
@@ -40,6 +45,7 @@ struct Config {
   int warmup = 5;
   int rounds = 5;
   std::string csv;
+  bool flat_ring = false;
 };
 
 // One all-reduce implementation: in place on data[0, count), scratch as large as the ring needs.
@@ -142,13 +148,25 @@ int run(const Config& cfg) {
   }
 
   const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
-  std::vector<float> data(max_count), scratch(std::max<size_t>(cifar::ring_scratch_floats(max_count, n), 1));
+  // The trainer's rule (gradient_reducer.cpp): hierarchical when several hosts have several ranks each.
+  const cifar::HostLayout hosts(MPI_COMM_WORLD);
+  const bool hierarchical =
+      !cfg.flat_ring && hosts.uniform() && hosts.hosts() > 1 && hosts.ranks_per_host() > 1;
+  const size_t scratch_n = std::max({cifar::ring_scratch_floats(max_count, n),
+                                     cifar::HierarchicalRingAllreduce::scratch_floats(max_count, hosts), size_t{1}});
+  std::vector<float> data(max_count), scratch(scratch_n);
   const std::vector<Collective> collectives = {
       {"mpi",
        [](float* d, size_t count, float*) {
          MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d, cifar::checked_mpi_count(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
        }},
-      {"ring", [](float* d, size_t count, float* s) { cifar::ring_allreduce_sum(d, count, s, MPI_COMM_WORLD); }},
+      {"ring",
+       [&](float* d, size_t count, float* s) {
+         if (hierarchical)
+           cifar::hierarchical_ring_allreduce_sum(d, count, s, hosts);
+         else
+           cifar::ring_allreduce_sum(d, count, s, MPI_COMM_WORLD);
+       }},
   };
 
   const size_t copy_bytes = std::max<size_t>(cfg.max_bytes, size_t{64} << 20);
@@ -157,6 +175,11 @@ int run(const Config& cfg) {
   if (rank == 0) {
     std::printf("# allreduce_bench: N=%d ranks, host %.*s, float32 sum in place, iters %d x %d rounds, warmup %d\n", n,
                 host_len, host, cfg.iters, cfg.rounds, cfg.warmup);
+    if (hierarchical)
+      std::printf("# ring: hierarchical, %d hosts x %d ranks (within each host, then across hosts)\n", hosts.hosts(),
+                  hosts.ranks_per_host());
+    else
+      std::printf("# ring: flat, %d ranks in rank order (%d host(s))\n", n, hosts.hosts());
     std::printf("# memcpy %zu MiB: %.2f GB/s on 1 rank, %.2f GB/s per rank with all %d copying\n", copy_bytes >> 20,
                 copy_one, copy_all, n);
     std::printf("# time = best of %d rounds of (max over ranks of the mean); algbw = bytes/time; busbw = algbw*2(N-1)/N (GB/s)\n#\n", cfg.rounds);
@@ -214,9 +237,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, INT_MAX));
   app.add_option("--csv", cfg.csv, "also write the rows to this CSV file (rank 0)");
+  std::string layout = "hosts";
+  app.add_option("--ring-layout", layout, "hosts: hierarchical ring across hosts (as cifar_mpi) | flat: one ring")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"hosts", "flat"}));
   try {
     app.parse(argc, argv);
     if (cfg.min_bytes > cfg.max_bytes) throw CLI::ValidationError("--min-bytes", "is larger than --max-bytes");
+    cfg.flat_ring = layout == "flat";
   } catch (const CLI::ParseError& e) {
     const int rc = rank == 0 ? app.exit(e) : e.get_exit_code();
     MPI_Finalize();

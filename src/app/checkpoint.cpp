@@ -51,6 +51,7 @@ std::vector<std::pair<std::string, std::string>> resume_identity(const Config& c
           {"allreduce", to_string(cfg.allreduce)},
           {"bucket_mb", str(cfg.bucket_mb)},
           {"wire_dtype", to_string(cfg.wire_dtype)},
+          {"ring_layout", to_string(cfg.ring_layout)},
           {"threads", str(cfg.threads)}};
 }
 

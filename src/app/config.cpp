@@ -23,6 +23,8 @@ std::string to_string(AllreduceStrategy s) {
   return "?";
 }
 
+std::string to_string(RingLayout l) { return l == RingLayout::hosts ? "hosts" : "flat"; }
+
 namespace {
 
 // CLI11's messages can span lines; the program's errors are one line.
@@ -84,6 +86,13 @@ void build_app(CLI::App& app, Config& c) {
   app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
       ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
       ->default_str("off");
+  const std::map<std::string, RingLayout> layouts{{"hosts", RingLayout::hosts}, {"flat", RingLayout::flat}};
+  app.add_option("--ring-layout", c.ring_layout,
+                 "ring across hosts: hosts (within each host, then across: each link carries 2(H-1)/H of the "
+                 "gradients) | flat (one ring in rank order: 2(N-1)/N)")
+      ->transform(CLI::Transformer(layouts))
+      ->transform(CLI::IsMember({"hosts", "flat"}))
+      ->default_str("hosts");
   const std::map<std::string, WireDtype> wire_types{
       {"fp32", WireDtype::fp32}, {"bf16", WireDtype::bf16}, {"fp16", WireDtype::fp16}};
   app.add_option("--wire-dtype", c.wire_dtype, "gradients on the wire: fp32 | bf16 | fp16 (summed in fp32)")
@@ -174,6 +183,7 @@ std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
           {"allreduce", to_string(c.allreduce)},
           {"bucket_mb", str(c.bucket_mb)},
           {"overlap", str(c.overlap)},
+          {"ring_layout", to_string(c.ring_layout)},
           {"wire_dtype", to_string(c.wire_dtype)},
           {"checkpoint", c.checkpoint},
           {"checkpoint_every", str(c.checkpoint_every)},

@@ -212,7 +212,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
   GradientReducer reducer(arena.grads(),
                           plan_buckets(arena, static_cast<size_t>(cfg.bucket_mb * 1e6), per_tensor),
-                          cfg.allreduce, cfg.overlap, comm, cfg.wire_dtype);
+                          cfg.allreduce, cfg.overlap, comm, cfg.wire_dtype, cfg.ring_layout);
   const DistributedSampler sampler(train.size(), world, rank, !cfg.no_shuffle, cfg.seed, cfg.drop_last);
   const size_t samples = sampler.num_samples();
   const size_t steps_per_epoch = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;
@@ -228,7 +228,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     spdlog::info("model: {} parameters ({} gradient bytes), {} bucket(s); {} rank(s) x {} thread(s), per-rank "
                  "batch {}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
                  arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
-                 cfg.threads, batch, steps_per_epoch, to_string(cfg.allreduce), cfg.overlap ? "on" : "off",
+                 cfg.threads, batch, steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
   if (metrics)
     metrics->set_run_info({cfg, env, start_time, arena.total_count(), arena.total_count() * sizeof(float),

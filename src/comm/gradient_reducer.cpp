@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/comm/ring_allreduce_async.hpp"
 #include "cifar_mpi/util/clock.hpp"
@@ -11,14 +12,25 @@
 namespace cifar {
 
 GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy,
-                                 bool overlap, MPI_Comm comm, WireDtype wire)
+                                 bool overlap, MPI_Comm comm, WireDtype wire, RingLayout layout, int host_color)
     : grads_(grads), buckets_(std::move(buckets)), strategy_(strategy), overlap_(overlap), comm_(comm), wire_(wire) {
   MPI_CHECK(MPI_Comm_size(comm_, &world_size_));
   size_t largest = 0;
   for (const auto& b : buckets_) largest = std::max(largest, b.count);
   const bool ring = strategy_ == AllreduceStrategy::ring;
+  if (ring && layout == RingLayout::hosts && world_size_ > 1) {
+    // Collective on every rank alike (the configuration is the same on all).
+    auto hosts = std::make_unique<HostLayout>(comm_, host_color);
+    if (!hosts->uniform())
+      layout_note_ = "flat ring: hosts have different numbers of ranks";
+    else if (wire_ != WireDtype::fp32 && hosts->hosts() > 1 && hosts->ranks_per_host() > 1)
+      layout_note_ = "flat ring: 16-bit wire types use the flat ring";
+    else if (hosts->hosts() > 1 && hosts->ranks_per_host() > 1 && wire_ == WireDtype::fp32)
+      hosts_ = std::move(hosts);
+  }
   if (wire_ == WireDtype::fp32) {
     if (ring) ring_scratch_.resize(ring_scratch_floats(largest, world_size_));
+    if (hosts_) ring_scratch_.resize(std::max(ring_scratch_.size(), HierarchicalRingAllreduce::scratch_floats(largest, *hosts_)));
   } else {
     const size_t in_transit = ring ? ring_scratch_floats(largest, world_size_) : largest;
     wire_send_.resize(in_transit);
@@ -54,7 +66,13 @@ void GradientReducer::reduce_bucket(size_t k) {
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
     const bool ring = strategy_ == AllreduceStrategy::ring;
-    if (wire_ == WireDtype::fp32 && ring && overlap_) {
+    if (hosts_ && overlap_) {
+      HierarchicalRingAllreduce ar;  // polled like the flat ring below
+      ar.start(data, b.count, ring_scratch_.data(), *hosts_);
+      while (!ar.progress()) std::this_thread::sleep_for(kPollInterval);
+    } else if (hosts_) {
+      hierarchical_ring_allreduce_sum(data, b.count, ring_scratch_.data(), *hosts_);
+    } else if (wire_ == WireDtype::fp32 && ring && overlap_) {
       // The communication thread polls and sleeps instead of spinning inside MPI_Sendrecv: while
       // the bytes are on the wire (the kernel moves them), its core computes backward. See
       // kPollInterval in the header.
@@ -77,6 +95,16 @@ void GradientReducer::reduce_bucket(size_t k) {
     for (size_t i = 0; i < b.count; ++i) data[i] *= inv_n;
   }
   timings_[k].end = now_seconds();
+}
+
+std::string GradientReducer::describe() const {
+  std::string s = to_string(strategy_);
+  if (hosts_)
+    s = "hierarchical ring (" + std::to_string(hosts_->hosts()) + " hosts x " +
+        std::to_string(hosts_->ranks_per_host()) + " ranks)";
+  else if (!layout_note_.empty())
+    s += " (" + layout_note_ + ")";
+  return s;
 }
 
 void GradientReducer::comm_thread_loop() {

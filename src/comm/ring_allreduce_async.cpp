@@ -21,7 +21,8 @@ RingAllreduce::~RingAllreduce() {
   }
 }
 
-void RingAllreduce::start(float* data, size_t count, float* scratch, MPI_Comm comm, int tag_base) {
+void RingAllreduce::start(float* data, size_t count, float* scratch, MPI_Comm comm, int tag_base,
+                          RingPhases phases) {
   if (in_flight_) throw Error("RingAllreduce::start: previous ring all-reduce still in flight");
   MPI_CHECK(MPI_Comm_rank(comm, &rank_));
   MPI_CHECK(MPI_Comm_size(comm, &size_));
@@ -29,7 +30,8 @@ void RingAllreduce::start(float* data, size_t count, float* scratch, MPI_Comm co
   scratch_ = scratch;
   count_ = count;
   comm_ = comm;
-  step_ = 0;
+  step_ = phases == RingPhases::all_gather ? size_ - 1 : 0;
+  end_step_ = phases == RingPhases::reduce_scatter ? size_ - 1 : 2 * (size_ - 1);
   if (size_ == 1) return;  // nothing to exchange: complete already
   tag0_ = ring_first_tag(comm, size_, tag_base);
   // Both segment counts of every step must fit MPI's int before anything is posted.
@@ -54,7 +56,7 @@ void RingAllreduce::finish_step() {
     const RingSegment recv = ring_segment(count_, size_, ring_recv_segment(rank_, size_, step_));
     ring_reduce_add(data_ + recv.offset, scratch_, recv.count);
   }
-  if (++step_ == 2 * (size_ - 1)) {
+  if (++step_ == end_step_) {
     in_flight_ = false;
     return;
   }

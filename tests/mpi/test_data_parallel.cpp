@@ -79,11 +79,14 @@ struct Variant {
   bool overlap;
   double bucket_mb;
   cifar::WireDtype wire = cifar::WireDtype::fp32;
+  int per_host = 0;  // > 0: hosts of this many ranks drawn on this machine (host = rank / per_host)
   std::string name() const {
     return cifar::to_string(strategy) + (overlap ? "/overlap-on/" : "/overlap-off/") +
            (bucket_mb == kDefaultBucketMb ? "25MB" : "0.05MB") +
-           (wire == cifar::WireDtype::fp32 ? "" : "/" + cifar::to_string(wire));
+           (wire == cifar::WireDtype::fp32 ? "" : "/" + cifar::to_string(wire)) +
+           (per_host ? "/" + std::to_string(per_host) + "-per-host" : "");
   }
+  int host_color() const { return per_host ? world_rank() / per_host : -1; }
 };
 
 // Every strategy x bucket size x overlap (naive ignores the bucket size: one bucket per tensor,
@@ -190,7 +193,8 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
               const Variant& v) {
   cifar::init_pytorch_default(arena, kWeightSeed);
   cifar::SgdMomentum sgd(arena.total_count(), kLr, kMomentum);
-  GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD, v.wire);
+  GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD, v.wire,
+                          cifar::RingLayout::hosts, v.host_color());
   const auto hook = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
   for (const auto& d : data) {
     std::copy(d.x.begin(), d.x.end(), net.input());
@@ -368,6 +372,40 @@ TEST_F(DataParallel, CompressedWireKeepsReplicasIdentical) {
   print_rank0("N=" + std::to_string(n) + " 16-bit wire after " + std::to_string(kSteps) +
               " steps: replicas bitwise identical; worst distance to fp32 " + fmt(worst_all) + " (tolerance " +
               fmt(kCompressedTol) + ")");
+}
+
+// The hierarchical ring on hosts drawn on this machine (2 ranks each): replicas stay bitwise
+// identical, overlap changes no bit, and the weights stay within the strategies' tolerance of
+// MPI_Allreduce's (the additions come in another order: a host's partial sums first).
+TEST_F(DataParallel, HierarchicalRingKeepsReplicasIdentical) {
+  const int n = world_size();
+  if (n < 4 || n % 2 != 0) GTEST_SKIP() << "needs an even N >= 4 for 2 hosts of 2 or more ranks";
+  const auto data = per_rank_data();
+  ParamArena arena = cifar::testing::make_arena(kWeightSeed);
+  SimpleCnn net(e.eng, arena, kLocalBatch);
+  const Trained base = train(e, arena, net, data, {AllreduceStrategy::mpi, false, kDefaultBucketMb});
+  {
+    GradientReducer probe(arena.grads(), plan_for(arena, {AllreduceStrategy::ring, false, kSmallBucketMb}),
+                          AllreduceStrategy::ring, false, MPI_COMM_WORLD, cifar::WireDtype::fp32,
+                          cifar::RingLayout::hosts, world_rank() / 2);
+    ASSERT_TRUE(all_ranks(probe.hierarchical())) << probe.describe();
+    print_rank0(probe.describe());
+  }
+  for (double mb : {kDefaultBucketMb, kSmallBucketMb}) {
+    Variant off{AllreduceStrategy::ring, false, mb}, on{AllreduceStrategy::ring, true, mb};
+    off.per_host = on.per_host = 2;
+    const Trained t_off = train(e, arena, net, data, off), t_on = train(e, arena, net, data, on);
+    const size_t diff = count_diff_from_rank0(t_off.params);
+    report_local_failure(diff == 0, off.name() + ": " + std::to_string(diff) + " params differ from rank 0's");
+    EXPECT_TRUE(all_ranks(diff == 0)) << off.name() << ": replicas differ after " << kSteps << " steps";
+    EXPECT_TRUE(all_ranks(bits_equal(t_on.params, t_off.params))) << on.name() << " differs from " << off.name();
+    bool ok = true;
+    std::string why;
+    const double worst = max_over_ranks(compare_tensors(arena, t_off.params, base.params, kParamTol, ok, why));
+    report_local_failure(ok, off.name() + " vs mpi:" + why);
+    EXPECT_TRUE(all_ranks(ok)) << off.name() << " vs mpi: worst " << worst << ", tolerance " << kParamTol;
+    print_rank0(off.name() + " vs mpi: params worst " + fmt(worst) + "; replicas bitwise identical");
+  }
 }
 
 TEST_F(DataParallel, StepCommStatsAreConsistent) {

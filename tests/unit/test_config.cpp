@@ -189,6 +189,15 @@ TEST(ConfigTest, AllreduceStrategies) {
   EXPECT_EQ(to_string(AllreduceStrategy::ring), "ring");
 }
 
+TEST(ConfigTest, RingLayouts) {
+  EXPECT_EQ(parse_ok({}).ring_layout, cifar::RingLayout::hosts);
+  EXPECT_EQ(parse_ok({"--ring-layout", "flat"}).ring_layout, cifar::RingLayout::flat);
+  EXPECT_EQ(parse_ok({"--ring-layout", "hosts"}).ring_layout, cifar::RingLayout::hosts);
+  EXPECT_EQ(to_string(cifar::RingLayout::flat), "flat");
+  expect_error({"--ring-layout", "tree"}, {"--ring-layout", "tree"});
+  expect_error({"--ring-layout", "0"}, {"--ring-layout", "0"});  // not the enum's number
+}
+
 TEST(ConfigTest, WireDtypes) {
   EXPECT_EQ(parse_ok({}).wire_dtype, cifar::WireDtype::fp32);
   EXPECT_EQ(parse_ok({"--wire-dtype", "bf16"}).wire_dtype, cifar::WireDtype::bf16);

@@ -12,6 +12,11 @@
 namespace cifar {
 
 enum class AllreduceStrategy { naive, mpi, ring };
+// How the ring strategy orders ranks that share a host: hosts = hierarchical (reduce-scatter
+// within each host, a ring across hosts, all-gather within each host; comm/hierarchical_allreduce.hpp),
+// flat = one ring over all ranks in rank order. The same bits wherever a host has one rank or
+// there is one host.
+enum class RingLayout { hosts, flat };
 
 struct Config {
   // data
@@ -36,6 +41,7 @@ struct Config {
   AllreduceStrategy allreduce = AllreduceStrategy::mpi;
   double bucket_mb = 25.0;
   bool overlap = false;
+  RingLayout ring_layout = RingLayout::hosts;
   WireDtype wire_dtype = WireDtype::fp32;  // what gradients travel as: fp32 | bf16 | fp16
   // checkpoints
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
@@ -50,6 +56,7 @@ struct Config {
 };
 
 std::string to_string(AllreduceStrategy s);
+std::string to_string(RingLayout l);
 
 // Parses argv (and the --config file, default config/default.toml if it exists). Throws
 // cifar::Error with a one-line message naming the key or value on any problem. Returns nullopt

@@ -18,6 +18,10 @@
 // communication thread runs the non-blocking form (ring_allreduce_async.hpp) and sleeps
 // kPollInterval between polls: the kernel moves the bytes meanwhile. Same bits as blocking.
 //
+// With the ring and several ranks on each of several hosts, the ring is hierarchical
+// (hierarchical_allreduce.hpp) unless RingLayout::flat is asked for: each host link then carries
+// 2(H-1)/H of the gradients instead of 2(N-1)/N. 16-bit wire types keep the flat ring.
+//
 // Averaging happens in exactly one place: each bucket is summed, then scaled by 1/N.
 // With a 16-bit wire type (--wire-dtype, wire_format.hpp) a bucket travels as bf16/fp16 and is
 // summed in float32 on arrival: by the ring itself, or by a user MPI_Op for mpi and naive.
@@ -26,6 +30,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <memory>
+#include <string>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -33,6 +39,7 @@
 
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
+#include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/wire_format.hpp"
 
 namespace cifar {
@@ -57,7 +64,8 @@ class GradientReducer {
   static constexpr std::chrono::microseconds kPollInterval{100};
 
   GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy, bool overlap,
-                  MPI_Comm comm, WireDtype wire = WireDtype::fp32);
+                  MPI_Comm comm, WireDtype wire = WireDtype::fp32, RingLayout layout = RingLayout::hosts,
+                  int host_color = -1);  // host_color >= 0: tests draw hosts on one machine (HostLayout)
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -71,6 +79,10 @@ class GradientReducer {
   const StepCommStats& last_step() const { return stats_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
+  // The ring is hierarchical: more than one host, more than one rank on each, the same on all.
+  bool hierarchical() const { return hosts_ != nullptr; }
+  // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring, 2 hosts x 2 ranks".
+  std::string describe() const;
 
  private:
   void reduce_bucket(size_t k);  // sum over ranks, then scale by 1/N
@@ -83,6 +95,8 @@ class GradientReducer {
   MPI_Comm comm_;
   WireDtype wire_;
   int world_size_ = 1;
+  std::unique_ptr<HostLayout> hosts_;  // set only when the ring is hierarchical
+  std::string layout_note_;            // why the ring is flat, when hosts were asked for
   std::vector<float> ring_scratch_;
   std::vector<uint16_t> wire_send_, wire_recv_;  // 16-bit wire only: a bucket (or ring segment) in transit
   MPI_Op wire_op_ = MPI_OP_NULL;                  // 16-bit wire, mpi/naive: sum in float32

@@ -18,6 +18,11 @@
 
 namespace cifar {
 
+// Which half of the ring to run: both (the all-reduce), or one half alone, as the hierarchical
+// all-reduce (hierarchical_allreduce.hpp) needs within a host. After reduce_scatter rank r holds
+// the full sum of segment (r + 1) mod N; all_gather starts from exactly that state.
+enum class RingPhases { both, reduce_scatter, all_gather };
+
 class RingAllreduce {
  public:
   RingAllreduce() = default;
@@ -27,7 +32,8 @@ class RingAllreduce {
   ~RingAllreduce();
 
   // Posts the first step. Throws cifar::Error if an operation is already in flight.
-  void start(float* data, size_t count, float* scratch, MPI_Comm comm, int tag_base = 0);
+  void start(float* data, size_t count, float* scratch, MPI_Comm comm, int tag_base = 0,
+             RingPhases phases = RingPhases::both);
   // Advances as far as possible without blocking; true once the sum is complete (and, with no
   // operation in flight, at once).
   bool progress();
@@ -43,7 +49,7 @@ class RingAllreduce {
   float* scratch_ = nullptr;
   size_t count_ = 0;
   MPI_Comm comm_ = MPI_COMM_NULL;
-  int rank_ = 0, size_ = 1, tag0_ = 0, step_ = 0;
+  int rank_ = 0, size_ = 1, tag0_ = 0, step_ = 0, end_step_ = 0;
   bool in_flight_ = false;
   MPI_Request requests_[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};  // recv, send
 };

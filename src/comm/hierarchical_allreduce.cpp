@@ -1,0 +1,79 @@
+// Hierarchical ring all-reduce: three rings in sequence (see the header for why and what each
+// link carries). A state machine over RingAllreduce, so the communication thread can poll it and
+// sleep like the flat ring (gradient_reducer.hpp).
+#include "cifar_mpi/comm/hierarchical_allreduce.hpp"
+
+#include <algorithm>
+
+#include "cifar_mpi/comm/ring_allreduce.hpp"
+#include "cifar_mpi/util/error.hpp"
+
+namespace cifar {
+
+namespace {
+// The segment local rank l owns after the reduce-scatter within its host.
+RingSegment host_share(size_t count, const HostLayout& hosts) {
+  const int l = hosts.local_rank(), per_host = hosts.ranks_per_host();
+  return ring_segment(count, per_host, (l + 1) % per_host);
+}
+}  // namespace
+
+size_t HierarchicalRingAllreduce::scratch_floats(size_t count, const HostLayout& hosts) {
+  // The within-host rings need a segment of count / L, the cross-host ring one of (count / L) / H.
+  const size_t share = ring_scratch_floats(count, hosts.ranks_per_host());
+  return std::max(share, ring_scratch_floats(share, hosts.hosts()));
+}
+
+void HierarchicalRingAllreduce::start(float* data, size_t count, float* scratch, const HostLayout& hosts,
+                                      int tag_base) {
+  if (in_flight()) throw Error("HierarchicalRingAllreduce::start: previous all-reduce still in flight");
+  if (!hosts.uniform())
+    throw Error("hierarchical ring all-reduce needs the same number of ranks on every host");
+  data_ = data;
+  scratch_ = scratch;
+  count_ = count;
+  hosts_ = &hosts;
+  tag_base_ = tag_base;
+  phase_ = 0;
+  start_phase();
+}
+
+void HierarchicalRingAllreduce::start_phase() {
+  switch (phase_) {
+    case 0:
+      ring_.start(data_, count_, scratch_, hosts_->local(), tag_base_, RingPhases::reduce_scatter);
+      break;
+    case 1: {
+      const RingSegment share = host_share(count_, *hosts_);
+      ring_.start(data_ + share.offset, share.count, scratch_, hosts_->cross(), tag_base_);
+      break;
+    }
+    case 2:
+      ring_.start(data_, count_, scratch_, hosts_->local(), tag_base_, RingPhases::all_gather);
+      break;
+  }
+}
+
+bool HierarchicalRingAllreduce::progress() {
+  while (in_flight()) {
+    if (!ring_.progress()) return false;
+    if (++phase_ < kDone) start_phase();
+  }
+  return true;
+}
+
+void HierarchicalRingAllreduce::wait() {
+  while (in_flight()) {
+    ring_.wait();
+    if (++phase_ < kDone) start_phase();
+  }
+}
+
+void hierarchical_ring_allreduce_sum(float* data, size_t count, float* scratch, const HostLayout& hosts,
+                                     int tag_base) {
+  HierarchicalRingAllreduce op;
+  op.start(data, count, scratch, hosts, tag_base);
+  op.wait();
+}
+
+}  // namespace cifar

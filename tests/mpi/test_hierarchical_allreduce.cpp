@@ -1,0 +1,164 @@
+// Hierarchical ring all-reduce on hosts drawn on one machine (HostLayout's host_color): ranks
+// placed host by host (color rank / L) and round-robin (color rank % H), for every L that
+// divides N. Integer-valued inputs make every sum exact in float whatever the order of
+// additions, so the result must equal the closed form bit for bit; inexact inputs check that
+// every rank ends with the same bits, that the polled form equals the blocking one, and that
+// with one rank per host or one host the result is bitwise the flat ring's (the layouts that
+// the hierarchy cannot change). Verdicts go through all_ranks() so all ranks agree.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cifar_mpi/comm/hierarchical_allreduce.hpp"
+#include "cifar_mpi/comm/host_layout.hpp"
+#include "cifar_mpi/comm/ring_allreduce.hpp"
+#include "cifar_mpi/util/error.hpp"
+#include "mpi/mpi_test_util.hpp"
+
+namespace {
+
+using cifar::testing::all_ranks;
+using cifar::testing::world_rank;
+using cifar::testing::world_size;
+
+// An integer below 2^17 that depends on rank and position (a prime period, so it does not line
+// up with segment boundaries): any sum over N <= 64 ranks is exact in float.
+float exact_value(int rank, size_t i) {
+  return static_cast<float>((rank + 1) * 1000 + static_cast<int64_t>((i * static_cast<size_t>(rank + 1) + 7) % 4099));
+}
+float inexact_value(int rank, size_t i) {
+  return static_cast<float>(std::sin(0.37 * static_cast<double>(i) + rank) * std::pow(10.0, rank % 5) + 0.1 * rank);
+}
+
+std::vector<float> input(int rank, size_t count, bool exact) {
+  std::vector<float> v(count);
+  for (size_t i = 0; i < count; ++i) v[i] = exact ? exact_value(rank, i) : inexact_value(rank, i);
+  return v;
+}
+
+bool bits_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+bool same_bits_as_rank0(const std::vector<float>& v) {
+  std::vector<float> root = v;
+  if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+  return bits_equal(root, v);
+}
+
+std::vector<size_t> counts() {
+  const size_t n = static_cast<size_t>(world_size());
+  return {0, 1, n - 1, n, n + 1, 2 * n + 1, 97, 1000, (size_t{1} << 18) + 3};
+}
+
+struct Placement {
+  int per_host;
+  bool round_robin;  // rank r on host r % H (the ring crosses a link at every hop) instead of r / L
+  int color(int rank, int n) const { return round_robin ? rank % (n / per_host) : rank / per_host; }
+  std::string name() const {
+    return std::to_string(per_host) + " rank(s) per host" + (round_robin ? ", round-robin" : ", host by host");
+  }
+};
+
+std::vector<Placement> placements() {
+  std::vector<Placement> p;
+  const int n = world_size();
+  for (int per_host = 1; per_host <= n; ++per_host)
+    if (n % per_host == 0)
+      for (bool rr : {false, true}) p.push_back({per_host, rr});
+  return p;
+}
+
+// Runs the hierarchical all-reduce in place with exactly the scratch it asks for plus a guard.
+bool run(std::vector<float>& data, const cifar::HostLayout& hosts, bool polled, int tag_base = 0) {
+  const size_t scratch_n = cifar::HierarchicalRingAllreduce::scratch_floats(data.size(), hosts);
+  std::vector<float> scratch(scratch_n + 1, 0.0f);
+  const float guard = -12345.0f;
+  scratch[scratch_n] = guard;
+  if (polled) {
+    cifar::HierarchicalRingAllreduce op;
+    op.start(data.data(), data.size(), scratch.data(), hosts, tag_base);
+    while (!op.progress()) {
+    }
+    if (op.in_flight()) return false;
+  } else {
+    cifar::hierarchical_ring_allreduce_sum(data.data(), data.size(), scratch.data(), hosts, tag_base);
+  }
+  return scratch[scratch_n] == guard;
+}
+
+TEST(HierarchicalAllreduce, LayoutCountsHostsAndRanks) {
+  const int rank = world_rank(), n = world_size();
+  for (const Placement& p : placements()) {
+    cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+    const bool ok = hosts.uniform() && hosts.ranks_per_host() == p.per_host && hosts.hosts() == n / p.per_host;
+    EXPECT_TRUE(all_ranks(ok)) << p.name() << ": " << hosts.hosts() << " hosts x " << hosts.ranks_per_host();
+  }
+  // The real layout: every test rank runs on this one machine.
+  cifar::HostLayout machine(MPI_COMM_WORLD);
+  EXPECT_TRUE(all_ranks(machine.hosts() == 1 && machine.ranks_per_host() == n));
+}
+
+TEST(HierarchicalAllreduce, ExactForEveryPlacementAndCount) {
+  const int rank = world_rank(), n = world_size();
+  for (const Placement& p : placements()) {
+    cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+    for (size_t count : counts()) {
+      std::vector<float> want(count, 0.0f);
+      for (int r = 0; r < n; ++r)
+        for (size_t i = 0; i < count; ++i) want[i] += exact_value(r, i);
+      for (bool polled : {false, true}) {
+        std::vector<float> got = input(rank, count, true);
+        const bool scratch_ok = run(got, hosts, polled);
+        EXPECT_TRUE(all_ranks(scratch_ok)) << p.name() << ", count " << count << ": wrote past its scratch";
+        EXPECT_TRUE(all_ranks(bits_equal(got, want)))
+            << p.name() << ", count " << count << (polled ? ", polled" : ", blocking") << ": not the exact sum";
+      }
+    }
+  }
+}
+
+TEST(HierarchicalAllreduce, InexactSumsAgreeAcrossRanksAndForms) {
+  const int rank = world_rank(), n = world_size();
+  for (const Placement& p : placements()) {
+    cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+    for (size_t count : counts()) {
+      const std::vector<float> in = input(rank, count, false);
+      std::vector<float> blocking = in, polled = in, flat = in, mpi = in;
+      bool ok = run(blocking, hosts, false) && run(polled, hosts, true, 7);
+      std::vector<float> scratch(cifar::ring_scratch_floats(count, n) + 1);
+      cifar::ring_allreduce_sum(flat.data(), count, scratch.data(), MPI_COMM_WORLD);
+      MPI_Allreduce(MPI_IN_PLACE, mpi.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      for (size_t i = 0; i < count && ok; ++i) ok = std::fabs(blocking[i] - mpi[i]) <= 1e-3f * (1.0f + std::fabs(mpi[i]));
+      const bool same = same_bits_as_rank0(blocking);
+      EXPECT_TRUE(all_ranks(ok)) << p.name() << ", count " << count << ": wrong sum or scratch overrun";
+      EXPECT_TRUE(all_ranks(bits_equal(blocking, polled))) << p.name() << ", count " << count << ": forms differ";
+      EXPECT_TRUE(all_ranks(same)) << p.name() << ", count " << count << ": ranks disagree bitwise";
+      // One rank per host, or one host holding all ranks in rank order: the flat ring exactly.
+      if (p.per_host == 1 || (p.per_host == n && !p.round_robin))
+        EXPECT_TRUE(all_ranks(bits_equal(blocking, flat))) << p.name() << ", count " << count << ": not the flat ring";
+    }
+  }
+}
+
+TEST(HierarchicalAllreduce, RefusesHostsOfDifferentSizes) {
+  const int rank = world_rank(), n = world_size();
+  if (n < 3) GTEST_SKIP() << "needs 3 ranks for hosts of 1 and 2";
+  cifar::HostLayout hosts(MPI_COMM_WORLD, rank == 0 ? 0 : 1);  // 1 rank, then n - 1
+  EXPECT_FALSE(hosts.uniform());
+  std::vector<float> v(10, 1.0f), scratch(100);
+  bool threw = false;
+  try {
+    cifar::hierarchical_ring_allreduce_sum(v.data(), v.size(), scratch.data(), hosts);
+  } catch (const cifar::Error& e) {
+    threw = std::string(e.what()).find("same number of ranks on every host") != std::string::npos;
+  }
+  EXPECT_TRUE(all_ranks(threw));
+}
+
+}  // namespace
