@@ -144,7 +144,7 @@ int run(const Config& cfg) {
     if (!csv) throw cifar::Error("cannot open --csv file " + cfg.csv + " for writing");
     std::fprintf(csv,
                  "ranks,size_bytes,count,mpi_time_us,mpi_algbw_gbps,mpi_busbw_gbps,ring_time_us,ring_algbw_gbps,"
-                 "ring_busbw_gbps,ring_over_mpi_busbw,check\n");
+                 "ring_busbw_gbps,ring_over_mpi_busbw,check,ring_hosts\n");
   }
 
   const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
@@ -152,6 +152,9 @@ int run(const Config& cfg) {
   const cifar::HostLayout hosts(MPI_COMM_WORLD);
   const bool hierarchical =
       !cfg.flat_ring && hosts.uniform() && hosts.hosts() > 1 && hosts.ranks_per_host() > 1;
+  // Ranks in the ring that crosses the links: the hosts for the hierarchical ring, else all N
+  // (the cost model's ring term, tools/cost_model.py).
+  const int ring_hosts = hierarchical ? hosts.hosts() : n;
   const size_t scratch_n = std::max({cifar::ring_scratch_floats(max_count, n),
                                      cifar::HierarchicalRingAllreduce::scratch_floats(max_count, hosts), size_t{1}});
   std::vector<float> data(max_count), scratch(scratch_n);
@@ -203,8 +206,9 @@ int run(const Config& cfg) {
                   mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
       std::fflush(stdout);
       if (csv)
-        std::fprintf(csv, "%d,%zu,%zu,%.3f,%.4f,%.4f,%.3f,%.4f,%.4f,%s,%s\n", n, count * sizeof(float), count,
-                     mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
+        std::fprintf(csv, "%d,%zu,%zu,%.3f,%.4f,%.4f,%.3f,%.4f,%.4f,%s,%s,%d\n", n, count * sizeof(float), count,
+                     mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict,
+                     ring_hosts);
     }
   }
   if (csv) std::fclose(csv);

@@ -11,7 +11,9 @@ Full text, with how to read the plot: docs/cost_model.md.
 INPUTS
   Bench CSVs (allreduce_bench --csv FILE), one per link and N (and host layout). Columns used:
   ranks, size_bytes, mpi_time_us, ring_time_us (time per call of a float32 in-place all-reduce of
-  size_bytes per rank; rows whose `check` is not "ok" are dropped). The link of a file is told by
+  size_bytes per rank; rows whose `check` is not "ok" are dropped), and ring_hosts if present (the
+  ranks of the ring that crosses the links: H for the hierarchical ring at H hosts x R ranks, else
+  N). The link of a file is told by
   its name or by a LINK= prefix:
       bench-<link>-np<N>.csv          e.g. bench-1gbit-np2.csv, bench-100mbit-np4.csv
       bench-<link>-np<N>-rph<R>.csv   R ranks per host, e.g. bench-1gbit-np4-rph2.csv
@@ -34,6 +36,8 @@ INPUTS
 MODEL (S = bytes per rank of one all-reduce, N = ranks; times in seconds)
   ring   t(S) = 2(N-1) alpha + 2(N-1)/N S beta       (src/comm/ring_allreduce.cpp: 2(N-1) MPI_Sendrecv
                                                        steps of S/N bytes each)
+         hierarchical (R > 1 ranks on each of H hosts, bench column ring_hosts = H): the same with
+         H in place of N; the within-host reduce-scatter and all-gather (shared memory) are left out.
   mpi    t(S) = a + b S, fitted per (link, N) as measured. Open MPI 4.1's tuned component picks by N
          and S (coll_tuned_decision_fixed.c, commutative op): N < 4: recursive doubling below 4 KiB
          (and 8-16 KiB), ring up to 64 KiB, segmented ring to 256 KiB, Rabenseifner (reduce-scatter
@@ -299,8 +303,12 @@ def ring_time(S, n, alpha, beta):
 
 
 class BenchFile:
-    def __init__(self, path, link, n, rph, sizes, mpi_s, ring_s):
+    def __init__(self, path, link, n, rph, sizes, mpi_s, ring_s, ring_n=None):
         self.path, self.link, self.n, self.rph = path, link, n, rph
+        # Ranks of the ring that crosses the links: the hosts when allreduce_bench ran the
+        # hierarchical ring (its ring_hosts column), else all N. Within-host phases go over shared
+        # memory and are left out of the alpha-beta terms.
+        self.ring_n = ring_n or n
         self.key = link_key(link)
         self.rate = parse_rate(link)
         self.sizes, self.mpi_s, self.ring_s = sizes, mpi_s, ring_s
@@ -311,7 +319,7 @@ class BenchFile:
             raise InputError(f"bench file {self.path}: fewer than 2 rows with size_bytes in "
                              f"{lo:g}..{hi:g} (--fit-bytes)")
         self.fit_sel = sel
-        S, tm, tr, n = self.sizes[sel], self.mpi_s[sel], self.ring_s[sel], self.n
+        S, tm, tr, n = self.sizes[sel], self.mpi_s[sel], self.ring_s[sel], self.ring_n
         small, large = S < (split or 0), S >= (split or 0)
         if split and small.sum() >= 1 and large.sum() >= 1:
             # Two stages, for shaped links: a tbf bucket lets messages below its burst through at
@@ -350,14 +358,15 @@ class BenchFile:
 
     def t_ring(self, S, table=False):
         t = self._table(S, self.tab_ring) if table else None
-        return t if t is not None else ring_time(S, self.n, self.alpha, self.beta)
+        return t if t is not None else ring_time(S, self.ring_n, self.alpha, self.beta)
 
     def t_mpi(self, S, table=False):
         t = self._table(S, self.tab_mpi) if table else None
         return t if t is not None else self.mpi_a + self.mpi_b * S
 
     def label(self):
-        return f"{self.link} np{self.n}" + (f" rph{self.rph}" if self.rph else "")
+        return (f"{self.link} np{self.n}" + (f" rph{self.rph}" if self.rph else "") +
+                (f" (ring over {self.ring_n} hosts)" if self.ring_n != self.n else ""))
 
 
 class PooledRing:
@@ -370,7 +379,7 @@ class PooledRing:
         X, t = [], []
         for b in files:
             S = b.sizes[b.fit_sel]
-            X.append(np.column_stack([2 * (b.n - 1) * np.ones_like(S), 2 * (b.n - 1) / b.n * S]))
+            X.append(np.column_stack([2 * (b.ring_n - 1) * np.ones_like(S), 2 * (b.ring_n - 1) / b.ring_n * S]))
             t.append(b.ring_s[b.fit_sel])
         X, t = np.vstack(X), np.concatenate(t)
         self.alpha, self.beta = fit_relative(X, t)
@@ -414,7 +423,7 @@ def load_bench(spec):
             rows = list(reader)
     except UnicodeDecodeError:
         raise InputError(f"bench file {path}: not a text CSV file")
-    sizes, mpi_s, ring_s, ranks = [], [], [], set()
+    sizes, mpi_s, ring_s, ranks, ring_hosts = [], [], [], set(), set()
     dropped = 0
     for i, r in enumerate(rows, start=2):
         r = {(k or "").strip(): (v or "").strip() for k, v in r.items()}
@@ -426,6 +435,8 @@ def load_bench(spec):
             sizes.append(float(r["size_bytes"]))
             mpi_s.append(float(r["mpi_time_us"]) * 1e-6)
             ring_s.append(float(r["ring_time_us"]) * 1e-6)
+            if r.get("ring_hosts"):
+                ring_hosts.add(int(r["ring_hosts"]))
         except (TypeError, ValueError):
             raise InputError(f"bench file {path} line {i}: not a number in ranks, size_bytes, "
                              f"mpi_time_us or ring_time_us")
@@ -443,7 +454,9 @@ def load_bench(spec):
     sizes, mpi_s, ring_s = map(np.array, (sizes, mpi_s, ring_s))
     if np.any(sizes <= 0) or np.any(mpi_s <= 0) or np.any(ring_s <= 0):
         raise InputError(f"bench file {path}: sizes and times must be > 0")
-    return BenchFile(path, link, n, rph, sizes, mpi_s, ring_s)
+    if len(ring_hosts) > 1 or (ring_hosts and not 1 <= min(ring_hosts) <= n):
+        raise InputError(f"bench file {path}: ring_hosts {sorted(ring_hosts)} is not one value in 1..{n}")
+    return BenchFile(path, link, n, rph, sizes, mpi_s, ring_s, ring_hosts.pop() if ring_hosts else None)
 
 
 # ------------------------------------------------------------------------------------------------

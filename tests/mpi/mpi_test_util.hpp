@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cstring>
+#include <span>
+#include <vector>
+
 namespace cifar::testing {
 
 inline int world_rank() { int r = 0; MPI_Comm_rank(MPI_COMM_WORLD, &r); return r; }
@@ -14,6 +18,18 @@ inline bool all_ranks(bool ok) {
   int mine = ok ? 1 : 0, all = 0;
   MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   return all == 1;
+}
+
+// Same length and the same bits (a NaN equals itself; 0.0 and -0.0 differ).
+inline bool bits_equal(std::span<const float> a, std::span<const float> b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// True on this rank iff its buffer is bitwise equal to rank 0's (rank 0's copy broadcast).
+inline bool same_bits_as_rank0(std::span<const float> v) {
+  std::vector<float> root(v.begin(), v.end());
+  if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+  return bits_equal(root, v);
 }
 
 }  // namespace cifar::testing

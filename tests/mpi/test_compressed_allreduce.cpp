@@ -27,6 +27,8 @@ namespace {
 
 using cifar::WireDtype;
 using cifar::testing::all_ranks;
+using cifar::testing::bits_equal;
+using cifar::testing::same_bits_as_rank0;
 using cifar::testing::world_rank;
 using cifar::testing::world_size;
 
@@ -60,12 +62,6 @@ std::vector<float> reduce(Form form, std::vector<float> data, WireDtype wire) {
     cifar::decode_wire16(w.data(), data.data(), data.size(), wire);
   }
   return data;
-}
-
-bool same_bits_as_rank0(const std::vector<float>& v) {
-  std::vector<float> root = v;
-  if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
-  return root.empty() || std::memcmp(root.data(), v.data(), v.size() * sizeof(float)) == 0;
 }
 
 TEST(CompressedAllreduce, ExactWhereTheFormatIsExact) {

@@ -57,6 +57,8 @@ using cifar::GradientReducer;
 using cifar::ParamArena;
 using cifar::SimpleCnn;
 using cifar::testing::all_ranks;
+using cifar::testing::bits_equal;
+using cifar::testing::same_bits_as_rank0;
 using cifar::testing::world_rank;
 using cifar::testing::world_size;
 
@@ -102,17 +104,6 @@ std::vector<Variant> all_variants() {
 // The trainer's plan (src/app/trainer.cpp).
 std::vector<cifar::Bucket> plan_for(const ParamArena& arena, const Variant& v) {
   return cifar::plan_buckets(arena, static_cast<size_t>(v.bucket_mb * 1e6), v.strategy == AllreduceStrategy::naive);
-}
-
-bool bits_equal(std::span<const float> a, std::span<const float> b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-// True on this rank iff its buffer is bitwise equal to rank 0's (rank 0's full copy broadcast).
-bool same_bits_as_rank0(std::span<const float> v) {
-  std::vector<float> root(v.begin(), v.end());
-  if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
-  return bits_equal(root, v);
 }
 
 // How many floats differ from rank 0's (for the failure message).
@@ -205,6 +196,31 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
   return {{arena.params().begin(), arena.params().end()},
           {arena.grads().begin(), arena.grads().end()},
           reducer.buckets().size()};
+}
+
+// One variant trained with overlap off and on: the replicas must be bitwise identical, overlap
+// must change no bit, and the weights must lie within `tol` of `base`'s (named `base_name`).
+struct OverlapPair {
+  Trained off;
+  double worst;  // distance to base, max over ranks
+};
+OverlapPair train_overlap_pair(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net,
+                               const std::vector<StepData>& data, Variant off, const Trained& base,
+                               const std::string& base_name, double tol) {
+  off.overlap = false;
+  Variant on = off;
+  on.overlap = true;
+  const Trained t_off = train(e, arena, net, data, off), t_on = train(e, arena, net, data, on);
+  const size_t diff = count_diff_from_rank0(t_off.params);
+  report_local_failure(diff == 0, off.name() + ": " + std::to_string(diff) + " params differ from rank 0's");
+  EXPECT_TRUE(all_ranks(diff == 0)) << off.name() << ": replicas differ after " << kSteps << " steps";
+  EXPECT_TRUE(all_ranks(bits_equal(t_on.params, t_off.params))) << on.name() << " differs from " << off.name();
+  bool ok = true;
+  std::string why;
+  const double worst = max_over_ranks(compare_tensors(arena, t_off.params, base.params, tol, ok, why));
+  report_local_failure(ok, off.name() + " vs " + base_name + ":" + why);
+  EXPECT_TRUE(all_ranks(ok)) << off.name() << " vs " << base_name << ": worst " << worst << ", tolerance " << tol;
+  return {t_off, worst};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,20 +370,11 @@ TEST_F(DataParallel, CompressedWireKeepsReplicasIdentical) {
   double worst_all = 0;
   for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring})
     for (cifar::WireDtype wire : {cifar::WireDtype::bf16, cifar::WireDtype::fp16}) {
-      const Variant off{s, false, kSmallBucketMb, wire}, on{s, true, kSmallBucketMb, wire};
-      const Trained t_off = train(e, arena, net, data, off), t_on = train(e, arena, net, data, on);
-      const size_t diff = count_diff_from_rank0(t_off.params);
-      report_local_failure(diff == 0, off.name() + ": " + std::to_string(diff) + " params differ from rank 0's");
-      EXPECT_TRUE(all_ranks(diff == 0)) << off.name() << ": replicas differ after " << kSteps << " steps";
-      EXPECT_TRUE(all_ranks(bits_equal(t_on.params, t_off.params))) << on.name() << " differs from " << off.name();
-      bool ok = true;
-      std::string why;
-      const double worst = max_over_ranks(compare_tensors(arena, t_off.params, base.params, kCompressedTol, ok, why));
-      worst_all = std::max(worst_all, worst);
-      report_local_failure(ok, off.name() + " vs fp32:" + why);
-      EXPECT_TRUE(all_ranks(ok)) << off.name() << " vs fp32: worst " << worst << ", tolerance " << kCompressedTol;
+      const Variant off{s, false, kSmallBucketMb, wire};
+      const OverlapPair p = train_overlap_pair(e, arena, net, data, off, base, "fp32", kCompressedTol);
+      worst_all = std::max(worst_all, p.worst);
       if (n > 1)
-        EXPECT_FALSE(all_ranks(bits_equal(t_off.params, base.params))) << off.name() << " equals fp32: not compressed?";
+        EXPECT_FALSE(all_ranks(bits_equal(p.off.params, base.params))) << off.name() << " equals fp32: not compressed?";
     }
   print_rank0("N=" + std::to_string(n) + " 16-bit wire after " + std::to_string(kSteps) +
               " steps: replicas bitwise identical; worst distance to fp32 " + fmt(worst_all) + " (tolerance " +
@@ -392,19 +399,10 @@ TEST_F(DataParallel, HierarchicalRingKeepsReplicasIdentical) {
     print_rank0(probe.describe());
   }
   for (double mb : {kDefaultBucketMb, kSmallBucketMb}) {
-    Variant off{AllreduceStrategy::ring, false, mb}, on{AllreduceStrategy::ring, true, mb};
-    off.per_host = on.per_host = 2;
-    const Trained t_off = train(e, arena, net, data, off), t_on = train(e, arena, net, data, on);
-    const size_t diff = count_diff_from_rank0(t_off.params);
-    report_local_failure(diff == 0, off.name() + ": " + std::to_string(diff) + " params differ from rank 0's");
-    EXPECT_TRUE(all_ranks(diff == 0)) << off.name() << ": replicas differ after " << kSteps << " steps";
-    EXPECT_TRUE(all_ranks(bits_equal(t_on.params, t_off.params))) << on.name() << " differs from " << off.name();
-    bool ok = true;
-    std::string why;
-    const double worst = max_over_ranks(compare_tensors(arena, t_off.params, base.params, kParamTol, ok, why));
-    report_local_failure(ok, off.name() + " vs mpi:" + why);
-    EXPECT_TRUE(all_ranks(ok)) << off.name() << " vs mpi: worst " << worst << ", tolerance " << kParamTol;
-    print_rank0(off.name() + " vs mpi: params worst " + fmt(worst) + "; replicas bitwise identical");
+    Variant off{AllreduceStrategy::ring, false, mb};
+    off.per_host = 2;
+    const OverlapPair p = train_overlap_pair(e, arena, net, data, off, base, "mpi", kParamTol);
+    print_rank0(off.name() + " vs mpi: params worst " + fmt(p.worst) + "; replicas bitwise identical");
   }
 }
 

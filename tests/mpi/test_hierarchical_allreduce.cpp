@@ -23,6 +23,8 @@
 namespace {
 
 using cifar::testing::all_ranks;
+using cifar::testing::bits_equal;
+using cifar::testing::same_bits_as_rank0;
 using cifar::testing::world_rank;
 using cifar::testing::world_size;
 
@@ -39,16 +41,6 @@ std::vector<float> input(int rank, size_t count, bool exact) {
   std::vector<float> v(count);
   for (size_t i = 0; i < count; ++i) v[i] = exact ? exact_value(rank, i) : inexact_value(rank, i);
   return v;
-}
-
-bool bits_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-bool same_bits_as_rank0(const std::vector<float>& v) {
-  std::vector<float> root = v;
-  if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
-  return bits_equal(root, v);
 }
 
 std::vector<size_t> counts() {

@@ -20,6 +20,8 @@
 namespace {
 
 using cifar::testing::all_ranks;
+using cifar::testing::bits_equal;
+using cifar::testing::same_bits_as_rank0;
 using cifar::testing::world_rank;
 using cifar::testing::world_size;
 
@@ -54,17 +56,6 @@ std::vector<float> make_inexact_input(int rank, size_t count) {
   for (size_t i = 0; i < count; ++i)
     v[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i) + rank) * std::pow(10.0, rank % 5) + 0.1 * rank);
   return v;
-}
-
-bool bits_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-// True on this rank iff its buffer is bitwise equal to rank 0's.
-bool same_bits_as_rank0(const std::vector<float>& v) {
-  std::vector<float> root = v;
-  if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
-  return bits_equal(root, v);
 }
 
 std::vector<float> mpi_allreduce(std::vector<float> v) {
