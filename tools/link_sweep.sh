@@ -14,8 +14,9 @@
 #   --out DIR          results folder (default results/links-YYYYmmdd-HHMMSS):
 #                        runs/<rate>-<H>x<R>-<strategy>-<bucket>mb-ov<on|off>.h5 and .log
 #                        runs/n1.h5 (one process, no communication: the cost model's T1)
-#                        order/<rate>-<H>x<R>-ring-...-bynode.h5 (ranks placed round-robin by host:
-#                        the ring crosses the link at every hop; kept out of the cost model)
+#                        order/<rate>-<H>x<R>-ring-...-<flat|hosts>[-bynode].h5 (at R > 1: the flat
+#                        ring against the hierarchical one, ranks placed by slot and round-robin
+#                        by host; kept out of the cost model)
 #                        bench/bench-<rate>-np<N>-rph<R>.csv (allreduce_bench rows)
 #                        <rate>/time_breakdown.png, <rate>/compare.md (tools/plot_metrics.py --compare)
 #                        cost/ (tools/cost_model.py: fit, predictions, extrapolation)
@@ -106,17 +107,26 @@ for rate in $RATES; do
       done
     fi
     if ((rph > 1)); then
-      # The ring's order matters across hosts: Open MPI places ranks by slot (0,1 on host 0; 2,3 on
-      # host 1), so the ring 0>1>2>3>0 crosses the link once each way. Placed round-robin by node
-      # (0,2 on host 0; 1,3 on host 1) every hop crosses it, and each host's link carries two
-      # segments a step instead of one.
-      name="$rate-$topo-ring-${BUCKETS%% *}mb-ovoff-bynode"
-      echo "link_sweep: $name"
-      "$sim" --hosts "$hosts" --ranks-per-host "$rph" --rate "$rate" --mca rmaps_base_mapping_policy node \
-        --no-meta -- "$bin" --threads 1 --max-steps "$STEPS" --eval false --log-every 100000 --allreduce ring \
-        --bucket-mb "${BUCKETS%% *}" --overlap off --meta hosts="$hosts" --meta ranks_per_host="$rph" \
-        --meta link_rate="$rate" --meta rank_order=by-node --metrics "$OUT/order/$name.h5" --force \
-        >"$OUT/order/$name.log" 2>&1 || { echo "link_sweep: run failed; see $OUT/order/$name.log" >&2; exit 1; }
+      # What the ring's layout is worth across hosts (kept out of the cost model, in order/). Open
+      # MPI places ranks by slot (0,1 on host 0; 2,3 on host 1): a flat ring 0>1>2>3>0 then crosses
+      # each link once per step, so each host's link carries 2(N-1)/N of the gradients (1.5x at
+      # 2x2) against 2(H-1)/H for the hierarchical ring (--ring-layout hosts, the sweep's ring).
+      # Placed round-robin by node (0,2 on host 0; 1,3 on host 1) every hop of a flat ring crosses
+      # a link; the hierarchical ring finds the hosts whatever the order.
+      for order in slot node; do
+        for layout in flat hosts; do
+          [[ $order == slot && $layout == hosts ]] && continue  # that one is in runs/
+          name="$rate-$topo-ring-${BUCKETS%% *}mb-ovoff-$layout"
+          [[ $order == node ]] && name+="-bynode"
+          echo "link_sweep: $name"
+          "$sim" --hosts "$hosts" --ranks-per-host "$rph" --rate "$rate" --mca rmaps_base_mapping_policy "$order" \
+            --no-meta -- "$bin" --threads 1 --max-steps "$STEPS" --eval false --log-every 100000 --allreduce ring \
+            --ring-layout "$layout" --bucket-mb "${BUCKETS%% *}" --overlap off --meta hosts="$hosts" \
+            --meta ranks_per_host="$rph" --meta link_rate="$rate" --meta rank_order="by-$order" \
+            --metrics "$OUT/order/$name.h5" --force >"$OUT/order/$name.log" 2>&1 ||
+            { echo "link_sweep: run failed; see $OUT/order/$name.log" >&2; exit 1; }
+        done
+      done
     fi
   done
   mkdir -p "$OUT/$rate"

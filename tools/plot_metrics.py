@@ -398,18 +398,24 @@ def meta(r, key, default="?"):
     return text(r.attrs.get("meta." + key, default))
 
 
+def strategy_name(r):
+    """the strategy, with the ring's layout when it is not the default hierarchical one"""
+    s = text(r.attrs["strategy"])
+    return s + " flat" if s == "ring" and text(r.attrs.get("config.ring_layout", "hosts")) == "flat" else s
+
+
 def variant_label(r):
     topo = f"{meta(r, 'hosts')}x{meta(r, 'ranks_per_host')}" if "meta.hosts" in r.attrs else f"N={r.n}"
     wire = text(r.attrs.get("wire_dtype", "fp32"))
     batch = int(r.attrs["batch_per_rank"])
-    return (f"{topo} {meta(r, 'link_rate', '')}\n{text(r.attrs['strategy'])} {int(r.attrs['buckets'])}b"
+    return (f"{topo} {meta(r, 'link_rate', '')}\n{strategy_name(r)} {int(r.attrs['buckets'])}b"
             + ("" if batch == 128 else f" B{batch}") + "\n"
             f"overlap {'on' if int(r.attrs.get('overlap', 0)) else 'off'}" + ("" if wire == "fp32" else f"\n{wire}")
             + (f"\nranks {meta(r, 'rank_order')}" if "meta.rank_order" in r.attrs else ""))
 
 
 def variant_key(r):
-    return (r.n, meta(r, "link_rate", ""), meta(r, "hosts", ""), text(r.attrs["strategy"]), int(r.attrs["buckets"]),
+    return (r.n, meta(r, "link_rate", ""), meta(r, "hosts", ""), strategy_name(r), int(r.attrs["buckets"]),
             int(r.attrs.get("overlap", 0)), text(r.attrs.get("wire_dtype", "fp32")), meta(r, "rank_order", ""),
             int(r.attrs["batch_per_rank"]))
 
@@ -423,7 +429,7 @@ def write_compare_md(runs, out):
         hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
         lines.append(
             f"| `{os.path.basename(r.path)}` | {r.n} | {meta(r, 'hosts', '1')} x {meta(r, 'ranks_per_host', r.n)} "
-            f"| {meta(r, 'link_rate', 'shared memory')} | {text(r.attrs['strategy'])} | {int(r.attrs['buckets'])} "
+            f"| {meta(r, 'link_rate', 'shared memory')} | {strategy_name(r)} | {int(r.attrs['buckets'])} "
             f"| {'on' if int(r.attrs.get('overlap', 0)) else 'off'} | {text(r.attrs.get('wire_dtype', 'fp32'))} "
             f"| {int(r.attrs['batch_per_rank'])} | {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
             f"| {1e3 * comm:.1f} | {1e3 * r.per_step_mean('t_wait'):.1f} "
