@@ -376,9 +376,9 @@ void MetricsFile::write() const {
       dataset(g, "train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tl.data(), {n}, "1",
               "mean training loss over the epoch's steps and the ranks");
       dataset(g, "test_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vl.data(), {n}, "1",
-              "test-set cross-entropy after the epoch (NaN without --eval)");
+              "test-set cross-entropy after the epoch (NaN without --eval, and for an epoch stopped by a signal)");
       dataset(g, "test_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, acc.data(), {n}, "fraction",
-              "test-set accuracy after the epoch, 0..1 (NaN without --eval)");
+              "test-set accuracy after the epoch, 0..1 (NaN without --eval, and for an epoch stopped by a signal)");
       dataset(g, "wall", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wall.data(), {n}, "s",
               "the epoch's training wall time on rank 0 (excludes evaluation)");
     }

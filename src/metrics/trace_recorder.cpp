@@ -72,8 +72,9 @@ void TraceRecorder::write(const std::filesystem::path& path, MPI_Comm comm) cons
     }
   }
   std::fprintf(f, "\n]}\n");
-  const bool ok = std::fflush(f) == 0 && std::ferror(f) == 0;
-  std::fclose(f);
+  // fclose writes what fflush left and can fail too (a full disk, an NFS server): both must succeed.
+  const bool flushed = std::fflush(f) == 0 && std::ferror(f) == 0;
+  const bool ok = std::fclose(f) == 0 && flushed;
   if (!ok) {
     std::filesystem::remove(tmp);
     throw Error(path.string() + ": writing the trace failed (disk full?)");
