@@ -9,6 +9,8 @@
 #     of a step is the smaller T_comm of the two ranks (the rank that arrives first also waits for
 #     the other), median over the steps after the second;
 #   * the final weights equal, bit for bit, those of the same run on loopback (mpirun -np 2);
+#   * at 2 hosts x 2 ranks the ring is hierarchical: the link carries 1x the gradient bytes
+#     (0.9-1.3x bytes / rate), and the weights are within 1e-5 of a 4-rank loopback run's;
 #   * bad option values fail with one line; a failing program's exit code comes through; Ctrl-C
 #     (SIGINT) and a run killed with SIGKILL followed by `sim_hosts.sh cleanup` leave no namespace,
 #     link, Open MPI session file or process behind.
@@ -109,6 +111,39 @@ EOF
   else fail "$algo: weights differ from loopback" "$(tail -n 3 "cmp_$algo.txt")"
   fi
 done
+
+# ---- 2 hosts x 2 ranks: the ring finds the hosts and goes hierarchical -----------------------------
+# Each host's link then carries 2(H-1)/H = 1x the gradient bytes (a flat ring: 2(N-1)/N = 1.5x), and
+# the weights stay within float rounding of a flat ring's on loopback (the sums are added in another
+# order: each host's first).
+timeout 120 "$TOOL" --hosts 2 --ranks-per-host 2 --rate 100mbit --timeout 100 -- \
+  "$BIN" "${COMMON[@]}" --max-steps 8 --allreduce ring --metrics sim_h.h5 --save-weights simw_h.h5 >sim_h.log 2>&1
+rc=$?
+if [[ $rc -ne 0 ]]; then
+  fail "ring, 2 hosts x 2 ranks (exit $rc)" "$(tail -n 8 sim_h.log)"
+elif ! grep -q "allreduce hierarchical ring (2 hosts x 2 ranks)" sim_h.log; then
+  fail "ring, 2 hosts x 2 ranks: not hierarchical" "$(grep 'model:' sim_h.log)"
+else
+  timeout 60 mpirun -np 4 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 "$BIN" "${COMMON[@]}" \
+    --max-steps 8 --allreduce ring --metrics lo_h.h5 --save-weights low_h.h5 >lo_h.log 2>&1 ||
+    fail "ring, 4 ranks on loopback" "$(tail -n 5 lo_h.log)"
+  if "$PY" - sim_h.h5 simw_h.h5 low_h.h5 >check_h.txt 2>&1 <<'EOF'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    t = f["steps/t_comm"][()][2:]
+    b = f["steps/comm_bytes"][()][2:].astype(float)
+    ideal = np.median(b[:, 0]) * 8 / 100e6     # 2(H-1)/H = 1 at H = 2
+    ratio = np.median(t.min(axis=1)) / ideal
+with h5py.File(sys.argv[2], "r") as x, h5py.File(sys.argv[3], "r") as y:
+    worst = max(float(np.max(np.abs(x[k][()] - y[k][()])) / max(1.0, float(np.max(np.abs(y[k][()]))))) for k in x)
+print(f"all-reduce {ratio:.2f}x bytes/rate (a flat ring would send 1.5x); weights within {worst:.1e} of loopback's")
+assert 0.9 <= ratio <= 1.3, f"all-reduce {ratio:.2f}x bytes/rate, outside 0.9..1.3"
+assert worst <= 1e-5, f"weights differ from the loopback run's by {worst:.2e}"
+EOF
+  then pass "ring, 2 hosts x 2 ranks, hierarchical: $(tail -n 1 check_h.txt)"
+  else fail "ring, 2 hosts x 2 ranks" "$(tail -n 3 check_h.txt)"
+  fi
+fi
 
 # ---- bad values: one line, exit 2, nothing created ----------------------------------------------
 check_bad() {  # check_bad EXPECTED_TEXT ARGS...
