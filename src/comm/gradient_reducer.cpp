@@ -23,14 +23,13 @@ GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buc
     auto hosts = std::make_unique<HostLayout>(comm_, host_color);
     if (!hosts->uniform())
       layout_note_ = "flat ring: hosts have different numbers of ranks";
-    else if (wire_ != WireDtype::fp32 && hosts->hosts() > 1 && hosts->ranks_per_host() > 1)
-      layout_note_ = "flat ring: 16-bit wire types use the flat ring";
-    else if (hosts->hosts() > 1 && hosts->ranks_per_host() > 1 && wire_ == WireDtype::fp32)
+    else if (hosts->hosts() > 1 && hosts->ranks_per_host() > 1)
       hosts_ = std::move(hosts);
   }
+  // The hierarchical ring's within-host phases are float32 whatever the wire type.
+  if (hosts_) ring_scratch_.resize(HierarchicalRingAllreduce::scratch_floats(largest, *hosts_));
   if (wire_ == WireDtype::fp32) {
-    if (ring) ring_scratch_.resize(ring_scratch_floats(largest, world_size_));
-    if (hosts_) ring_scratch_.resize(std::max(ring_scratch_.size(), HierarchicalRingAllreduce::scratch_floats(largest, *hosts_)));
+    if (ring) ring_scratch_.resize(std::max(ring_scratch_.size(), ring_scratch_floats(largest, world_size_)));
   } else {
     const size_t in_transit = ring ? ring_scratch_floats(largest, world_size_) : largest;
     wire_send_.resize(in_transit);
@@ -66,7 +65,10 @@ void GradientReducer::reduce_bucket(size_t k) {
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
     const bool ring = strategy_ == AllreduceStrategy::ring;
-    if (hosts_ && overlap_) {
+    if (hosts_ && wire_ != WireDtype::fp32) {
+      hierarchical_ring_allreduce_sum_wire16(data, b.count, ring_scratch_.data(), wire_send_.data(),
+                                             wire_recv_.data(), wire_, *hosts_);
+    } else if (hosts_ && overlap_) {
       HierarchicalRingAllreduce ar;  // polled like the flat ring below
       ar.start(data, b.count, ring_scratch_.data(), *hosts_);
       while (!ar.progress()) std::this_thread::sleep_for(kPollInterval);

@@ -76,4 +76,18 @@ void hierarchical_ring_allreduce_sum(float* data, size_t count, float* scratch, 
   op.wait();
 }
 
+void hierarchical_ring_allreduce_sum_wire16(float* data, size_t count, float* scratch, uint16_t* send16,
+                                            uint16_t* recv16, WireDtype wire, const HostLayout& hosts,
+                                            int tag_base) {
+  if (!hosts.uniform())
+    throw Error("hierarchical ring all-reduce needs the same number of ranks on every host");
+  RingAllreduce within;
+  within.start(data, count, scratch, hosts.local(), tag_base, RingPhases::reduce_scatter);
+  within.wait();
+  const RingSegment share = host_share(count, hosts);
+  ring_allreduce_sum_wire16(data + share.offset, share.count, send16, recv16, wire, hosts.cross(), tag_base);
+  within.start(data, count, scratch, hosts.local(), tag_base, RingPhases::all_gather);
+  within.wait();
+}
+
 }  // namespace cifar

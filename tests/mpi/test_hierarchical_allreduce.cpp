@@ -17,6 +17,7 @@
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
+#include "cifar_mpi/comm/wire_dtype.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "mpi/mpi_test_util.hpp"
 
@@ -136,6 +137,33 @@ TEST(HierarchicalAllreduce, InexactSumsAgreeAcrossRanksAndForms) {
         EXPECT_TRUE(all_ranks(bits_equal(blocking, flat))) << p.name() << ", count " << count << ": not the flat ring";
     }
   }
+}
+
+// 16-bit values on the links: small integers (every partial sum below 2^8) are exact in bf16 and
+// fp16, so the sum must be exact; sines must leave every rank with the same bits.
+TEST(HierarchicalAllreduce, Wire16ExactWhereTheFormatIsExactAndAgreesAcrossRanks) {
+  const int rank = world_rank(), n = world_size();
+  for (cifar::WireDtype wire : {cifar::WireDtype::bf16, cifar::WireDtype::fp16})
+    for (const Placement& p : placements()) {
+      cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+      for (size_t count : counts()) {
+        std::vector<float> small(count), want(count, 0.0f), sines = input(rank, count, false);
+        for (size_t i = 0; i < count; ++i) {
+          small[i] = static_cast<float>((static_cast<size_t>(rank) * 7 + i) % 32);
+          for (int r = 0; r < n; ++r) want[i] += static_cast<float>((static_cast<size_t>(r) * 7 + i) % 32);
+        }
+        const size_t scratch_n = cifar::HierarchicalRingAllreduce::scratch_floats(count, hosts);
+        std::vector<float> scratch(scratch_n + 1);
+        std::vector<uint16_t> send16(cifar::ring_scratch_floats(count, n) + 1),
+            recv16(cifar::ring_scratch_floats(count, n) + 1);
+        for (auto* v : {&small, &sines})
+          cifar::hierarchical_ring_allreduce_sum_wire16(v->data(), count, scratch.data(), send16.data(),
+                                                        recv16.data(), wire, hosts);
+        const std::string what = cifar::to_string(wire) + ", " + p.name() + ", count " + std::to_string(count);
+        EXPECT_TRUE(all_ranks(bits_equal(small, want))) << what << ": not the exact sum";
+        EXPECT_TRUE(all_ranks(same_bits_as_rank0(sines))) << what << ": ranks disagree bitwise";
+      }
+    }
 }
 
 TEST(HierarchicalAllreduce, RefusesHostsOfDifferentSizes) {

@@ -20,7 +20,8 @@
 //
 // With the ring and several ranks on each of several hosts, the ring is hierarchical
 // (hierarchical_allreduce.hpp) unless RingLayout::flat is asked for: each host link then carries
-// 2(H-1)/H of the gradients instead of 2(N-1)/N. 16-bit wire types keep the flat ring.
+// 2(H-1)/H of the gradients instead of 2(N-1)/N (with a 16-bit wire type, 16-bit values on the
+// links only).
 //
 // Averaging happens in exactly one place: each bucket is summed, then scaled by 1/N.
 // With a 16-bit wire type (--wire-dtype, wire_format.hpp) a bucket travels as bf16/fp16 and is

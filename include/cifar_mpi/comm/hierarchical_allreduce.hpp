@@ -20,11 +20,17 @@
 // all-gather copies it, and then copied within each host.
 //
 // Needs the same number of ranks on every host (HostLayout::uniform()).
+//
+// With a 16-bit wire type (wire_format.hpp) only the cross-host ring sends 16-bit values
+// (ring_allreduce_sum_wire16, whose segment owners round their copy so all its ranks agree); the
+// within-host phases stay float32 over shared memory, where halving the bytes buys nothing.
 #include <mpi.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "cifar_mpi/comm/host_layout.hpp"
+#include "cifar_mpi/comm/wire_dtype.hpp"
 #include "cifar_mpi/comm/ring_allreduce_async.hpp"
 
 namespace cifar {
@@ -55,5 +61,11 @@ class HierarchicalRingAllreduce {
 // Blocking form: start + wait.
 void hierarchical_ring_allreduce_sum(float* data, size_t count, float* scratch, const HostLayout& hosts,
                                      int tag_base = 0);
+
+// Blocking, 16-bit values on the links (bf16 or fp16). `scratch` as above; `send16` and `recv16`
+// each hold ring_scratch_floats(count, N) values (N = all ranks), enough for the cross-host ring.
+void hierarchical_ring_allreduce_sum_wire16(float* data, size_t count, float* scratch, uint16_t* send16,
+                                            uint16_t* recv16, WireDtype wire, const HostLayout& hosts,
+                                            int tag_base = 0);
 
 }  // namespace cifar
