@@ -439,7 +439,7 @@ def load_bench(spec):
                 ring_hosts.add(int(r["ring_hosts"]))
         except (TypeError, ValueError):
             raise InputError(f"bench file {path} line {i}: not a number in ranks, size_bytes, "
-                             f"mpi_time_us or ring_time_us")
+                             f"mpi_time_us, ring_time_us or ring_hosts")
     if dropped:
         warn(f"bench file {path}: {dropped} row(s) whose check is not 'ok' left out")
     if not sizes:
@@ -454,8 +454,8 @@ def load_bench(spec):
     sizes, mpi_s, ring_s = map(np.array, (sizes, mpi_s, ring_s))
     if np.any(sizes <= 0) or np.any(mpi_s <= 0) or np.any(ring_s <= 0):
         raise InputError(f"bench file {path}: sizes and times must be > 0")
-    if len(ring_hosts) > 1 or (ring_hosts and not 1 <= min(ring_hosts) <= n):
-        raise InputError(f"bench file {path}: ring_hosts {sorted(ring_hosts)} is not one value in 1..{n}")
+    if len(ring_hosts) > 1 or (ring_hosts and not 2 <= min(ring_hosts) <= n):
+        raise InputError(f"bench file {path}: ring_hosts {sorted(ring_hosts)} is not one value in 2..{n}")
     return BenchFile(path, link, n, rph, sizes, mpi_s, ring_s, ring_hosts.pop() if ring_hosts else None)
 
 

@@ -34,7 +34,8 @@ std::string read_string_attr(hid_t loc, const std::string& file, const std::stri
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size) {
+std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
+                                                                 bool hierarchical_ring) {
   auto str = [](auto v) {
     std::ostringstream os;
     os << v;
@@ -51,7 +52,7 @@ std::vector<std::pair<std::string, std::string>> resume_identity(const Config& c
           {"allreduce", to_string(cfg.allreduce)},
           {"bucket_mb", str(cfg.bucket_mb)},
           {"wire_dtype", to_string(cfg.wire_dtype)},
-          {"ring_layout", to_string(cfg.ring_layout)},
+          {"ring_layout", hierarchical_ring ? "hierarchical" : "flat"},
           {"threads", str(cfg.threads)}};
 }
 
@@ -92,7 +93,11 @@ CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena
   if (read_string_attr(f, file, "format") != "cifar_mpi checkpoint 1")
     throw Error(file + ": unknown checkpoint format");
   for (const auto& [k, want] : identity) {
-    const std::string have = read_string_attr(f, file, "config." + k);
+    // Keys added after the first checkpoints were written, with the value those checkpoints ran.
+    const bool added_later = k == "ring_layout";
+    const std::string have = added_later && H5Aexists(f, ("config." + k).c_str()) <= 0
+                                 ? std::string("flat")
+                                 : read_string_attr(f, file, "config." + k);
     if (have != want)
       throw Error(file + ": checkpoint is incompatible: it was written with " + k + " = " + have +
                   ", this run has " + k + " = " + want);

@@ -190,8 +190,12 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
 
   NetworkCache nets(eng, arena);
   SgdMomentum sgd(arena.total_count(), cfg.lr, cfg.momentum);
+  const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
+  GradientReducer reducer(arena.grads(),
+                          plan_buckets(arena, static_cast<size_t>(cfg.bucket_mb * 1e6), per_tensor),
+                          cfg.allreduce, cfg.overlap, comm, cfg.wire_dtype, cfg.ring_layout);
   // Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go to all.
-  const auto identity = resume_identity(cfg, world);
+  const auto identity = resume_identity(cfg, world, reducer.hierarchical());
   CheckpointPosition start;
   if (!cfg.resume.empty()) {
     if (root) start = load_checkpoint(cfg.resume, arena, sgd.velocity(), identity);
@@ -209,10 +213,6 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     if (root) save_checkpoint(checkpoint_path, arena, sgd.velocity(), pos, identity);
     last_checkpoint_step = static_cast<long long>(pos.global_step);
   };
-  const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
-  GradientReducer reducer(arena.grads(),
-                          plan_buckets(arena, static_cast<size_t>(cfg.bucket_mb * 1e6), per_tensor),
-                          cfg.allreduce, cfg.overlap, comm, cfg.wire_dtype, cfg.ring_layout);
   const DistributedSampler sampler(train.size(), world, rank, !cfg.no_shuffle, cfg.seed, cfg.drop_last);
   const size_t samples = sampler.num_samples();
   const size_t steps_per_epoch = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;

@@ -4,6 +4,7 @@
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 
 #include <algorithm>
+#include <exception>
 
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/util/error.hpp"
@@ -24,6 +25,15 @@ size_t HierarchicalRingAllreduce::scratch_floats(size_t count, const HostLayout&
   return std::max(share, ring_scratch_floats(share, hosts.hosts()));
 }
 
+HierarchicalRingAllreduce::~HierarchicalRingAllreduce() {
+  if (!in_flight()) return;
+  try {
+    wait();
+  } catch (const std::exception&) {
+    // A destructor cannot report; MPI errors in wait() are reported to its callers.
+  }
+}
+
 void HierarchicalRingAllreduce::start(float* data, size_t count, float* scratch, const HostLayout& hosts,
                                       int tag_base) {
   if (in_flight()) throw Error("HierarchicalRingAllreduce::start: previous all-reduce still in flight");
@@ -35,7 +45,12 @@ void HierarchicalRingAllreduce::start(float* data, size_t count, float* scratch,
   hosts_ = &hosts;
   tag_base_ = tag_base;
   phase_ = 0;
-  start_phase();
+  try {
+    start_phase();
+  } catch (...) {
+    phase_ = kDone;  // nothing was posted (a bad tag base or count): not in flight
+    throw;
+  }
 }
 
 void HierarchicalRingAllreduce::start_phase() {

@@ -56,7 +56,10 @@ void ring_reduce_add(float* __restrict dst, const float* __restrict src, size_t 
 int ring_first_tag(MPI_Comm comm, int n, int tag_base) {
   void* attr = nullptr;
   int flag = 0;
-  MPI_CHECK(MPI_Comm_get_attr(comm, MPI_TAG_UB, &attr, &flag));
+  // MPI_TAG_UB is cached on MPI_COMM_WORLD only (Open MPI 4.1 has none on a split comm), and holds
+  // for every communicator.
+  (void)comm;
+  MPI_CHECK(MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &attr, &flag));
   const long long tag_ub = flag ? *static_cast<int*>(attr) : 32767;  // 32767: the MPI minimum
   const long long first = static_cast<long long>(tag_base) * 2 * n;
   if (tag_base < 0 || first + 2 * n - 1 > tag_ub)

@@ -70,6 +70,31 @@ TEST(Checkpoint, IncompatibleConfigurationIsRefusedWithTheReason) {
   fs::remove(path);
 }
 
+// ring_layout records the ring that ran (hierarchical or flat); checkpoints written before the key
+// existed ran the flat ring and still resume a flat run, and are refused by a hierarchical one.
+TEST(Checkpoint, RingLayoutIsCheckedAndOldCheckpointsReadAsFlat) {
+  const auto path = temp_file("layout.h5");
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  Config cfg;
+  cfg.allreduce = AllreduceStrategy::ring;
+  save_checkpoint(path, a, momentum, {0, 1, 1}, resume_identity(cfg, 4, /*hierarchical_ring=*/true));
+  const std::string flat_run = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(cfg, 4)); });
+  EXPECT_NE(flat_run.find("ring_layout = hierarchical, this run has ring_layout = flat"), std::string::npos)
+      << flat_run;
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(cfg, 4, true)); }), "");
+  {  // a checkpoint from before the key: remove it
+    H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    ASSERT_GE(f.get(), 0);
+    ASSERT_GE(H5Adelete(f, "config.ring_layout"), 0);
+  }
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(cfg, 4)); }), "");
+  const std::string hier_run = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(cfg, 4, true)); });
+  EXPECT_NE(hier_run.find("ring_layout = flat, this run has ring_layout = hierarchical"), std::string::npos)
+      << hier_run;
+  fs::remove(path);
+}
+
 TEST(Checkpoint, WeightsFileTruncatedFileAndMissingFileAreRefused) {
   ParamArena a = testing::make_arena(1);
   std::vector<float> momentum(a.total_count());

@@ -27,7 +27,12 @@ struct CheckpointPosition {
 };
 
 // The configuration items a resumed run must share with the checkpoint (name, value).
-std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size);
+// `hierarchical_ring`: the ring all-reduce runs hierarchically (GradientReducer::hierarchical()),
+// which adds its sums in another order; recorded as ring_layout = hierarchical | flat (what ran,
+// not what was asked: on one host both give the same bits). Checkpoints from before the key
+// existed read as flat, which is what they ran.
+std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
+                                                                 bool hierarchical_ring = false);
 
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
                      const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity);

@@ -37,6 +37,12 @@ namespace cifar {
 
 class HierarchicalRingAllreduce {
  public:
+  HierarchicalRingAllreduce() = default;
+  HierarchicalRingAllreduce(const HierarchicalRingAllreduce&) = delete;
+  HierarchicalRingAllreduce& operator=(const HierarchicalRingAllreduce&) = delete;
+  // Completes an operation still in flight, every phase of it: the other ranks wait for its messages.
+  ~HierarchicalRingAllreduce();
+
   // Floats of scratch a buffer of `count` floats needs with this layout.
   static size_t scratch_floats(size_t count, const HostLayout& hosts);
 

@@ -27,6 +27,8 @@ class HostLayout {
   bool uniform() const { return uniform_; }
 
  private:
+  void free_comms();
+
   MPI_Comm local_ = MPI_COMM_NULL, cross_ = MPI_COMM_NULL;
   int local_rank_ = 0, ranks_per_host_ = 1, hosts_ = 1;
   bool uniform_ = true;
