@@ -34,45 +34,9 @@ for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
 EOF
 }
 
-run=0
-# expect_error NAME NEEDLE... -- ARGS...
-# Runs the binary with ARGS; checks exit != 0, no timeout, and that stderr is exactly one line
-# beginning "cifar_mpi: error:" and containing every NEEDLE (fixed strings).
-expect_error() {
-  local name=$1
-  shift
-  local needles=()
-  while [[ $1 != -- ]]; do needles+=("$1"); shift; done
-  shift
-  run=$((run + 1))
-  local out="$TMP/case$run.out" err="$TMP/case$run.err"
-  local start=$SECONDS
-  timeout 60 "$BIN" --metrics "$TMP/metrics$run.h5" "$@" >"$out" 2>"$err"
-  local rc=$? took=$((SECONDS - start))
-  local lines
-  lines=$(wc -l <"$err")
-  local first
-  first=$(head -n 1 "$err")
-  if [[ $rc -eq 124 ]]; then
-    fail "$name: timed out after 60 s" "stderr: $(head -c 400 "$err")"
-  elif [[ $rc -eq 0 ]]; then
-    fail "$name: exit code 0" "stdout tail: $(tail -n 3 "$out")"
-  elif [[ $lines -ne 1 ]]; then
-    fail "$name: stderr has $lines lines, want exactly 1 (exit $rc)" "$(head -n 20 "$err")"
-  elif [[ $first != "cifar_mpi: error: "* ]]; then
-    fail "$name: stderr does not begin with 'cifar_mpi: error:'" "$first"
-  else
-    local n missing=()
-    for n in "${needles[@]}"; do
-      grep -qF -- "$n" "$err" || missing+=("$n")
-    done
-    if ((${#missing[@]})); then
-      fail "$name: message does not name: ${missing[*]}" "$first"
-    else
-      pass "$name (exit $rc, ${took}s): $first"
-    fi
-  fi
-}
+# Every case writes its own metrics file (if it gets that far): expect_error (common.bash) puts the
+# case number for @RUN@.
+COMMON=(--metrics "$TMP/metrics@RUN@.h5")
 
 GOOD="$TMP/good"
 make_data "$GOOD" 100

@@ -20,3 +20,41 @@ fail() {
   for line in "$@"; do echo "      $line"; done
   failures=$((failures + 1))
 }
+
+# expect_error NAME NEEDLE... -- ARGS...: one bad-input case of the program $BIN. Runs
+#   "${RUNNER[@]}" "$BIN" "${COMMON[@]}" ARGS   (RUNNER and COMMON optional; "@RUN@" in COMMON
+#                                                 becomes the case number, for per-case files)
+# within 60 s, and passes when the exit code is $WANT_RC (default: any non-zero), stderr is exactly
+# one line beginning "cifar_mpi: error:", and it contains every NEEDLE (fixed strings). Returns 0
+# when it passed. The case's output is in $TMP/case<N>.out and .err, N = $run.
+run=0
+expect_error() {
+  local name=$1
+  shift
+  local needles=()
+  while [[ $1 != -- ]]; do needles+=("$1"); shift; done
+  shift
+  run=$((run + 1))
+  local out="$TMP/case$run.out" err="$TMP/case$run.err" start=$SECONDS common=()
+  [[ -n ${COMMON+x} ]] && common=("${COMMON[@]//@RUN@/$run}")
+  timeout 60 ${RUNNER+"${RUNNER[@]}"} "$BIN" ${common+"${common[@]}"} "$@" >"$out" 2>"$err"
+  local rc=$? took=$((SECONDS - start)) lines first n missing=()
+  lines=$(wc -l <"$err")
+  first=$(head -n 1 "$err")
+  for n in "${needles[@]}"; do grep -qF -- "$n" "$err" || missing+=("$n"); done
+  if [[ $rc -eq 124 ]]; then
+    fail "$name: timed out after 60 s" "$(head -c 400 "$err")"
+  elif [[ $rc -eq 0 ]]; then
+    fail "$name: exit code 0" "stdout tail: $(tail -n 3 "$out")"
+  elif [[ -n ${WANT_RC:-} && $rc -ne $WANT_RC ]]; then
+    fail "$name: exit code $rc, want $WANT_RC" "$(head -n 5 "$err")"
+  elif [[ $lines -ne 1 || $first != "cifar_mpi: error: "* ]]; then
+    fail "$name: stderr is not one line 'cifar_mpi: error: ...' ($lines lines)" "$(head -n 10 "$err")"
+  elif ((${#missing[@]})); then
+    fail "$name: message does not name: ${missing[*]}" "$first"
+  else
+    pass "$name (exit $rc, ${took}s): $first"
+    return 0
+  fi
+  return 1
+}

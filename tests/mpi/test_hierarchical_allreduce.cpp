@@ -23,11 +23,7 @@
 
 namespace {
 
-using cifar::testing::all_ranks;
-using cifar::testing::bits_equal;
-using cifar::testing::same_bits_as_rank0;
-using cifar::testing::world_rank;
-using cifar::testing::world_size;
+using namespace cifar::testing;  // all_ranks, bits_equal, same_bits_as_rank0, world_rank, world_size
 
 // An integer below 2^17 that depends on rank and position (a prime period, so it does not line
 // up with segment boundaries): any sum over N <= 64 ranks is exact in float.
