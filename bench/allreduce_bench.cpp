@@ -150,8 +150,7 @@ int run(const Config& cfg) {
   const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
   // The trainer's rule (gradient_reducer.cpp): hierarchical when several hosts have several ranks each.
   const cifar::HostLayout hosts(MPI_COMM_WORLD);
-  const bool hierarchical =
-      !cfg.flat_ring && hosts.uniform() && hosts.hosts() > 1 && hosts.ranks_per_host() > 1;
+  const bool hierarchical = !cfg.flat_ring && hosts.hierarchical();
   // Ranks in the ring that crosses the links: the hosts for the hierarchical ring, else all N
   // (the cost model's ring term, tools/cost_model.py).
   const int ring_hosts = hierarchical ? hosts.hosts() : n;

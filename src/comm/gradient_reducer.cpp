@@ -23,14 +23,15 @@ GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buc
     auto hosts = std::make_unique<HostLayout>(comm_, host_color);
     if (!hosts->uniform())
       layout_note_ = "flat ring: hosts have different numbers of ranks";
-    else if (hosts->hosts() > 1 && hosts->ranks_per_host() > 1)
+    else if (hosts->hierarchical())
       hosts_ = std::move(hosts);
   }
   // The hierarchical ring's within-host phases are float32 whatever the wire type.
-  if (hosts_) ring_scratch_.resize(HierarchicalRingAllreduce::scratch_floats(largest, *hosts_));
-  if (wire_ == WireDtype::fp32) {
-    if (ring) ring_scratch_.resize(std::max(ring_scratch_.size(), ring_scratch_floats(largest, world_size_)));
-  } else {
+  if (hosts_)
+    ring_scratch_.resize(HierarchicalRingAllreduce::scratch_floats(largest, *hosts_));
+  else if (ring && wire_ == WireDtype::fp32)
+    ring_scratch_.resize(ring_scratch_floats(largest, world_size_));
+  if (wire_ != WireDtype::fp32) {
     const size_t in_transit = ring ? ring_scratch_floats(largest, world_size_) : largest;
     wire_send_.resize(in_transit);
     if (ring) wire_recv_.resize(in_transit);
@@ -65,22 +66,25 @@ void GradientReducer::reduce_bucket(size_t k) {
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
     const bool ring = strategy_ == AllreduceStrategy::ring;
+    // With overlap, the communication thread polls the non-blocking rings and sleeps instead of
+    // spinning inside MPI_Sendrecv: while the bytes are on the wire (the kernel moves them), its
+    // core computes backward. See kPollInterval in the header.
+    const auto poll = [](auto& op) {
+      while (!op.progress()) std::this_thread::sleep_for(kPollInterval);
+    };
     if (hosts_ && wire_ != WireDtype::fp32) {
       hierarchical_ring_allreduce_sum_wire16(data, b.count, ring_scratch_.data(), wire_send_.data(),
                                              wire_recv_.data(), wire_, *hosts_);
     } else if (hosts_ && overlap_) {
-      HierarchicalRingAllreduce ar;  // polled like the flat ring below
+      HierarchicalRingAllreduce ar;
       ar.start(data, b.count, ring_scratch_.data(), *hosts_);
-      while (!ar.progress()) std::this_thread::sleep_for(kPollInterval);
+      poll(ar);
     } else if (hosts_) {
       hierarchical_ring_allreduce_sum(data, b.count, ring_scratch_.data(), *hosts_);
     } else if (wire_ == WireDtype::fp32 && ring && overlap_) {
-      // The communication thread polls and sleeps instead of spinning inside MPI_Sendrecv: while
-      // the bytes are on the wire (the kernel moves them), its core computes backward. See
-      // kPollInterval in the header.
       RingAllreduce ar;
       ar.start(data, b.count, ring_scratch_.data(), comm_);
-      while (!ar.progress()) std::this_thread::sleep_for(kPollInterval);
+      poll(ar);
     } else if (wire_ == WireDtype::fp32 && ring) {
       ring_allreduce_sum(data, b.count, ring_scratch_.data(), comm_);
     } else if (wire_ == WireDtype::fp32) {

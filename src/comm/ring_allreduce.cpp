@@ -53,12 +53,10 @@ void ring_reduce_add(float* __restrict dst, const float* __restrict src, size_t 
   for (size_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
-int ring_first_tag(MPI_Comm comm, int n, int tag_base) {
+int ring_first_tag(int n, int tag_base) {
   void* attr = nullptr;
   int flag = 0;
-  // MPI_TAG_UB is cached on MPI_COMM_WORLD only (Open MPI 4.1 has none on a split comm), and holds
-  // for every communicator.
-  (void)comm;
+  // Open MPI 4.1 has no MPI_TAG_UB on a split comm: the standard caches it on MPI_COMM_WORLD.
   MPI_CHECK(MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &attr, &flag));
   const long long tag_ub = flag ? *static_cast<int*>(attr) : 32767;  // 32767: the MPI minimum
   const long long first = static_cast<long long>(tag_base) * 2 * n;
@@ -73,7 +71,7 @@ void ring_allreduce_sum(float* data, size_t count, float* scratch, MPI_Comm comm
   MPI_CHECK(MPI_Comm_rank(comm, &rank));
   MPI_CHECK(MPI_Comm_size(comm, &n));
   if (n == 1) return;
-  const int tag0 = ring_first_tag(comm, n, tag_base);
+  const int tag0 = ring_first_tag(n, tag_base);
   const int right = (rank + 1) % n, left = (rank - 1 + n) % n;
 
   for (int step = 0; step < 2 * (n - 1); ++step) {

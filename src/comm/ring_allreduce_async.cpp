@@ -33,7 +33,7 @@ void RingAllreduce::start(float* data, size_t count, float* scratch, MPI_Comm co
   step_ = phases == RingPhases::all_gather ? size_ - 1 : 0;
   end_step_ = phases == RingPhases::reduce_scatter ? size_ - 1 : 2 * (size_ - 1);
   if (size_ == 1) return;  // nothing to exchange: complete already
-  tag0_ = ring_first_tag(comm, size_, tag_base);
+  tag0_ = ring_first_tag(size_, tag_base);
   // Both segment counts of every step must fit MPI's int before anything is posted.
   checked_mpi_count(ring_segment(count, size_, 0).count);
   in_flight_ = true;

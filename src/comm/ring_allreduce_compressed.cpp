@@ -23,7 +23,7 @@ void ring_allreduce_sum_wire16(float* data, size_t count, uint16_t* send16, uint
   MPI_CHECK(MPI_Comm_size(comm, &n));
   if (wire == WireDtype::fp32) throw Error("ring_allreduce_sum_wire16: fp32 is not a 16-bit wire type");
   if (n == 1) return;  // nothing travels: the values stay float32, as with one process anywhere
-  const int tag0 = ring_first_tag(comm, n, tag_base);
+  const int tag0 = ring_first_tag(n, tag_base);
   const int right = (rank + 1) % n, left = (rank - 1 + n) % n;
 
   for (int step = 0; step < 2 * (n - 1); ++step) {

@@ -25,6 +25,9 @@ class HostLayout {
   int hosts() const { return hosts_; }                    // size of cross()
   // Every host has the same number of ranks: then every cross() has one rank per host.
   bool uniform() const { return uniform_; }
+  // Worth a hierarchical ring: several hosts, several ranks on each, the same number on all
+  // (otherwise the hierarchical ring is the flat one, or not possible). The same on every rank.
+  bool hierarchical() const { return uniform_ && hosts_ > 1 && ranks_per_host_ > 1; }
 
  private:
   void free_comms();

@@ -51,8 +51,8 @@ inline int ring_send_segment(int rank, int n, int step) {
 inline int ring_recv_segment(int rank, int n, int step) { return ring_send_segment(rank - 1 + n, n, step); }
 
 // First tag of a ring all-reduce with this tag base on a comm of n ranks; checks it fits
-// under MPI_TAG_UB.
-int ring_first_tag(MPI_Comm comm, int n, int tag_base);
+// under MPI_TAG_UB (cached on MPI_COMM_WORLD only, and valid for every communicator).
+int ring_first_tag(int n, int tag_base);
 
 // dst[i] += src[i]: the reduction, written once so both forms produce the same bits.
 void ring_reduce_add(float* __restrict dst, const float* __restrict src, size_t n);
