@@ -3,7 +3,6 @@
 // sleep like the flat ring (gradient_reducer.hpp).
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 
-#include <algorithm>
 #include <exception>
 
 #include "cifar_mpi/comm/ring_allreduce.hpp"
@@ -20,9 +19,9 @@ RingSegment host_share(size_t count, const HostLayout& hosts) {
 }  // namespace
 
 size_t HierarchicalRingAllreduce::scratch_floats(size_t count, const HostLayout& hosts) {
-  // The within-host rings need a segment of count / L, the cross-host ring one of (count / L) / H.
-  const size_t share = ring_scratch_floats(count, hosts.ranks_per_host());
-  return std::max(share, ring_scratch_floats(share, hosts.hosts()));
+  // The within-host rings need a segment of count / L; the cross-host ring's, (count / L) / H, is
+  // never larger.
+  return ring_scratch_floats(count, hosts.ranks_per_host());
 }
 
 HierarchicalRingAllreduce::~HierarchicalRingAllreduce() {
