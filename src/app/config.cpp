@@ -14,17 +14,6 @@
 
 namespace cifar {
 
-std::string to_string(AllreduceStrategy s) {
-  switch (s) {
-    case AllreduceStrategy::naive: return "naive";
-    case AllreduceStrategy::mpi: return "mpi";
-    case AllreduceStrategy::ring: return "ring";
-  }
-  return "?";
-}
-
-std::string to_string(RingLayout l) { return l == RingLayout::hosts ? "hosts" : "flat"; }
-
 namespace {
 
 // CLI11's messages can span lines; the program's errors are one line.

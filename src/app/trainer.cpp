@@ -29,6 +29,10 @@
 
 namespace cifar {
 
+static_assert(SimpleCnn::kClasses == kNumClasses && SimpleCnn::kInputChannels == kImageChannels &&
+                  SimpleCnn::kInputSide == kImageSide,
+              "the network's input and output must match the data set");
+
 namespace {
 
 std::string iso8601_now() {
@@ -231,7 +235,9 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
                  cfg.threads, batch, steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
   if (metrics)
-    metrics->set_run_info({cfg, env, start_time, arena.total_count(), arena.total_count() * sizeof(float),
+    metrics->set_run_info({config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
+                           cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,
+                           start_time, arena.total_count(), arena.total_count() * sizeof(float),
                            reducer.buckets().size(), batch, steps_per_epoch});
 
   // A failed write names the file (the HDF5 layer names the dataset and the system's reason).

@@ -194,7 +194,7 @@ MetricsSummary MetricsFile::summary() const {
   m.comm_bytes_per_rank = bytes / w;
   m.comm_calls_per_epoch = m.epochs ? calls / w / static_cast<double>(m.epochs) : 0;
   m.compute_to_comm_ratio = calls > 0 && m.total_comm_time > 0 ? m.total_comp_time / m.total_comm_time : nan;
-  m.final_test_accuracy = !epochs_.empty() && info_.config.eval ? epochs_.back().test_accuracy : nan;
+  m.final_test_accuracy = !epochs_.empty() && info_.eval ? epochs_.back().test_accuracy : nan;
   m.final_train_loss = !epochs_.empty() ? epochs_.back().train_loss : nan;
   return m;
 }
@@ -294,11 +294,11 @@ void MetricsFile::write() const {
   const fs::path tmp = temp_path_for(path_);
   try {
     H5Handle f = h5_create(tmp);
-    const Config& c = info_.config;
+    const RunInfo& c = info_;
     // Root attributes: what ran, where, with what.
     attr(f, "format", "cifar_mpi metrics v1 (docs/metrics.md)");
     attr_int(f, "complete", complete_ ? 1 : 0);
-    for (const auto& [key, value] : config_items(c)) attr(f, "config." + key, value);
+    for (const auto& [key, value] : c.config) attr(f, "config." + key, value);
     attr_int(f, "world_size", info_.env.world_size);
     attr_int(f, "ranks_per_node", info_.env.ranks_per_node);
     attr_int(f, "nodes", info_.env.nodes);
@@ -306,11 +306,11 @@ void MetricsFile::write() const {
     attr_int(f, "hardware_threads", info_.env.hardware_threads);
     attr_int(f, "oversubscribed", info_.env.oversubscribed ? 1 : 0);
     attr(f, "hosts", info_.env.hosts);
-    attr(f, "strategy", to_string(c.allreduce));
+    attr(f, "strategy", c.strategy);
     attr(f, "bucket_mb", c.bucket_mb);
     attr_int(f, "buckets", static_cast<long long>(info_.buckets));
     attr_int(f, "overlap", c.overlap ? 1 : 0);
-    attr(f, "wire_dtype", to_string(c.wire_dtype));
+    attr(f, "wire_dtype", c.wire_dtype);
     for (const auto& [key, value] : c.meta) attr(f, "meta." + key, value);
     attr_int(f, "epochs_planned", c.epochs);
     attr_int(f, "max_steps", c.max_steps);

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "cifar_mpi/util/error.hpp"
-#include "cifar_mpi/util/hdf5_file.hpp"
+#include "cifar_mpi/util/atomic_file.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
 namespace cifar {

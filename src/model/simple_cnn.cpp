@@ -3,7 +3,6 @@
 #include <cmath>
 #include <random>
 
-#include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/model/layers/conv2d.hpp"
 #include "cifar_mpi/model/layers/inner_product.hpp"
 #include "cifar_mpi/model/layers/max_pool.hpp"
@@ -19,8 +18,8 @@ void register_simple_cnn(ParamArena& arena) {
   arena.add("conv2.bias", {64});
   arena.add("fc1.weight", {128, 64 * 6 * 6});
   arena.add("fc1.bias", {128});
-  arena.add("fc2.weight", {10, 128});
-  arena.add("fc2.bias", {10});
+  arena.add("fc2.weight", {SimpleCnn::kClasses, 128});
+  arena.add("fc2.bias", {SimpleCnn::kClasses});
   arena.finalize();
 }
 
@@ -96,7 +95,7 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) :
 LossResult SimpleCnn::forward(dnnl::stream& s, const int32_t* labels) {
   for (auto& layer : layers_) layer->forward(s);
   s.wait();
-  return softmax_cross_entropy(logits_, labels, batch_, kNumClasses, nullptr, batch_);
+  return softmax_cross_entropy(logits_, labels, batch_, kClasses, nullptr, batch_);
 }
 
 LossResult SimpleCnn::forward_backward(dnnl::stream& s, const int32_t* labels, size_t grad_scale_batch,
@@ -109,7 +108,7 @@ LossResult SimpleCnn::forward_backward(dnnl::stream& s, const int32_t* labels, s
     forward_spans_[i].end = now_seconds();
   }
   s.wait();
-  const LossResult r = softmax_cross_entropy(logits_, labels, batch_, kNumClasses, dlogits_, grad_scale_batch);
+  const LossResult r = softmax_cross_entropy(logits_, labels, batch_, kClasses, dlogits_, grad_scale_batch);
   for (size_t i = layers_.size(); i-- > 0;) {
     backward_spans_[i].begin = now_seconds();
     layers_[i]->backward(s);

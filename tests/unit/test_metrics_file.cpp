@@ -101,9 +101,10 @@ constexpr int kWorld = 2;
 
 RunInfo fake_info() {
   RunInfo info;
-  info.config.allreduce = AllreduceStrategy::ring;
-  info.config.bucket_mb = 1.5;
-  info.config.eval = true;
+  info.strategy = "ring";
+  info.config = {{"allreduce", "ring"}, {"bucket_mb", "1.5"}, {"eval", "1"}};
+  info.bucket_mb = 1.5;
+  info.eval = true;
   info.env.world_size = kWorld;
   info.env.ranks_per_node = kWorld;
   info.env.hosts = "nodeA";
@@ -294,7 +295,7 @@ TEST(MetricsFile, NoCommunicationAndNoEvalAreNaN) {
   MetricsFile m(dir.path() / "m.h5", false);
   RunInfo info = fake_info();
   info.env.world_size = 1;
-  info.config.eval = false;
+  info.eval = false;
   m.set_run_info(info);
   std::vector<StepRecord> steps(2);
   m.add_epoch(fake_epoch(1, 2, 1.0), steps);

@@ -7,16 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
 
 namespace cifar {
-
-enum class AllreduceStrategy { naive, mpi, ring };
-// How the ring strategy orders ranks that share a host: hosts = hierarchical (reduce-scatter
-// within each host, a ring across hosts, all-gather within each host; comm/hierarchical_allreduce.hpp),
-// flat = one ring over all ranks in rank order. The same bits wherever a host has one rank or
-// there is one host.
-enum class RingLayout { hosts, flat };
 
 struct Config {
   // data
@@ -54,9 +48,6 @@ struct Config {
   bool force = false;        // overwrite existing output files
   std::string config_file;   // the file the defaults came from
 };
-
-std::string to_string(AllreduceStrategy s);
-std::string to_string(RingLayout l);
 
 // Parses argv (and the --config file, default config/default.toml if it exists). Throws
 // cifar::Error with a one-line message naming the key or value on any problem. Returns nullopt

@@ -38,7 +38,7 @@
 #include <thread>
 #include <vector>
 
-#include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/wire_format.hpp"

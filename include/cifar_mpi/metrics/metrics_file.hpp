@@ -14,8 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cifar_mpi/app/config.hpp"
-#include "cifar_mpi/app/trainer.hpp"
+#include "cifar_mpi/metrics/step_record.hpp"
 
 namespace cifar {
 
@@ -41,8 +40,15 @@ std::vector<StepRecord> gather_step_records(std::span<const StepRecord> local, M
 std::filesystem::path default_metrics_path(int world_size);
 
 // The static facts of a run, written as root attributes.
+// The metrics layer knows nothing of the application's Config: the trainer fills these in.
 struct RunInfo {
-  Config config;
+  std::vector<std::pair<std::string, std::string>> config;  // every option, as config.KEY attributes
+  std::vector<std::pair<std::string, std::string>> meta;    // --meta labels, as meta.KEY attributes
+  std::string strategy = "mpi", wire_dtype = "fp32";
+  double bucket_mb = 0;
+  bool overlap = false, eval = true;
+  int threads = 1, epochs = 1;
+  long max_steps = 0;
   RunEnvironment env;
   std::string start_time;  // ISO-8601 with UTC offset
   size_t parameter_count = 0, gradient_bytes = 0, buckets = 0;

@@ -31,6 +31,10 @@ using GradsReadyHook = std::function<void(size_t ready)>;
 
 class SimpleCnn {
  public:
+  // The network's input and output, stated by the model itself (the trainer checks that the data
+  // set agrees; the model does not depend on the data stage).
+  static constexpr size_t kInputChannels = 3, kInputSide = 32, kClasses = 10;
+
   SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch);
 
   size_t batch() const { return batch_; }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/util/atomic_file.hpp"
 #include "cifar_mpi/util/error.hpp"
 
 namespace cifar {
@@ -54,11 +55,8 @@ std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, cons
 void h5_write_floats(hid_t loc, const std::string& dataset, const float* data, const std::vector<size_t>& shape);
 bool h5_exists(hid_t loc, const std::string& path);
 
-// Writes a file by writing `tmp` and renaming it over `path` once complete, so a crash leaves
-// the previous file or none, never a half-written one. commit_temp_file fsyncs `tmp` first; if
-// that or the HDF5 close of `tmp` failed, it removes `tmp` and throws (path untouched).
-std::filesystem::path temp_path_for(const std::filesystem::path& path);
-void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
+// Atomic writing (temporary file, fsync, rename): util/atomic_file.hpp; a failed H5Fclose of a
+// temporary file is reported there, so commit_temp_file refuses it.
 
 }  // namespace cifar
 

@@ -1,13 +1,10 @@
 #include "cifar_mpi/util/hdf5_file.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "cifar_mpi/util/atomic_file.hpp"
 
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <map>
-#include <mutex>
 
 namespace cifar {
 
@@ -39,20 +36,13 @@ herr_t record_reason(hid_t stack, void*) {
   return 0;
 }
 
-// Files whose H5Fclose failed (the metadata flush at close hit a full disk, a size limit, an I/O
-// error): name -> reason. H5Handle's destructor cannot throw, so commit_temp_file asks here.
-std::mutex g_failed_mutex;
-std::map<std::string, std::string> g_failed_closes;
-
 herr_t close_file_checked(hid_t f) {
   std::string name(4096, '\0');
   const ssize_t n = H5Fget_name(f, name.data(), name.size());
   name.resize(n > 0 ? std::min(static_cast<size_t>(n), name.size() - 1) : 0);
   const herr_t rc = H5Fclose(f);
-  if (rc < 0 && !name.empty()) {
-    std::lock_guard lock(g_failed_mutex);
-    g_failed_closes[name] = t_reason;
-  }
+  // H5Handle's destructor cannot throw: the failure waits for commit_temp_file (atomic_file.hpp).
+  if (rc < 0 && !name.empty()) mark_temp_file_failed(name, t_reason);
   return rc;
 }
 
@@ -77,10 +67,8 @@ H5Handle h5_open_read(const std::filesystem::path& path) {
 H5Handle h5_create(const std::filesystem::path& path) {
   h5_silence_errors();
   t_reason.clear();
-  {  // a failed close of an earlier file of this name (whose writer gave up) is not this file's
-    std::lock_guard lock(g_failed_mutex);
-    g_failed_closes.erase(path.string());
-  }
+  // a failed close of an earlier file of this name (whose writer gave up) is not this file's
+  forget_temp_file_failure(path.string());
   hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) {
     const std::string reason = h5_error_reason();
@@ -138,40 +126,6 @@ void h5_write_floats(hid_t loc, const std::string& dataset, const float* data, c
   H5Handle ds(H5Dcreate2(loc, dataset.c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
   H5_CHECK(ds.get(), "cannot create dataset " + dataset);
   H5_CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot write dataset " + dataset);
-}
-
-std::filesystem::path temp_path_for(const std::filesystem::path& path) {
-  return path.string() + ".tmp." + std::to_string(::getpid());
-}
-
-void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& path) {
-  std::error_code ec;
-  const auto give_up = [&](const std::string& what) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(what);
-  };
-  {  // an HDF5 file whose close failed is incomplete (its last metadata never reached the disk)
-    std::unique_lock lock(g_failed_mutex);
-    if (const auto it = g_failed_closes.find(tmp.string()); it != g_failed_closes.end()) {
-      const std::string reason = it->second.empty() ? "" : " (" + it->second + ")";
-      g_failed_closes.erase(it);
-      lock.unlock();
-      give_up("closing the temporary file " + tmp.string() + " failed" + reason);
-    }
-  }
-  // The data reaches the disk before the name points at it (an error may only show here, e.g. on
-  // NFS or a full disk with delayed allocation).
-  const int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd < 0) give_up("cannot reopen the temporary file " + tmp.string() + " (" + std::strerror(errno) + ")");
-  const int synced = ::fsync(fd), sync_errno = errno;
-  if (::close(fd) != 0 || synced != 0)
-    give_up("cannot write the temporary file " + tmp.string() + " to disk (" +
-            std::strerror(synced != 0 ? sync_errno : errno) + ")");
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    const std::string reason = ec.message();
-    give_up("cannot rename the finished temporary file " + tmp.string() + " into place (" + reason + ")");
-  }
 }
 
 }  // namespace cifar

@@ -1,0 +1,27 @@
+#pragma once
+// Which all-reduce averages the gradients (--allreduce) and how the ring orders ranks that share
+// a host (--ring-layout). MPI-free, like wire_dtype.hpp, so the configuration (and its fuzzer)
+// can name them without linking MPI.
+#include <string>
+
+namespace cifar {
+
+enum class AllreduceStrategy { naive, mpi, ring };
+
+// hosts = hierarchical (reduce-scatter within each host, a ring across hosts, all-gather within
+// each host; comm/hierarchical_allreduce.hpp), flat = one ring over all ranks in rank order. The
+// same bits wherever a host has one rank or there is one host.
+enum class RingLayout { hosts, flat };
+
+inline std::string to_string(AllreduceStrategy s) {
+  switch (s) {
+    case AllreduceStrategy::naive: return "naive";
+    case AllreduceStrategy::mpi: return "mpi";
+    case AllreduceStrategy::ring: return "ring";
+  }
+  return "?";
+}
+
+inline std::string to_string(RingLayout l) { return l == RingLayout::hosts ? "hosts" : "flat"; }
+
+}  // namespace cifar

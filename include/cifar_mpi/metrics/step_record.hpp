@@ -1,0 +1,32 @@
+#pragma once
+// What the training loop records: one rank's step, and one epoch over all ranks. Filled in by
+// app/trainer.cpp, written by metrics_file.hpp, gathered across ranks by gather_step_records.
+#include <cstddef>
+#include <cstdint>
+
+namespace cifar {
+
+// One rank's timings of one step, in seconds. Definitions:
+//   t_data   gathering and normalising the batch
+//   t_comp   forward + backward (with overlap, includes the moments spent handing buckets over)
+//   t_comm   wall time from the first bucket reduction's start to the last one's end
+//   t_wait   the part of t_comm not hidden behind compute: what the step actually lost
+//   t_update the SGD update
+struct StepRecord {
+  double t_data = 0, t_comp = 0, t_comm = 0, t_wait = 0, t_update = 0;
+  double loss = 0;
+  uint32_t comm_calls = 0;
+  uint64_t comm_bytes = 0;
+};
+
+struct EpochRecord {
+  int epoch = 0;
+  size_t steps = 0;
+  double train_loss = 0;  // mean over steps and ranks
+  double test_loss = 0, test_accuracy = 0;  // NaN when not evaluated (--eval false, or the
+                                            // partial epoch of a run stopped by a signal)
+  double wall = 0;        // seconds, training only (excludes evaluation)
+  size_t images = 0;      // training images of the epoch, all ranks
+};
+
+}  // namespace cifar
