@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
 
-    python3 tools/plot_metrics.py RESULTS_DIR [--out DIR]
-    python3 tools/plot_metrics.py RESULTS_DIR --compare [--out DIR]
+    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR]
+    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR]
 
-Reads every *.h5 metrics file of cifar_mpi in RESULTS_DIR (one per run; tools/scaling_sweep.sh
-makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
-baseline, and writes into --out (default: RESULTS_DIR):
+Reads the cifar_mpi metrics files named, and every *.h5 metrics file in the folders named (one
+per run; tools/scaling_sweep.sh makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
+baseline, and writes into --out (default: the first folder named, or the folder of the first file):
 
     speedup.png                  measured speedup vs ideal, efficiency loss shaded, with a table
     time_breakdown.png           mean step time per N: T_data, T_comp, exposed T_wait, T_update, hidden comm
@@ -78,17 +78,35 @@ class Run:
         return float(a.mean()) if a.size else 0.0
 
 
-def load_runs(folder):
+def is_metrics_file(path):
+    with h5py.File(path, "r") as f:
+        return "steps" in f and "summary" in f and "world_size" in f.attrs
+
+
+def load_runs(inputs):
+    """Runs of the files named and of every *.h5 in the folders named. A file named on the command
+    line must be a metrics file (an error otherwise); other files in a folder are skipped with a note."""
     runs = []
-    for path in sorted(glob.glob(os.path.join(folder, "*.h5"))):
-        try:
-            with h5py.File(path, "r") as f:
-                if "steps" not in f or "summary" not in f or "world_size" not in f.attrs:
-                    print(f"plot_metrics: skipping {path}: not a cifar_mpi metrics file", file=sys.stderr)
-                    continue
-            runs.append(Run(path))
-        except OSError as e:
-            print(f"plot_metrics: skipping {path}: {e}", file=sys.stderr)
+    for item in inputs:
+        if os.path.isdir(item):
+            for path in sorted(glob.glob(os.path.join(item, "*.h5"))):
+                try:
+                    if not is_metrics_file(path):
+                        print(f"plot_metrics: skipping {path}: not a cifar_mpi metrics file", file=sys.stderr)
+                        continue
+                    runs.append(Run(path))
+                except OSError as e:
+                    print(f"plot_metrics: skipping {path}: {e}", file=sys.stderr)
+        elif os.path.isfile(item):
+            try:
+                ok = is_metrics_file(item)
+            except OSError as e:
+                sys.exit(f"plot_metrics: error: {item}: not a readable HDF5 file ({e})")
+            if not ok:
+                sys.exit(f"plot_metrics: error: {item}: not a cifar_mpi metrics file (no steps, summary or world_size)")
+            runs.append(Run(item))
+        else:
+            sys.exit(f"plot_metrics: error: {item}: no such file or folder")
     return runs
 
 
@@ -443,14 +461,17 @@ def write_compare_md(runs, out):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("results_dir", help="folder of cifar_mpi metrics files (*.h5)")
-    p.add_argument("--out", help="where the PNGs and summary.md go (default: RESULTS_DIR)")
+    p.add_argument("inputs", nargs="+", metavar="RESULTS_DIR|RUN.h5",
+                   help="cifar_mpi metrics files, or folders of them (*.h5)")
+    p.add_argument("--out", help="where the PNGs and summary.md go (default: the first folder named, or the "
+                   "folder of the first file)")
     p.add_argument("--compare", action="store_true", help="variants, not a scaling sweep: one bar per run")
     args = p.parse_args()
-    out = args.out or args.results_dir
-    runs = load_runs(args.results_dir)
+    first = args.inputs[0]
+    out = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
+    runs = load_runs(args.inputs)
     if not runs:
-        sys.exit(f"plot_metrics: error: no cifar_mpi metrics files (*.h5) in {args.results_dir}")
+        sys.exit(f"plot_metrics: error: no cifar_mpi metrics files (*.h5) in {' '.join(args.inputs)}")
     os.makedirs(out, exist_ok=True)
     if args.compare:
         runs = sorted(runs, key=variant_key)

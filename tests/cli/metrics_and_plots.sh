@@ -154,6 +154,32 @@ EOF
   fi
 fi
 
+# --- the plotter takes files as well as folders ----------------------------------------------
+if [[ -s $SWEEP/np1.h5 && -s $SWEEP/np2.h5 ]]; then
+  "$PY" "$SRC/tools/plot_metrics.py" "$SWEEP/np1.h5" "$SWEEP/np2.h5" --out "$TMP/byfile" >"$TMP/pf.out" 2>&1
+  rc=$?
+  if [[ $rc -eq 0 && -s $TMP/byfile/summary.md && -s $TMP/byfile/speedup.png ]] &&
+     grep -q '^| 2 ' "$TMP/byfile/summary.md"; then
+    pass "plot_metrics.py np1.h5 np2.h5: summary.md and PNGs from two files"
+  else
+    fail "plot_metrics.py with two files (exit $rc)" "$(tail -n 3 "$TMP/pf.out")" "$(head -n 5 "$TMP/byfile/summary.md" 2>&1)"
+  fi
+  "$PY" "$SRC/tools/plot_metrics.py" "$SWEEP/np2.h5" --compare >"$TMP/pf1.out" 2>&1
+  rc=$?
+  if [[ $rc -eq 0 && -s $SWEEP/compare.md ]]; then
+    pass "plot_metrics.py np2.h5 --compare: compare.md beside the file"
+  else
+    fail "plot_metrics.py with one file, default --out (exit $rc)" "$(tail -n 3 "$TMP/pf1.out")"
+  fi
+  "$PY" "$SRC/tools/plot_metrics.py" "$SWEEP/commands.txt" >"$TMP/pf2.out" 2>"$TMP/pf2.err"
+  rc=$?
+  if [[ $rc -ne 0 && $(wc -l <"$TMP/pf2.err") -eq 1 ]] && grep -q "commands.txt: not a readable HDF5 file" "$TMP/pf2.err"; then
+    pass "plot_metrics.py on a file that is not HDF5: $(cat "$TMP/pf2.err")"
+  else
+    fail "plot_metrics.py on a non-HDF5 file: one line naming it (exit $rc)" "$(cat "$TMP/pf2.err")"
+  fi
+fi
+
 # --- an existing file: refused without --force, replaced with it ------------------------------
 QUICK=(--data-dir "$DATA" --max-steps 2 --eval false --batch-size 32)
 EXIST="$TMP/existing.h5"
