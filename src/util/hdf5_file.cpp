@@ -2,6 +2,7 @@
 
 #include "cifar_mpi/util/atomic_file.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -89,6 +90,15 @@ bool h5_exists(hid_t loc, const std::string& path) {
   }
 }
 
+bool has_checksum(hid_t dataset) {
+  H5Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+  if (dcpl.get() < 0) return false;
+  unsigned flags = 0;
+  size_t nelmts = 0;
+  unsigned config = 0;
+  return H5Pget_filter_by_id2(dcpl, H5Z_FILTER_FLETCHER32, &flags, &nelmts, nullptr, 0, nullptr, &config) >= 0;
+}
+
 std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, const std::string& dataset,
                                   const std::vector<size_t>& shape) {
   if (!h5_exists(file, dataset)) throw Error(file_name + ": dataset '" + dataset + "' is missing");
@@ -109,8 +119,12 @@ std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, cons
   size_t n = 1;
   for (auto d : shape) n *= d;
   std::vector<float> out(n);
-  if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+  if (H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) {
+    // With a checksum, a failed read is most often a damaged byte (HDF5 checks it on every read).
+    if (has_checksum(ds))
+      throw Error(file_name + ": dataset '" + dataset + "' fails its Fletcher-32 checksum (the file is damaged)");
     throw Error(file_name + ": cannot read dataset '" + dataset + "' (truncated file?)");
+  }
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(out[i]))
       throw Error(file_name + ": dataset '" + dataset + "' holds a non-finite value (" +
@@ -123,7 +137,14 @@ void h5_write_floats(hid_t loc, const std::string& dataset, const float* data, c
   H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   H5Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl, 1);
-  H5Handle ds(H5Dcreate2(loc, dataset.c_str(), H5T_IEEE_F32LE, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  // Every float dataset carries HDF5's Fletcher-32 checksum, which needs a chunked layout: one
+  // chunk (the whole tensor; the largest, fc1.weight, is 1.2 MB), checked by HDF5 on every read.
+  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  if (!dims.empty() && std::all_of(dims.begin(), dims.end(), [](hsize_t d) { return d > 0; })) {
+    H5_CHECK(H5Pset_chunk(dcpl, static_cast<int>(dims.size()), dims.data()), "cannot chunk dataset " + dataset);
+    H5_CHECK(H5Pset_fletcher32(dcpl), "cannot add a checksum to dataset " + dataset);
+  }
+  H5Handle ds(H5Dcreate2(loc, dataset.c_str(), H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose);
   H5_CHECK(ds.get(), "cannot create dataset " + dataset);
   H5_CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot write dataset " + dataset);
 }

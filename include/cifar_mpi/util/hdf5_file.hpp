@@ -48,11 +48,15 @@ H5Handle h5_open_read(const std::filesystem::path& path);
 // Truncates. A failure of the handle's final H5Fclose is remembered for commit_temp_file.
 H5Handle h5_create(const std::filesystem::path& path);
 
-// Reads a float dataset whole; its shape must equal `shape` and every value must be finite
-// (Error naming file and dataset).
+// Reads a float dataset whole; its shape must equal `shape`, its Fletcher-32 checksum (if it has
+// one: files written before checksums were added have none) must hold, and every value must be
+// finite (Error naming file and dataset).
 std::vector<float> h5_read_floats(hid_t file, const std::string& file_name, const std::string& dataset,
                                   const std::vector<size_t>& shape);
+// Writes a float dataset with a Fletcher-32 checksum (a flipped byte is refused on read).
 void h5_write_floats(hid_t loc, const std::string& dataset, const float* data, const std::vector<size_t>& shape);
+// The dataset carries a Fletcher-32 checksum.
+bool has_checksum(hid_t dataset);
 bool h5_exists(hid_t loc, const std::string& path);
 
 // Atomic writing (temporary file, fsync, rename): util/atomic_file.hpp; a failed H5Fclose of a
