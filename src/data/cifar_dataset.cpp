@@ -74,6 +74,8 @@ void require_directory(const fs::path& dir) {
                 " (run tools/get_cifar10.sh to unpack or download it)");
 }
 
+}  // namespace
+
 // torchvision's ToTensor + Normalize(0.5, 0.5) in float32, step by step as PyTorch evaluates it,
 // so that our inputs are bit-identical to the peer's. 256 possible bytes: one table lookup each.
 const std::array<float, 256>& normalisation_table() {
@@ -87,8 +89,6 @@ const std::array<float, 256>& normalisation_table() {
   }();
   return table;
 }
-
-}  // namespace
 
 CifarSet load_cifar_files(const std::vector<std::filesystem::path>& files) {
   // Validate every file's size first: a bad last file fails before 150 MB have been read.

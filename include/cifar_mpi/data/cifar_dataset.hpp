@@ -3,6 +3,7 @@
 // 1,024 red, 1,024 green and 1,024 blue bytes of a 32x32 image in row-major order.
 // Pixels are kept as bytes (150 MB for the training set instead of 600 MB as floats, which
 // matters when 8 oversubscribed ranks each hold a copy) and normalised when a batch is gathered.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -32,6 +33,10 @@ CifarSet load_cifar_files(const std::vector<std::filesystem::path>& files);
 CifarSet load_cifar_train(const std::filesystem::path& dir);
 // dir/test_batch.bin
 CifarSet load_cifar_test(const std::filesystem::path& dir);
+
+// The float each pixel byte becomes: torchvision's ToTensor + Normalize(0.5, 0.5) in float32,
+// (x/255 - 0.5)/0.5, as PyTorch rounds it. Shared by every gather so all normalise identically.
+const std::array<float, 256>& normalisation_table();
 
 // Copies the records `indices` into a batch: images (indices.size(), 3, 32, 32) as float,
 // normalised like the peer's ToTensor + Normalize(0.5, 0.5): (x/255 - 0.5)/0.5; labels (n).
