@@ -41,23 +41,46 @@ for n in (2, 4):
         while S <= 4 << 20:
             f.write(f"{n},{S},{S // 4},{mpi(S) * 1e6:.6f},0,0,{ring(S, n) * 1e6:.6f},0,0,0,ok\n")
             S *= 2
-TENSORS = [10, 1280, 128, 294912, 64, 18432, 32, 864]
+# The model/ group of every file (tensors in backward order, per-layer times in forward order); the
+# runs' bucket plans and times below are built from these same numbers.
+TENSORS = [("fc2.bias", 10), ("fc2.weight", 1280), ("fc1.bias", 128), ("fc1.weight", 294912),
+           ("conv2.bias", 64), ("conv2.weight", 18432), ("conv1.bias", 32), ("conv1.weight", 864)]
+LAYERS = [("conv1", 3.659, 3.708), ("pool1", 2.159, 3.145), ("relu1", 0.128, 0.823), ("conv2", 10.560, 22.523),
+          ("pool2", 1.452, 0.984), ("relu2", 0.141, 0.167), ("fc1", 1.802, 1.583), ("relu3", 0.006, 0.007),
+          ("fc2", 0.028, 0.071)]  # ms
+FLOATS = [n for _, n in TENSORS]
+OFFSETS = list(np.cumsum([0] + FLOATS[:-1]))
+assert sum(FLOATS) * 4 == 1262888
 STEPS, N, TD, TC, TU = 30, 4, 1e-3, 60e-3, 1e-3
+def write_model(f, bucket_floats):
+    g = f.create_group("model")
+    g.attrs["layer_steps"] = STEPS
+    g["tensor_name"] = [n.encode() for n, _ in TENSORS]
+    g["tensor_floats"], g["tensor_offset"] = np.array(FLOATS), np.array(OFFSETS)
+    g["bucket_floats"] = np.array(bucket_floats)
+    g["bucket_offset"] = np.cumsum([0] + bucket_floats[:-1])
+    g["layer_name"] = [n.encode() for n, _, _ in LAYERS]
+    g["layer_forward"] = np.array([fw for _, fw, _ in LAYERS]) * 1e-3
+    g["layer_backward"] = np.array([bw for _, _, bw in LAYERS]) * 1e-3
 def write(name, strategy, bucket_mb, buckets, overlap, comm_per_step, slow=1.0):
     with h5py.File(f"sweep/{name}.h5", "w") as f:
+        write_model(f, buckets)
         a = f.attrs
         a["format"] = "cifar_mpi metrics v1 (docs/metrics.md)"
-        a["world_size"], a["strategy"], a["bucket_mb"], a["buckets"] = N, strategy, bucket_mb, buckets
+        a["world_size"], a["strategy"], a["bucket_mb"], a["buckets"] = N, strategy, bucket_mb, len(buckets)
         a["overlap"], a["wire_dtype"], a["gradient_bytes"], a["batch_per_rank"] = overlap, "fp32", 1262888, 128
         a["meta.link_rate"], a["meta.hosts"], a["meta.ranks_per_host"] = "1gbit", "4", "1"
         for k, v in (("t_data", TD), ("t_comp", TC), ("t_update", TU), ("t_wait", comm_per_step),
                      ("t_comm", comm_per_step)):
             f[f"steps/{k}"] = np.full((STEPS, N), v)
         f["epochs/wall"] = np.array([STEPS * (TD + TC + TU + comm_per_step) * slow])
-write("ring", "ring", 25.0, 1, 0, ring(1262888, N))
-write("naive", "naive", 25.0, 8, 0, sum(mpi(4 * t) for t in TENSORS))
-write("ring_overlap", "ring", 0.1, 2, 1, ring(4 * (18432 + 64 + 32 + 864), N))  # only conv2+conv1 exposed
-write("mpi_slow", "mpi", 25.0, 1, 0, mpi(1262888), slow=1.3)
+# overlap: bucket fc2+fc1 is ready after fc2, relu3, fc1's backward (5% of it) and done long before
+# backward ends (f_bwd 65% of 60 ms); bucket conv2+conv1 starts when backward ends: only it is exposed.
+FC, CONV = sum(FLOATS[:4]), sum(FLOATS[4:])
+write("ring", "ring", 25.0, [FC + CONV], 0, ring(1262888, N))
+write("naive", "naive", 25.0, FLOATS, 0, sum(mpi(4 * t) for t in FLOATS))
+write("ring_overlap", "ring", 0.1, [FC, CONV], 1, ring(4 * CONV, N))
+write("mpi_slow", "mpi", 25.0, [FC + CONV], 0, mpi(1262888), slow=1.3)
 with h5py.File("sweep/ring.h5") as src, h5py.File("bad/noattr.h5", "w") as dst:  # a bad input below
     for k in src.attrs:
         if k != "world_size":
