@@ -7,6 +7,9 @@
 #     a run 30% slower is flagged, and --strict then exits 1;
 #   - the extrapolation: the per-rank batch at which efficiency falls to 50% at N = 64 equals the
 #     closed form, and the tables and both PNGs are written;
+#   - the model/ group (tensors, bucket plan, layer times) is read from each file: layer times that
+#     make fc1's backward last the whole step expose both buckets; a file without the group is an
+#     error unless --layer-times FILE.h5 lends one;
 #   - bad input: a missing file, a missing column, a missing attribute and an unnamed link each
 #     exit 2 with one line "cost_model.py: error: ..." naming the file and what is wrong.
 #   bash tests/cli/cost_model.sh <cifar_mpi binary (unused)> <source dir> <data dir (unused)>
@@ -24,7 +27,7 @@ TOOL="$SRC/tools/cost_model.py"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cifar_cost_model.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 1
-mkdir -p sweep out bad
+mkdir -p sweep out bad old late
 
 # Known model: ring alpha 40 us, beta = 8 / 0.95 Gbit/s; MPI_Allreduce a = 60 us, b = 9 ns/B.
 # Metrics: N = 4, t_data 1 ms + t_comp 60 ms + t_update 1 ms per step, 30 steps, link 1gbit.
@@ -81,6 +84,21 @@ write("ring", "ring", 25.0, [FC + CONV], 0, ring(1262888, N))
 write("naive", "naive", 25.0, FLOATS, 0, sum(mpi(4 * t) for t in FLOATS))
 write("ring_overlap", "ring", 0.1, [FC, CONV], 1, ring(4 * CONV, N))
 write("mpi_slow", "mpi", 25.0, [FC + CONV], 0, mpi(1262888), slow=1.3)
+with h5py.File("sweep/ring_overlap.h5") as src, h5py.File("old/ring_overlap.h5", "w") as dst:  # older build
+    for k in src.attrs:
+        dst.attrs[k] = src.attrs[k]
+    src.copy("steps", dst)
+    src.copy("epochs", dst)
+# The same overlap run, but its file says fc1's backward takes the whole step: bucket fc2+fc1 is
+# ready only when backward ends, so both buckets are exposed (the model is read, not assumed).
+with h5py.File("sweep/ring_overlap.h5") as src, h5py.File("late/ring_overlap.h5", "w") as dst:
+    for k in src.attrs:
+        dst.attrs[k] = src.attrs[k]
+    for k in ("steps", "epochs", "model"):
+        src.copy(k, dst)
+    bwd = dst["model/layer_backward"][()]
+    bwd[[n for n, _, _ in LAYERS].index("fc1")] = 1e3
+    dst["model/layer_backward"][...] = bwd
 with h5py.File("sweep/ring.h5") as src, h5py.File("bad/noattr.h5", "w") as dst:  # a bad input below
     for k in src.attrs:
         if k != "world_size":
@@ -154,6 +172,36 @@ else
   fail "--strict: exit $rc, want 1"
 fi
 
+# --- the model group: read from each file; an older file borrows it with --layer-times FILE.h5 ----
+"$PY" "$TOOL" --bench sweep/bench-1gbit-np4.csv --metrics old/ring_overlap.h5 --layer-times sweep/ring.h5 \
+  --out old --no-plots >old/stdout.txt 2>old/stderr.txt
+rc=$?
+"$PY" "$TOOL" --bench sweep/bench-1gbit-np4.csv --metrics late/ring_overlap.h5 --out late --no-plots \
+  >late/stdout.txt 2>late/stderr.txt
+rc2=$?
+checks=$("$PY" - "$rc" "$rc2" <<'EOF' 2>&1
+import csv, sys
+def ratio(d):
+    return float(next(csv.DictReader(open(f"{d}/predictions.csv")))["ratio"])
+try:
+    r_old, r_late = ratio("old"), ratio("late")
+except (OSError, StopIteration, KeyError) as e:
+    print(f"FAIL: model group runs (exit {sys.argv[1]}, {sys.argv[2]}): {e}")
+    raise SystemExit
+# late: both buckets exposed, c1 + c2 instead of c2 per step (numbers of the synthetic model)
+ALPHA, BETA, N = 40e-6, 8 / 0.95e9, 4
+ring = lambda S: 2 * (N - 1) * ALPHA + 2 * (N - 1) / N * S * BETA
+c1, c2 = ring(4 * 296330), ring(4 * 19392)
+want_late = (62e-3 + c1 + c2) / (62e-3 + c2)
+print(("PASS" if sys.argv[1] == "0" and abs(r_old - 1) < 0.01 else "FAIL") +
+      f": a file without model/ borrows --layer-times FILE.h5 (bucket plan recomputed): predicted/measured {r_old:.4f}")
+print(("PASS" if sys.argv[2] == "0" and abs(r_late / want_late - 1) < 0.01 else "FAIL") +
+      f": the file's layer times decide the overlap: late fc1 -> both buckets exposed, {r_late:.4f} (want {want_late:.4f})")
+EOF
+)
+echo "$checks"
+failures=$((failures + $(grep -c '^FAIL' <<<"$checks")))
+
 # --- bad input ---------------------------------------------------------------------------------
 expect_error() {  # expect_error NAME NEEDLE... -- ARGS...
   local name=$1 needles=() n missing=()
@@ -181,6 +229,8 @@ cp sweep/bench-1gbit-np2.csv bad/mybench.csv
 expect_error "bench file named without its link" "bad/mybench.csv" "LINK=FILE" -- --bench bad/mybench.csv
 expect_error "metrics file without world_size" "bad/noattr.h5" "missing attribute 'world_size'" -- \
   --bench sweep/bench-1gbit-np4.csv --metrics bad/noattr.h5
+expect_error "metrics file without the model group" "old/ring_overlap.h5" "no group 'model'" "--layer-times" -- \
+  --bench sweep/bench-1gbit-np4.csv --metrics old/ring_overlap.h5
 expect_error "missing metrics file" "bad/none.h5" "no such file" -- \
   --bench sweep/bench-1gbit-np4.csv --metrics bad/none.h5
 
