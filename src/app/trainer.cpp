@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <filesystem>
@@ -85,6 +86,18 @@ void trace_step(TraceRecorder& trace, const SimpleCnn& net, const GradientReduce
               reducer.bucket_timings()[k].end);
   trace.add("wait", TraceRecorder::kMainThread, t2, t3);
   trace.add("update", TraceRecorder::kMainThread, t3, t4);
+}
+
+// The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced, the layers.
+ModelInfo describe_model(const ParamArena& arena, const std::vector<Bucket>& buckets, const SimpleCnn& net) {
+  ModelInfo m;
+  std::vector<TensorSpec> specs = arena.specs();
+  std::sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  for (const TensorSpec& t : specs)
+    m.tensor_names.push_back(t.name), m.tensor_offsets.push_back(t.offset), m.tensor_floats.push_back(t.count);
+  for (const Bucket& b : buckets) m.bucket_offsets.push_back(b.offset), m.bucket_floats.push_back(b.count);
+  for (const auto& layer : net.layers()) m.layer_names.push_back(layer->name());
+  return m;
 }
 
 std::string format_duration(double seconds) {
@@ -239,6 +252,8 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
                            cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,
                            start_time, arena.total_count(), arena.total_count() * sizeof(float),
                            reducer.buckets().size(), batch, steps_per_epoch});
+  if (metrics) metrics->set_model(describe_model(arena, reducer.buckets(), nets.get(batch)));
+  std::vector<double> layer_fwd(nets.get(batch).layers().size()), layer_bwd(layer_fwd.size());
 
   // A failed write names the file (the HDF5 layer names the dataset and the system's reason).
   const auto write_metrics = [&metrics] {
@@ -339,6 +354,13 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       rec.comm_calls = static_cast<uint32_t>(c.calls);
       rec.comm_bytes = c.bytes;
       result.steps.push_back(rec);
+      if (metrics && b == batch) {  // per-layer times of full batches (the cost model's model/ group)
+        for (size_t i = 0; i < layer_fwd.size(); ++i) {
+          layer_fwd[i] = net.forward_spans()[i].end - net.forward_spans()[i].begin;
+          layer_bwd[i] = net.backward_spans()[i].end - net.backward_spans()[i].begin;
+        }
+        metrics->add_layer_times(layer_fwd, layer_bwd);
+      }
       if (trace.records(global_step - start.global_step)) trace_step(trace, net, reducer, t0, t1, t2, t3, t4);
       // Position after this step, as a resumed run must see it.
       const CheckpointPosition next = step + 1 == steps_per_epoch ? CheckpointPosition{epoch + 1, 0, global_step + 1}

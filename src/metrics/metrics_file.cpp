@@ -152,6 +152,27 @@ void MetricsFile::add_epoch(const EpochRecord& epoch, std::vector<StepRecord> st
   step_epoch_.insert(step_epoch_.end(), epoch.steps, epoch.epoch);
 }
 
+void MetricsFile::set_model(ModelInfo model) {
+  const size_t t = model.tensor_names.size(), k = model.bucket_offsets.size();
+  if (model.tensor_offsets.size() != t || model.tensor_floats.size() != t || model.bucket_floats.size() != k)
+    throw Error("metrics: model description with mismatched tensor or bucket lists");
+  model_ = std::move(model);
+  layer_forward_sum_.assign(model_.layer_names.size(), 0.0);
+  layer_backward_sum_.assign(model_.layer_names.size(), 0.0);
+  layer_steps_ = 0;
+}
+
+void MetricsFile::add_layer_times(std::span<const double> forward_s, std::span<const double> backward_s) {
+  if (forward_s.size() != layer_forward_sum_.size() || backward_s.size() != layer_backward_sum_.size())
+    throw Error("metrics: " + std::to_string(forward_s.size()) + " layer times for " +
+                std::to_string(layer_forward_sum_.size()) + " layers");
+  for (size_t i = 0; i < forward_s.size(); ++i) {
+    layer_forward_sum_[i] += forward_s[i];
+    layer_backward_sum_[i] += backward_s[i];
+  }
+  ++layer_steps_;
+}
+
 void MetricsFile::set_complete(double total_wall) {
   complete_ = true;
   total_wall_ = total_wall;
@@ -245,6 +266,23 @@ void dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t mem_type
   if (n > 0) H5_CHECK(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "cannot write dataset " + name);
   attr(ds, "units", units);
   attr(ds, "description", description);
+}
+
+// A [n] dataset of variable-length UTF-8 strings (h5py reads them as bytes; .asstr() gives str).
+void string_dataset(hid_t loc, const std::string& name, const std::vector<std::string>& values,
+                    const std::string& description) {
+  H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  std::vector<const char*> p(values.size());
+  for (size_t i = 0; i < values.size(); ++i) p[i] = values[i].c_str();
+  dataset(loc, name, type, type, p.data(), {values.size()}, "1", description);
+}
+
+void int_dataset(hid_t loc, const std::string& name, const std::vector<size_t>& values, const std::string& units,
+                 const std::string& description) {
+  const std::vector<int64_t> v(values.begin(), values.end());
+  dataset(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v.data(), {v.size()}, units, description);
 }
 
 template <class F>
@@ -381,6 +419,33 @@ void MetricsFile::write() const {
               "test-set accuracy after the epoch, 0..1 (NaN without --eval, and for an epoch stopped by a signal)");
       dataset(g, "wall", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wall.data(), {n}, "s",
               "the epoch's training wall time on rank 0 (excludes evaluation)");
+    }
+    // model/: tensors, buckets and per-layer times (the cost model's inputs).
+    {
+      const ModelInfo& m = model_;
+      H5Handle g = make_group(f, "model",
+                              "the model as this run trained it: parameter tensors and buckets in backward "
+                              "order, per-layer forward and backward times (rank 0, full batches)");
+      attr_int(g, "layer_steps", static_cast<long long>(layer_steps_));
+      string_dataset(g, "tensor_name", m.tensor_names, "parameter tensors in arena (= backward) order");
+      int_dataset(g, "tensor_offset", m.tensor_offsets, "floats", "offset into the gradient arena");
+      int_dataset(g, "tensor_floats", m.tensor_floats, "floats", "elements of the tensor");
+      int_dataset(g, "bucket_offset", m.bucket_offsets, "floats",
+                  "offset of each bucket into the gradient arena, in the order reduced (backward)");
+      int_dataset(g, "bucket_floats", m.bucket_floats, "floats", "elements of each bucket");
+      string_dataset(g, "layer_name", m.layer_names, "layers in forward order");
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      const double steps = static_cast<double>(layer_steps_);
+      std::vector<double> fwd(layer_forward_sum_.size()), bwd(layer_backward_sum_.size());
+      for (size_t i = 0; i < fwd.size(); ++i) {
+        fwd[i] = layer_steps_ ? layer_forward_sum_[i] / steps : nan;
+        bwd[i] = layer_steps_ ? layer_backward_sum_[i] / steps : nan;
+      }
+      dataset(g, "layer_forward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, fwd.data(), {fwd.size()}, "s",
+              "mean forward time of each layer over the layer_steps full-batch steps, rank 0");
+      dataset(g, "layer_backward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, bwd.data(), {bwd.size()}, "s",
+              "mean backward time of each layer over the layer_steps full-batch steps, rank 0 (with overlap: "
+              "including handing its gradients to the communication thread)");
     }
     // summary/: attributes over the recorded epochs.
     {

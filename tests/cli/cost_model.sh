@@ -7,6 +7,9 @@
 #     a run 30% slower is flagged, and --strict then exits 1;
 #   - the extrapolation: the per-rank batch at which efficiency falls to 50% at N = 64 equals the
 #     closed form, and the tables and both PNGs are written;
+#   - the model/ group (tensors, bucket plan, layer times) is read from each file: layer times that
+#     make fc1's backward last the whole step expose both buckets; a file without the group is an
+#     error unless --layer-times FILE.h5 lends one;
 #   - bad input: a missing file, a missing column, a missing attribute and an unnamed link each
 #     exit 2 with one line "cost_model.py: error: ..." naming the file and what is wrong.
 #   bash tests/cli/cost_model.sh <cifar_mpi binary (unused)> <source dir> <data dir (unused)>
@@ -24,7 +27,7 @@ TOOL="$SRC/tools/cost_model.py"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cifar_cost_model.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 1
-mkdir -p sweep out bad
+mkdir -p sweep out bad old late
 
 # Known model: ring alpha 40 us, beta = 8 / 0.95 Gbit/s; MPI_Allreduce a = 60 us, b = 9 ns/B.
 # Metrics: N = 4, t_data 1 ms + t_comp 60 ms + t_update 1 ms per step, 30 steps, link 1gbit.
@@ -41,23 +44,61 @@ for n in (2, 4):
         while S <= 4 << 20:
             f.write(f"{n},{S},{S // 4},{mpi(S) * 1e6:.6f},0,0,{ring(S, n) * 1e6:.6f},0,0,0,ok\n")
             S *= 2
-TENSORS = [10, 1280, 128, 294912, 64, 18432, 32, 864]
+# The model/ group of every file (tensors in backward order, per-layer times in forward order); the
+# runs' bucket plans and times below are built from these same numbers.
+TENSORS = [("fc2.bias", 10), ("fc2.weight", 1280), ("fc1.bias", 128), ("fc1.weight", 294912),
+           ("conv2.bias", 64), ("conv2.weight", 18432), ("conv1.bias", 32), ("conv1.weight", 864)]
+LAYERS = [("conv1", 3.659, 3.708), ("pool1", 2.159, 3.145), ("relu1", 0.128, 0.823), ("conv2", 10.560, 22.523),
+          ("pool2", 1.452, 0.984), ("relu2", 0.141, 0.167), ("fc1", 1.802, 1.583), ("relu3", 0.006, 0.007),
+          ("fc2", 0.028, 0.071)]  # ms
+FLOATS = [n for _, n in TENSORS]
+OFFSETS = list(np.cumsum([0] + FLOATS[:-1]))
+assert sum(FLOATS) * 4 == 1262888
 STEPS, N, TD, TC, TU = 30, 4, 1e-3, 60e-3, 1e-3
+def write_model(f, bucket_floats):
+    g = f.create_group("model")
+    g.attrs["layer_steps"] = STEPS
+    g["tensor_name"] = [n.encode() for n, _ in TENSORS]
+    g["tensor_floats"], g["tensor_offset"] = np.array(FLOATS), np.array(OFFSETS)
+    g["bucket_floats"] = np.array(bucket_floats)
+    g["bucket_offset"] = np.cumsum([0] + bucket_floats[:-1])
+    g["layer_name"] = [n.encode() for n, _, _ in LAYERS]
+    g["layer_forward"] = np.array([fw for _, fw, _ in LAYERS]) * 1e-3
+    g["layer_backward"] = np.array([bw for _, _, bw in LAYERS]) * 1e-3
 def write(name, strategy, bucket_mb, buckets, overlap, comm_per_step, slow=1.0):
     with h5py.File(f"sweep/{name}.h5", "w") as f:
+        write_model(f, buckets)
         a = f.attrs
         a["format"] = "cifar_mpi metrics v1 (docs/metrics.md)"
-        a["world_size"], a["strategy"], a["bucket_mb"], a["buckets"] = N, strategy, bucket_mb, buckets
+        a["world_size"], a["strategy"], a["bucket_mb"], a["buckets"] = N, strategy, bucket_mb, len(buckets)
         a["overlap"], a["wire_dtype"], a["gradient_bytes"], a["batch_per_rank"] = overlap, "fp32", 1262888, 128
         a["meta.link_rate"], a["meta.hosts"], a["meta.ranks_per_host"] = "1gbit", "4", "1"
         for k, v in (("t_data", TD), ("t_comp", TC), ("t_update", TU), ("t_wait", comm_per_step),
                      ("t_comm", comm_per_step)):
             f[f"steps/{k}"] = np.full((STEPS, N), v)
         f["epochs/wall"] = np.array([STEPS * (TD + TC + TU + comm_per_step) * slow])
-write("ring", "ring", 25.0, 1, 0, ring(1262888, N))
-write("naive", "naive", 25.0, 8, 0, sum(mpi(4 * t) for t in TENSORS))
-write("ring_overlap", "ring", 0.1, 2, 1, ring(4 * (18432 + 64 + 32 + 864), N))  # only conv2+conv1 exposed
-write("mpi_slow", "mpi", 25.0, 1, 0, mpi(1262888), slow=1.3)
+# overlap: bucket fc2+fc1 is ready after fc2, relu3, fc1's backward (5% of it) and done long before
+# backward ends (f_bwd 65% of 60 ms); bucket conv2+conv1 starts when backward ends: only it is exposed.
+FC, CONV = sum(FLOATS[:4]), sum(FLOATS[4:])
+write("ring", "ring", 25.0, [FC + CONV], 0, ring(1262888, N))
+write("naive", "naive", 25.0, FLOATS, 0, sum(mpi(4 * t) for t in FLOATS))
+write("ring_overlap", "ring", 0.1, [FC, CONV], 1, ring(4 * CONV, N))
+write("mpi_slow", "mpi", 25.0, [FC + CONV], 0, mpi(1262888), slow=1.3)
+with h5py.File("sweep/ring_overlap.h5") as src, h5py.File("old/ring_overlap.h5", "w") as dst:  # older build
+    for k in src.attrs:
+        dst.attrs[k] = src.attrs[k]
+    src.copy("steps", dst)
+    src.copy("epochs", dst)
+# The same overlap run, but its file says fc1's backward takes the whole step: bucket fc2+fc1 is
+# ready only when backward ends, so both buckets are exposed (the model is read, not assumed).
+with h5py.File("sweep/ring_overlap.h5") as src, h5py.File("late/ring_overlap.h5", "w") as dst:
+    for k in src.attrs:
+        dst.attrs[k] = src.attrs[k]
+    for k in ("steps", "epochs", "model"):
+        src.copy(k, dst)
+    bwd = dst["model/layer_backward"][()]
+    bwd[[n for n, _, _ in LAYERS].index("fc1")] = 1e3
+    dst["model/layer_backward"][...] = bwd
 with h5py.File("sweep/ring.h5") as src, h5py.File("bad/noattr.h5", "w") as dst:  # a bad input below
     for k in src.attrs:
         if k != "world_size":
@@ -131,6 +172,36 @@ else
   fail "--strict: exit $rc, want 1"
 fi
 
+# --- the model group: read from each file; an older file borrows it with --layer-times FILE.h5 ----
+"$PY" "$TOOL" --bench sweep/bench-1gbit-np4.csv --metrics old/ring_overlap.h5 --layer-times sweep/ring.h5 \
+  --out old --no-plots >old/stdout.txt 2>old/stderr.txt
+rc=$?
+"$PY" "$TOOL" --bench sweep/bench-1gbit-np4.csv --metrics late/ring_overlap.h5 --out late --no-plots \
+  >late/stdout.txt 2>late/stderr.txt
+rc2=$?
+checks=$("$PY" - "$rc" "$rc2" <<'EOF' 2>&1
+import csv, sys
+def ratio(d):
+    return float(next(csv.DictReader(open(f"{d}/predictions.csv")))["ratio"])
+try:
+    r_old, r_late = ratio("old"), ratio("late")
+except (OSError, StopIteration, KeyError) as e:
+    print(f"FAIL: model group runs (exit {sys.argv[1]}, {sys.argv[2]}): {e}")
+    raise SystemExit
+# late: both buckets exposed, c1 + c2 instead of c2 per step (numbers of the synthetic model)
+ALPHA, BETA, N = 40e-6, 8 / 0.95e9, 4
+ring = lambda S: 2 * (N - 1) * ALPHA + 2 * (N - 1) / N * S * BETA
+c1, c2 = ring(4 * 296330), ring(4 * 19392)
+want_late = (62e-3 + c1 + c2) / (62e-3 + c2)
+print(("PASS" if sys.argv[1] == "0" and abs(r_old - 1) < 0.01 else "FAIL") +
+      f": a file without model/ borrows --layer-times FILE.h5 (bucket plan recomputed): predicted/measured {r_old:.4f}")
+print(("PASS" if sys.argv[2] == "0" and abs(r_late / want_late - 1) < 0.01 else "FAIL") +
+      f": the file's layer times decide the overlap: late fc1 -> both buckets exposed, {r_late:.4f} (want {want_late:.4f})")
+EOF
+)
+echo "$checks"
+failures=$((failures + $(grep -c '^FAIL' <<<"$checks")))
+
 # --- bad input ---------------------------------------------------------------------------------
 expect_error() {  # expect_error NAME NEEDLE... -- ARGS...
   local name=$1 needles=() n missing=()
@@ -158,6 +229,8 @@ cp sweep/bench-1gbit-np2.csv bad/mybench.csv
 expect_error "bench file named without its link" "bad/mybench.csv" "LINK=FILE" -- --bench bad/mybench.csv
 expect_error "metrics file without world_size" "bad/noattr.h5" "missing attribute 'world_size'" -- \
   --bench sweep/bench-1gbit-np4.csv --metrics bad/noattr.h5
+expect_error "metrics file without the model group" "old/ring_overlap.h5" "no group 'model'" "--layer-times" -- \
+  --bench sweep/bench-1gbit-np4.csv --metrics old/ring_overlap.h5
 expect_error "missing metrics file" "bad/none.h5" "no such file" -- \
   --bench sweep/bench-1gbit-np4.csv --metrics bad/none.h5
 

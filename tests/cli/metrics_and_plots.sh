@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Metrics files and plots end to end, on a small fake CIFAR-10 set (6 files x 256 random records):
-#   - tools/scaling_sweep.sh --np "1 2" writes np1.h5 and np2.h5 with the documented layout;
+#   - tools/scaling_sweep.sh --np "1 2" writes np1.h5 and np2.h5 with the documented layout (and
+#     the model group: tensors, bucket plan, per-layer times);
 #   - tools/plot_metrics.py (run by the sweep) draws four non-empty PNGs and summary.md, whose
 #     numbers equal the HDF5 summary values (read with h5py, the Markdown table parsed);
 #   - an existing metrics file is refused without --force (one line naming it) and replaced with it;
@@ -99,6 +100,19 @@ for n in (1, 2):
         s = dict(f["summary"].attrs)
         assert math.isclose(s["total_train_time"], float(f["epochs/wall"][()].sum()), rel_tol=1e-12)
         assert math.isclose(s["total_comm_time"], float(f["steps/t_comm"][()].sum(axis=0).mean()), rel_tol=1e-9)
+        # model/: the tensors in backward order, the bucket plan covering them, per-layer times
+        g = f["model"]
+        names = [x.decode() for x in g["tensor_name"][()]]
+        assert names[0] == "fc2.bias" and names[-1] == "conv1.weight" and len(names) == 8, names
+        floats, offs = g["tensor_floats"][()], g["tensor_offset"][()]
+        assert int(floats.sum()) == 315722 and list(offs) == [0] + list(np.cumsum(floats)[:-1]), (floats, offs)
+        bo, bf = g["bucket_offset"][()], g["bucket_floats"][()]
+        assert len(bf) == int(a["buckets"]) and int(bf.sum()) == 315722 and bo[0] == 0, (bo, bf)
+        layers = [x.decode() for x in g["layer_name"][()]]
+        assert layers[0] == "conv1" and layers[-1] == "fc2", layers
+        for k in ("layer_forward", "layer_backward"):
+            assert g[k].shape == (len(layers),) and np.all(g[k][()] > 0), (k, g[k][()])
+        assert int(g.attrs["layer_steps"]) == steps, (g.attrs["layer_steps"], steps)
         runs[n] = s
 print("layout ok")
 

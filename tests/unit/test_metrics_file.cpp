@@ -336,5 +336,54 @@ TEST(MetricsFile, GatherOnOneRankKeepsTheRecords) {
   EXPECT_FALSE(env.hosts.empty());
 }
 
+std::vector<std::string> read_strings(hid_t file, const char* name) {
+  H5Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  std::vector<char*> p = read_all<char*>(file, name, type);
+  std::vector<std::string> out;
+  for (char* c : p) {
+    out.push_back(c ? c : "");
+    H5free_memory(c);
+  }
+  return out;
+}
+
+// The model group: tensors, buckets and layers as given, layer times as the mean of the steps added.
+TEST(MetricsFile, WritesTheModelGroup) {
+  MetricsScratch dir;
+  const fs::path p = dir.path() / "m.h5";
+  MetricsFile m(p, false);
+  m.set_run_info(fake_info());
+  ModelInfo model;
+  model.tensor_names = {"fc.bias", "fc.weight", "conv.weight"};
+  model.tensor_offsets = {0, 10, 970};
+  model.tensor_floats = {10, 960, 30};
+  model.bucket_offsets = {0, 970};
+  model.bucket_floats = {970, 30};
+  model.layer_names = {"conv", "relu", "fc"};
+  m.set_model(model);
+  const std::vector<double> f1{1, 2, 3}, b1{4, 5, 6}, f2{3, 4, 5}, b2{6, 7, 8};
+  m.add_layer_times(f1, b1);
+  m.add_layer_times(f2, b2);
+  EXPECT_NE(error_of([&] { m.add_layer_times(std::vector<double>{1, 2}, b1); }).find("2 layer times for 3 layers"),
+            std::string::npos);
+  m.add_epoch(fake_epoch(1, 3, 2.0), fake_steps(0, 3));
+  m.write();
+
+  H5Handle f = h5_open_read(p);
+  EXPECT_EQ(read_strings(f, "model/tensor_name"), model.tensor_names);
+  EXPECT_EQ(read_all<int64_t>(f, "model/tensor_offset", H5T_NATIVE_INT64), (std::vector<int64_t>{0, 10, 970}));
+  EXPECT_EQ(read_all<int64_t>(f, "model/tensor_floats", H5T_NATIVE_INT64), (std::vector<int64_t>{10, 960, 30}));
+  EXPECT_EQ(read_all<int64_t>(f, "model/bucket_offset", H5T_NATIVE_INT64), (std::vector<int64_t>{0, 970}));
+  EXPECT_EQ(read_all<int64_t>(f, "model/bucket_floats", H5T_NATIVE_INT64), (std::vector<int64_t>{970, 30}));
+  EXPECT_EQ(read_strings(f, "model/layer_name"), model.layer_names);
+  EXPECT_EQ(read_all<double>(f, "model/layer_forward", H5T_NATIVE_DOUBLE), (std::vector<double>{2, 3, 4}));
+  EXPECT_EQ(read_all<double>(f, "model/layer_backward", H5T_NATIVE_DOUBLE), (std::vector<double>{5, 6, 7}));
+  EXPECT_EQ(attr_double(f, "model", "layer_steps"), 2.0);
+  EXPECT_EQ(attr_string(f, "model/layer_forward", "units"), "s");
+  EXPECT_EQ(attr_string(f, "model/bucket_floats", "units"), "floats");
+}
+
 }  // namespace
 }  // namespace cifar

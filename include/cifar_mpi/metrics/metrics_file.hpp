@@ -55,6 +55,17 @@ struct RunInfo {
   size_t batch_per_rank = 0, steps_per_epoch = 0;
 };
 
+// The model group: what the cost model (tools/cost_model/) reads instead of constants of one
+// machine. Plain names and numbers, filled in by the trainer (the metrics layer knows no model).
+struct ModelInfo {
+  std::vector<std::string> tensor_names;   // parameter tensors in arena (= backward) order
+  std::vector<size_t> tensor_offsets;      // floats into the gradient arena
+  std::vector<size_t> tensor_floats;
+  std::vector<size_t> bucket_offsets;      // the buckets as reduced, backward order (floats)
+  std::vector<size_t> bucket_floats;
+  std::vector<std::string> layer_names;    // forward order
+};
+
 // The summary group's attributes, over the epochs recorded so far. Times in seconds; per-rank
 // totals are averaged over the ranks (the _max variants take the slowest rank). NaN where a
 // value does not apply (compute_to_comm_ratio with no communication, accuracy without --eval).
@@ -81,6 +92,11 @@ class MetricsFile {
 
   const std::filesystem::path& path() const { return path_; }
   void set_run_info(RunInfo info) { info_ = std::move(info); }
+  // The model group's tensors, buckets and layers; zeroes the per-layer time sums.
+  void set_model(ModelInfo model);
+  // One step's per-layer seconds on rank 0, in the order of ModelInfo::layer_names. The file holds
+  // their mean over the calls (model/layer_forward, model/layer_backward). No allocation.
+  void add_layer_times(std::span<const double> forward_s, std::span<const double> backward_s);
   // One finished epoch: its record and every rank's steps as [step][rank] (gather_step_records).
   void add_epoch(const EpochRecord& epoch, std::vector<StepRecord> steps_by_rank);
   // Marks the run complete with its whole wall time (the next write says complete = 1).
@@ -95,6 +111,9 @@ class MetricsFile {
   std::vector<EpochRecord> epochs_;
   std::vector<StepRecord> steps_;  // [total steps][world]
   std::vector<int> step_epoch_;    // [total steps]
+  ModelInfo model_;
+  std::vector<double> layer_forward_sum_, layer_backward_sum_;
+  size_t layer_steps_ = 0;
   bool complete_ = false;
   double total_wall_ = 0;
 };
