@@ -1,5 +1,5 @@
 // All-reduce with 16-bit values on the wire (--wire-dtype bf16 | fp16), in both forms the
-// gradient reducer uses: the compressed ring (ring_allreduce_sum_wire16) and MPI_Allreduce of
+// gradient reducer uses: the ring with a 16-bit codec (ring_allreduce_sum with a wire type) and MPI_Allreduce of
 // MPI_UINT16_T with the float32-summing user op (create_wire_sum_op).
 //
 //   ExactWhereTheFormatIsExact   small integers whose every partial sum fits the 16-bit
@@ -50,9 +50,8 @@ const char* name(Form f) { return f == Form::kRing ? "ring" : "MPI_Allreduce+op"
 
 std::vector<float> reduce(Form form, std::vector<float> data, WireDtype wire) {
   if (form == Form::kRing) {
-    const size_t seg = cifar::ring_scratch_floats(data.size(), world_size());
-    std::vector<uint16_t> send16(seg), recv16(seg);
-    cifar::ring_allreduce_sum_wire16(data.data(), data.size(), send16.data(), recv16.data(), wire, MPI_COMM_WORLD);
+    std::vector<float> scratch(cifar::ring_scratch_floats(data.size(), world_size()));  // two 16-bit segments
+    cifar::ring_allreduce_sum(data.data(), data.size(), scratch.data(), MPI_COMM_WORLD, 0, wire);
   } else if (world_size() > 1) {  // as the reducer does: one process sends nothing, rounds nothing
     std::vector<uint16_t> w(data.size());
     cifar::encode_wire16(data.data(), w.data(), data.size(), wire);
