@@ -3,7 +3,6 @@
 // between polls like the flat ring (gradient_reducer.hpp).
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 
-#include <exception>
 
 #include "cifar_mpi/util/error.hpp"
 
@@ -32,14 +31,7 @@ HierarchicalRingAllreduce::HierarchicalRingAllreduce(std::unique_ptr<HostLayout>
   owned_ = std::move(hosts);
 }
 
-HierarchicalRingAllreduce::~HierarchicalRingAllreduce() {
-  if (!in_flight()) return;
-  try {
-    wait();
-  } catch (const std::exception&) {
-    // A destructor cannot report; MPI errors in wait() are reported to its callers.
-  }
-}
+HierarchicalRingAllreduce::~HierarchicalRingAllreduce() { complete_in_destructor(*this); }
 
 size_t HierarchicalRingAllreduce::scratch_floats(size_t count) const {
   // The within-host rings need a segment of count / L; the cross-host ring's, (count / L) / H, is

@@ -53,7 +53,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <string>
 
 #include "cifar_mpi/comm/wire_format.hpp"
@@ -92,14 +91,7 @@ RingAllreduce::RingAllreduce(MPI_Comm comm, WireDtype wire, int tag_base) : comm
   if (size_ > 1) tag0_ = ring_first_tag(size_, tag_base);  // at N = 1 nothing is sent
 }
 
-RingAllreduce::~RingAllreduce() {
-  if (!in_flight_) return;
-  try {
-    wait();
-  } catch (const std::exception&) {
-    // A destructor cannot report; MPI errors in wait() are reported to its callers.
-  }
-}
+RingAllreduce::~RingAllreduce() { complete_in_destructor(*this); }
 
 void RingAllreduce::start(float* data, size_t count, float* scratch, RingPhases phases) {
   if (in_flight_) throw Error("RingAllreduce::start: previous ring all-reduce still in flight");

@@ -18,6 +18,7 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include <exception>
 #include <memory>
 #include <span>
 #include <string>
@@ -49,6 +50,15 @@ class Allreduce {
     }
   }
 };
+
+// For an algorithm's destructor: completes an operation still in flight (the other ranks are
+// waiting for its messages). A destructor cannot report; MPI errors in wait() reach its callers.
+inline void complete_in_destructor(Allreduce& op) noexcept {
+  try {
+    op.wait();
+  } catch (const std::exception&) {
+  }
+}
 
 // One row per algorithm. `hierarchical` rows run where several hosts have several ranks each
 // (HostLayout::hierarchical()) and take the layout; the others get none.
