@@ -1,6 +1,6 @@
 // All-reduce with 16-bit values on the wire (--wire-dtype bf16 | fp16), in both forms the
-// gradient reducer uses: the ring with a 16-bit codec (ring_allreduce_sum with a wire type) and MPI_Allreduce of
-// MPI_UINT16_T with the float32-summing user op (create_wire_sum_op).
+// gradient reducer uses: the ring with a 16-bit codec (RingAllreduce) and MPI_Allreduce of
+// MPI_UINT16_T with the float32-summing user op (MpiAllreduce, create_wire_sum_op).
 //
 //   ExactWhereTheFormatIsExact   small integers whose every partial sum fits the 16-bit
 //       mantissa: both forms give the exact sum, bit for bit (a segment at a wrong offset, a
@@ -17,8 +17,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "cifar_mpi/comm/mpi_allreduce.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/comm/wire_format.hpp"
 #include "mpi/mpi_test_util.hpp"
@@ -49,17 +51,14 @@ enum class Form { kRing, kMpiOp };
 const char* name(Form f) { return f == Form::kRing ? "ring" : "MPI_Allreduce+op"; }
 
 std::vector<float> reduce(Form form, std::vector<float> data, WireDtype wire) {
-  if (form == Form::kRing) {
-    std::vector<float> scratch(cifar::ring_scratch_floats(data.size(), world_size()));  // two 16-bit segments
-    cifar::ring_allreduce_sum(data.data(), data.size(), scratch.data(), MPI_COMM_WORLD, 0, wire);
-  } else if (world_size() > 1) {  // as the reducer does: one process sends nothing, rounds nothing
-    std::vector<uint16_t> w(data.size());
-    cifar::encode_wire16(data.data(), w.data(), data.size(), wire);
-    MPI_Op op = cifar::create_wire_sum_op(wire);
-    MPI_Allreduce(MPI_IN_PLACE, w.data(), static_cast<int>(w.size()), MPI_UINT16_T, op, MPI_COMM_WORLD);
-    MPI_Op_free(&op);
-    cifar::decode_wire16(w.data(), data.data(), data.size(), wire);
-  }
+  std::unique_ptr<cifar::Allreduce> algo;
+  if (form == Form::kRing)
+    algo = std::make_unique<cifar::RingAllreduce>(MPI_COMM_WORLD, wire);
+  else
+    algo = std::make_unique<cifar::MpiAllreduce>(MPI_COMM_WORLD, wire);  // one process: sends, rounds nothing
+  std::vector<float> scratch(algo->scratch_floats(data.size()));
+  algo->start(data.data(), data.size(), scratch.data());
+  algo->wait();
   return data;
 }
 
