@@ -4,8 +4,9 @@
 //   mpirun -np 2 allreduce_bench [--min-bytes 4096] [--max-bytes 67108864] [--iters 20]
 //                                [--warmup 5] [--rounds 5] [--csv FILE] [--ring-layout hosts|flat]
 //
-// "ring" is the ring cifar_mpi runs: with several hosts of several ranks each it is hierarchical
-// (hierarchical_allreduce.hpp) unless --ring-layout flat; the header line says which.
+// "mpi" and "ring" are the all-reduces cifar_mpi runs for --allreduce mpi and ring, made from the
+// same table (allreduce.hpp, make_allreduce): the ring, with several hosts of several ranks each,
+// is hierarchical (hierarchical_allreduce.hpp) unless --ring-layout flat; the header line says which.
 //
 // Time per op: each rank's mean over --iters timed calls, then the maximum over ranks; the
 // collectives are timed in alternation for --rounds rounds and each keeps its best round.
@@ -30,9 +31,8 @@
 #include <string>
 #include <vector>
 
-#include "cifar_mpi/comm/hierarchical_allreduce.hpp"
+#include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
-#include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
@@ -148,28 +148,28 @@ int run(const Config& cfg) {
   }
 
   const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
-  // The trainer's rule (gradient_reducer.cpp): hierarchical when several hosts have several ranks each.
+  // The trainer's choice (make_allreduce): hierarchical when several hosts have several ranks each.
   const cifar::HostLayout hosts(MPI_COMM_WORLD);
-  const bool hierarchical = !cfg.flat_ring && hosts.hierarchical();
+  const cifar::RingLayout layout = cfg.flat_ring ? cifar::RingLayout::flat : cifar::RingLayout::hosts;
+  std::vector<cifar::ChosenAllreduce> chosen;
+  chosen.push_back(cifar::make_allreduce(cifar::AllreduceStrategy::mpi, cifar::WireDtype::fp32, layout, MPI_COMM_WORLD));
+  chosen.push_back(cifar::make_allreduce(cifar::AllreduceStrategy::ring, cifar::WireDtype::fp32, layout, MPI_COMM_WORLD));
+  const bool hierarchical = chosen[1].row->hierarchical;
   // Ranks in the ring that crosses the links: the hosts for the hierarchical ring, else all N
   // (the cost model's ring term, tools/cost_model.py).
   const int ring_hosts = hierarchical ? hosts.hosts() : n;
-  const size_t scratch_n = std::max({cifar::ring_scratch_floats(max_count, n),
-                                     cifar::HierarchicalRingAllreduce::scratch_floats(max_count, hosts), size_t{1}});
+  size_t scratch_n = 1;
+  std::vector<Collective> collectives;
+  for (const cifar::ChosenAllreduce& c : chosen) {
+    scratch_n = std::max(scratch_n, c.algo->scratch_floats(max_count));
+    cifar::Allreduce* algo = c.algo.get();
+    collectives.push_back({c.row->strategy == cifar::AllreduceStrategy::mpi ? "mpi" : "ring",
+                           [algo](float* d, size_t count, float* s) {
+                             algo->start(d, count, s);
+                             algo->wait();
+                           }});
+  }
   std::vector<float> data(max_count), scratch(scratch_n);
-  const std::vector<Collective> collectives = {
-      {"mpi",
-       [](float* d, size_t count, float*) {
-         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, d, cifar::checked_mpi_count(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
-       }},
-      {"ring",
-       [&](float* d, size_t count, float* s) {
-         if (hierarchical)
-           cifar::hierarchical_ring_allreduce_sum(d, count, s, hosts);
-         else
-           cifar::ring_allreduce_sum(d, count, s, MPI_COMM_WORLD);
-       }},
-  };
 
   const size_t copy_bytes = std::max<size_t>(cfg.max_bytes, size_t{64} << 20);
   const double copy_one = memcpy_gbps(copy_bytes, false, rank), copy_all = memcpy_gbps(copy_bytes, true, rank);

@@ -1,6 +1,6 @@
 // All-reduce with 16-bit values on the wire (--wire-dtype bf16 | fp16), in both forms the
-// gradient reducer uses: the compressed ring (ring_allreduce_sum_wire16) and MPI_Allreduce of
-// MPI_UINT16_T with the float32-summing user op (create_wire_sum_op).
+// gradient reducer uses: the ring with a 16-bit codec (RingAllreduce) and MPI_Allreduce of
+// MPI_UINT16_T with the float32-summing user op (MpiAllreduce, create_wire_sum_op).
 //
 //   ExactWhereTheFormatIsExact   small integers whose every partial sum fits the 16-bit
 //       mantissa: both forms give the exact sum, bit for bit (a segment at a wrong offset, a
@@ -17,8 +17,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
+#include "cifar_mpi/comm/mpi_allreduce.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/comm/wire_format.hpp"
 #include "mpi/mpi_test_util.hpp"
@@ -49,18 +51,14 @@ enum class Form { kRing, kMpiOp };
 const char* name(Form f) { return f == Form::kRing ? "ring" : "MPI_Allreduce+op"; }
 
 std::vector<float> reduce(Form form, std::vector<float> data, WireDtype wire) {
-  if (form == Form::kRing) {
-    const size_t seg = cifar::ring_scratch_floats(data.size(), world_size());
-    std::vector<uint16_t> send16(seg), recv16(seg);
-    cifar::ring_allreduce_sum_wire16(data.data(), data.size(), send16.data(), recv16.data(), wire, MPI_COMM_WORLD);
-  } else if (world_size() > 1) {  // as the reducer does: one process sends nothing, rounds nothing
-    std::vector<uint16_t> w(data.size());
-    cifar::encode_wire16(data.data(), w.data(), data.size(), wire);
-    MPI_Op op = cifar::create_wire_sum_op(wire);
-    MPI_Allreduce(MPI_IN_PLACE, w.data(), static_cast<int>(w.size()), MPI_UINT16_T, op, MPI_COMM_WORLD);
-    MPI_Op_free(&op);
-    cifar::decode_wire16(w.data(), data.data(), data.size(), wire);
-  }
+  std::unique_ptr<cifar::Allreduce> algo;
+  if (form == Form::kRing)
+    algo = std::make_unique<cifar::RingAllreduce>(MPI_COMM_WORLD, wire);
+  else
+    algo = std::make_unique<cifar::MpiAllreduce>(MPI_COMM_WORLD, wire);  // one process: sends, rounds nothing
+  std::vector<float> scratch(algo->scratch_floats(data.size()));
+  algo->start(data.data(), data.size(), scratch.data());
+  algo->wait();
   return data;
 }
 

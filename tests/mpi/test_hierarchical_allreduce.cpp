@@ -65,18 +65,18 @@ std::vector<Placement> placements() {
 
 // Runs the hierarchical all-reduce in place with exactly the scratch it asks for plus a guard.
 bool run(std::vector<float>& data, const cifar::HostLayout& hosts, bool polled, int tag_base = 0) {
-  const size_t scratch_n = cifar::HierarchicalRingAllreduce::scratch_floats(data.size(), hosts);
+  cifar::HierarchicalRingAllreduce op(hosts, cifar::WireDtype::fp32, tag_base);
+  const size_t scratch_n = op.scratch_floats(data.size());
   std::vector<float> scratch(scratch_n + 1, 0.0f);
   const float guard = -12345.0f;
   scratch[scratch_n] = guard;
+  op.start(data.data(), data.size(), scratch.data());
   if (polled) {
-    cifar::HierarchicalRingAllreduce op;
-    op.start(data.data(), data.size(), scratch.data(), hosts, tag_base);
     while (!op.progress()) {
     }
     if (op.in_flight()) return false;
   } else {
-    cifar::hierarchical_ring_allreduce_sum(data.data(), data.size(), scratch.data(), hosts, tag_base);
+    op.wait();  // the blocking form: start + wait
   }
   return scratch[scratch_n] == guard;
 }
@@ -150,13 +150,16 @@ TEST(HierarchicalAllreduce, Wire16ExactWhereTheFormatIsExactAndAgreesAcrossRanks
           small[i] = static_cast<float>((static_cast<size_t>(rank) * 7 + i) % 32);
           for (int r = 0; r < n; ++r) want[i] += static_cast<float>((static_cast<size_t>(r) * 7 + i) % 32);
         }
-        const size_t scratch_n = cifar::HierarchicalRingAllreduce::scratch_floats(count, hosts);
+        cifar::HierarchicalRingAllreduce op(hosts, wire);
+        const size_t scratch_n = op.scratch_floats(count);
         std::vector<float> scratch(scratch_n + 1);
-        std::vector<uint16_t> send16(cifar::ring_scratch_floats(count, n) + 1),
-            recv16(cifar::ring_scratch_floats(count, n) + 1);
-        for (auto* v : {&small, &sines})
-          cifar::hierarchical_ring_allreduce_sum_wire16(v->data(), count, scratch.data(), send16.data(),
-                                                        recv16.data(), wire, hosts);
+        const float guard = -12345.0f;
+        scratch[scratch_n] = guard;
+        for (auto* v : {&small, &sines}) {
+          op.start(v->data(), count, scratch.data());
+          op.wait();
+        }
+        EXPECT_TRUE(all_ranks(scratch[scratch_n] == guard)) << cifar::to_string(wire) << ": wrote past its scratch";
         const std::string what = cifar::to_string(wire) + ", " + p.name() + ", count " + std::to_string(count);
         EXPECT_TRUE(all_ranks(bits_equal(small, want))) << what << ": not the exact sum";
         EXPECT_TRUE(all_ranks(same_bits_as_rank0(sines))) << what << ": ranks disagree bitwise";
@@ -169,10 +172,9 @@ TEST(HierarchicalAllreduce, RefusesHostsOfDifferentSizes) {
   if (n < 3) GTEST_SKIP() << "needs 3 ranks for hosts of 1 and 2";
   cifar::HostLayout hosts(MPI_COMM_WORLD, rank == 0 ? 0 : 1);  // 1 rank, then n - 1
   EXPECT_FALSE(hosts.uniform());
-  std::vector<float> v(10, 1.0f), scratch(100);
   bool threw = false;
   try {
-    cifar::hierarchical_ring_allreduce_sum(v.data(), v.size(), scratch.data(), hosts);
+    cifar::HierarchicalRingAllreduce op(hosts);
   } catch (const cifar::Error& e) {
     threw = std::string(e.what()).find("same number of ranks on every host") != std::string::npos;
   }

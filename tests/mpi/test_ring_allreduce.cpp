@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "cifar_mpi/comm/ring_allreduce.hpp"
-#include "cifar_mpi/comm/ring_allreduce_async.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "mpi/mpi_test_util.hpp"
 
@@ -80,8 +79,8 @@ bool run_form(Form form, std::vector<float>& data, int tag_base = 0) {
   if (form == Form::kBlocking) {
     cifar::ring_allreduce_sum(data.data(), data.size(), scratch.data(), MPI_COMM_WORLD, tag_base);
   } else {
-    cifar::RingAllreduce ar;
-    ar.start(data.data(), data.size(), scratch.data(), MPI_COMM_WORLD, tag_base);
+    cifar::RingAllreduce ar(MPI_COMM_WORLD, cifar::WireDtype::fp32, tag_base);
+    ar.start(data.data(), data.size(), scratch.data());
     if (form == Form::kAsyncPolled) {
       while (!ar.progress()) {
       }
@@ -162,13 +161,13 @@ TEST(RingAllreduce, TwoInFlightWithDistinctTagBases) {
   std::vector<float> a = make_input(rank, count_a), b = make_input((rank + 1) % n, count_b);
   std::vector<float> scratch_a(cifar::ring_scratch_floats(count_a, n));
   std::vector<float> scratch_b(cifar::ring_scratch_floats(count_b, n));
-  cifar::RingAllreduce ar_a, ar_b;
+  cifar::RingAllreduce ar_a(MPI_COMM_WORLD, cifar::WireDtype::fp32, 1), ar_b(MPI_COMM_WORLD, cifar::WireDtype::fp32, 2);
   if (rank % 2 == 0) {
-    ar_a.start(a.data(), count_a, scratch_a.data(), MPI_COMM_WORLD, 1);
-    ar_b.start(b.data(), count_b, scratch_b.data(), MPI_COMM_WORLD, 2);
+    ar_a.start(a.data(), count_a, scratch_a.data());
+    ar_b.start(b.data(), count_b, scratch_b.data());
   } else {
-    ar_b.start(b.data(), count_b, scratch_b.data(), MPI_COMM_WORLD, 2);
-    ar_a.start(a.data(), count_a, scratch_a.data(), MPI_COMM_WORLD, 1);
+    ar_b.start(b.data(), count_b, scratch_b.data());
+    ar_a.start(a.data(), count_a, scratch_a.data());
   }
   bool done_a = false, done_b = false;
   while (!(done_a && done_b)) {
@@ -191,8 +190,8 @@ TEST(RingAllreduce, BlockingWhileAsyncInFlight) {
   const size_t count = 4097;
   std::vector<float> a = make_input(rank, count), b = make_input(rank, count + 5);
   std::vector<float> scratch_a(cifar::ring_scratch_floats(count, n)), scratch_b(cifar::ring_scratch_floats(count + 5, n));
-  cifar::RingAllreduce ar;
-  ar.start(a.data(), count, scratch_a.data(), MPI_COMM_WORLD, 7);
+  cifar::RingAllreduce ar(MPI_COMM_WORLD, cifar::WireDtype::fp32, 7);
+  ar.start(a.data(), count, scratch_a.data());
   cifar::ring_allreduce_sum(b.data(), b.size(), scratch_b.data(), MPI_COMM_WORLD, 8);
   ar.wait();
   const bool ok = bits_equal(a, expected_sum(n, count)) && bits_equal(b, expected_sum(n, count + 5));
@@ -216,10 +215,10 @@ TEST(RingAllreduce, RejectsMisuse) {
     } catch (const cifar::Error&) {
     }
     // Starting again while in flight.
-    cifar::RingAllreduce ar;
-    ar.start(data.data(), data.size(), scratch.data(), MPI_COMM_WORLD);
+    cifar::RingAllreduce ar(MPI_COMM_WORLD);
+    ar.start(data.data(), data.size(), scratch.data());
     try {
-      ar.start(data.data(), data.size(), scratch.data(), MPI_COMM_WORLD);
+      ar.start(data.data(), data.size(), scratch.data());
       ok = false;
     } catch (const cifar::Error&) {
     }

@@ -14,9 +14,13 @@
 //
 // A thread blocked in MPI spins, though: Open MPI polls its transports in a busy loop, and with
 // as many ranks as cores that spinning takes the core backward needs (measured on 2 cores over a
-// 1 Gbit/s link: overlap hid 84% of T_comm but stretched T_comp by 20%). So with the ring, the
-// communication thread runs the non-blocking form (ring_allreduce_async.hpp) and sleeps
-// kPollInterval between polls: the kernel moves the bytes meanwhile. Same bits as blocking.
+// 1 Gbit/s link: overlap hid 84% of T_comm but stretched T_comp by 20%). So the communication
+// thread starts each bucket's all-reduce and polls it (allreduce.hpp), sleeping kPollInterval
+// between polls: the kernel moves the bytes meanwhile. Same bits as blocking (start + wait).
+// Every ring polls so, whatever the wire type; MPI_Allreduce cannot be polled and blocks.
+//
+// The reducer only schedules buckets: which all-reduce runs is chosen once, at construction,
+// from (strategy, wire type, layout) through the table of allreduce.hpp.
 //
 // With the ring and several ranks on each of several hosts, the ring is hierarchical
 // (hierarchical_allreduce.hpp) unless RingLayout::flat is asked for: each host link then carries
@@ -38,10 +42,10 @@
 #include <thread>
 #include <vector>
 
+#include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
-#include "cifar_mpi/comm/host_layout.hpp"
-#include "cifar_mpi/comm/wire_format.hpp"
+#include "cifar_mpi/comm/wire_dtype.hpp"
 
 namespace cifar {
 
@@ -81,7 +85,7 @@ class GradientReducer {
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
   // The ring is hierarchical: more than one host, more than one rank on each, the same on all.
-  bool hierarchical() const { return hosts_ != nullptr; }
+  bool hierarchical() const { return chosen_.row->hierarchical; }
   // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring, 2 hosts x 2 ranks".
   std::string describe() const;
 
@@ -91,16 +95,11 @@ class GradientReducer {
 
   std::span<float> grads_;
   std::vector<Bucket> buckets_;
-  AllreduceStrategy strategy_;
   bool overlap_;
-  MPI_Comm comm_;
   WireDtype wire_;
   int world_size_ = 1;
-  std::unique_ptr<HostLayout> hosts_;  // set only when the ring is hierarchical
-  std::string layout_note_;            // why the ring is flat, when hosts were asked for
-  std::vector<float> ring_scratch_;
-  std::vector<uint16_t> wire_send_, wire_recv_;  // 16-bit wire only: a bucket (or ring segment) in transit
-  MPI_Op wire_op_ = MPI_OP_NULL;                  // 16-bit wire, mpi/naive: sum in float32
+  ChosenAllreduce chosen_;      // the all-reduce every bucket runs
+  std::vector<float> scratch_;  // its scratch, for the largest bucket
   std::vector<BucketTiming> timings_;
   StepCommStats stats_;
 

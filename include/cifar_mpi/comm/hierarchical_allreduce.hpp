@@ -1,10 +1,10 @@
 #pragma once
-// Hierarchical ring all-reduce (sum), in place, float32: the ring made aware of hosts.
+// Hierarchical ring all-reduce (sum), in place: the ring made aware of hosts.
 //
 // A flat ring over H hosts x L ranks (placed host by host) crosses each host's link once per
 // step, so each link carries 2(N-1)/N of the buffer S, N = H*L: 1.5 S at 2 hosts x 2 ranks, where
-// Open MPI's recursive halving sends S. This one does three things, all with the ring of
-// ring_allreduce_async.hpp:
+// Open MPI's recursive halving sends S. This one does three things, all with the ring engine of
+// ring_allreduce.hpp:
 //
 //   1. reduce-scatter within each host (shared memory): local rank l ends with its host's sum
 //      of segment (l + 1) mod L of the buffer;
@@ -22,56 +22,51 @@
 // Needs the same number of ranks on every host (HostLayout::uniform()).
 //
 // With a 16-bit wire type (wire_format.hpp) only the cross-host ring sends 16-bit values
-// (ring_allreduce_sum_wire16, whose segment owners round their copy so all its ranks agree); the
-// within-host phases stay float32 over shared memory, where halving the bytes buys nothing.
+// (its segment owners round their copy so all its ranks agree); the within-host phases stay
+// float32 over shared memory, where halving the bytes buys nothing.
+//
+// One phase sequence for both forms: progress() polls the running ring and starts the next
+// phase; wait() blocks in each (blocking = start + wait).
 #include <mpi.h>
 
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 
+#include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
+#include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
-#include "cifar_mpi/comm/ring_allreduce_async.hpp"
 
 namespace cifar {
 
-class HierarchicalRingAllreduce {
+class HierarchicalRingAllreduce final : public Allreduce {
  public:
-  HierarchicalRingAllreduce() = default;
-  HierarchicalRingAllreduce(const HierarchicalRingAllreduce&) = delete;
-  HierarchicalRingAllreduce& operator=(const HierarchicalRingAllreduce&) = delete;
+  // Throws cifar::Error if the layout is not uniform. `hosts` must outlive this object.
+  explicit HierarchicalRingAllreduce(const HostLayout& hosts, WireDtype wire = WireDtype::fp32, int tag_base = 0);
+  // The same, owning its layout (the trainer's, made once at start-up).
+  HierarchicalRingAllreduce(std::unique_ptr<HostLayout> hosts, WireDtype wire);
   // Completes an operation still in flight, every phase of it: the other ranks wait for its messages.
-  ~HierarchicalRingAllreduce();
+  ~HierarchicalRingAllreduce() override;
 
-  // Floats of scratch a buffer of `count` floats needs with this layout.
-  static size_t scratch_floats(size_t count, const HostLayout& hosts);
-
-  // Throws cifar::Error if an operation is in flight or the layout is not uniform.
-  void start(float* data, size_t count, float* scratch, const HostLayout& hosts, int tag_base = 0);
-  bool progress();  // true once the sum is complete
-  void wait();
+  // The within-host segment, which the cross-host ring's (float32 or two 16-bit) never exceeds.
+  size_t scratch_floats(size_t count) const override;
+  void start(float* data, size_t count, float* scratch) override;
+  bool progress() override { return advance(false); }
+  void wait() override { advance(true); }
   bool in_flight() const { return phase_ < kDone; }
 
  private:
   static constexpr int kDone = 3;
+  bool advance(bool block);
   void start_phase();
 
-  RingAllreduce ring_;
+  std::unique_ptr<HostLayout> owned_;
+  const HostLayout& hosts_;
+  RingAllreduce within_, across_;  // float32 over local(); the wire type over cross()
   float* data_ = nullptr;
   float* scratch_ = nullptr;
   size_t count_ = 0;
-  const HostLayout* hosts_ = nullptr;
-  int tag_base_ = 0, phase_ = kDone;
+  int phase_ = kDone;
 };
-
-// Blocking form: start + wait.
-void hierarchical_ring_allreduce_sum(float* data, size_t count, float* scratch, const HostLayout& hosts,
-                                     int tag_base = 0);
-
-// Blocking, 16-bit values on the links (bf16 or fp16). `scratch` as above; `send16` and `recv16`
-// each hold ring_scratch_floats(count, N) values (N = all ranks), enough for the cross-host ring.
-void hierarchical_ring_allreduce_sum_wire16(float* data, size_t count, float* scratch, uint16_t* send16,
-                                            uint16_t* recv16, WireDtype wire, const HostLayout& hosts,
-                                            int tag_base = 0);
 
 }  // namespace cifar
