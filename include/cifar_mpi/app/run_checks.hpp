@@ -3,7 +3,7 @@
 //  * check_config_agreement: at start-up every rank must hold the same configuration (a rank
 //    started with other options would train something else, or wait forever in a collective);
 //  * find_non_finite / tensor_at: the per-step NaN/Inf scan of the loss, gradients and weights
-//    (src/app/trainer.cpp), which names the tensor by its PyTorch state_dict key.
+//    (src/app/train_step.cpp), which names the tensor by its PyTorch state_dict key.
 // A failure that every rank of the communicator detects together is thrown as CollectiveError:
 // the program prints it once (rank 0) and every rank exits 1 without MPI_Abort.
 #include <mpi.h>
