@@ -1,6 +1,9 @@
 #pragma once
 // The one configuration struct of a run. Defaults live in config/default.toml; every key is also
 // a command-line option of the same name (CLI11 reads both), and the command line wins.
+// The options table (config_options(), src/app/config.cpp) is the one list of the options: the
+// command line, the TOML keys, config_items, the cross-rank agreement and the checkpoint identity
+// are all made from it. A new option is a member here and a row there.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
