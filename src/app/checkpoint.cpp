@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <sstream>
 
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/util/hdf5_file.hpp"
@@ -36,24 +35,12 @@ std::string read_string_attr(hid_t loc, const std::string& file, const std::stri
 
 std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
                                                                  bool hierarchical_ring) {
-  auto str = [](auto v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
-  return {{"model", "SimpleCNN"},
-          {"world_size", str(world_size)},
-          {"batch_size", str(cfg.global_batch ? cfg.global_batch / static_cast<size_t>(world_size) : cfg.batch_size)},
-          {"lr", str(cfg.lr)},
-          {"momentum", str(cfg.momentum)},
-          {"seed", str(cfg.seed)},
-          {"no_shuffle", str(cfg.no_shuffle)},
-          {"drop_last", str(cfg.drop_last)},
-          {"allreduce", to_string(cfg.allreduce)},
-          {"bucket_mb", str(cfg.bucket_mb)},
-          {"wire_dtype", to_string(cfg.wire_dtype)},
-          {"ring_layout", hierarchical_ring ? "hierarchical" : "flat"},
-          {"threads", str(cfg.threads)}};
+  const RunShape shape{world_size, hierarchical_ring};
+  std::vector<std::pair<std::string, std::string>> id{{"model", "SimpleCNN"},
+                                                      {"world_size", std::to_string(world_size)}};
+  for (const auto& o : config_options())
+    if (o.use & kIdentity) id.emplace_back(o.key, o.identity ? o.identity(cfg, shape) : o.value(cfg));
+  return id;
 }
 
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,

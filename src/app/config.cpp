@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cfloat>
 #include <cctype>
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 #include "cifar_mpi/util/error.hpp"
 
@@ -41,82 +43,198 @@ CLI::Validator finite_in(double low, double high, bool low_exclusive, const std:
       what);
 }
 
-void build_app(CLI::App& app, Config& c) {
+// The value as config_items has always written it: bools as 1 / 0, floats with 6 digits.
+template <class T>
+std::string text(const T& v) {
+  if constexpr (std::is_enum_v<T>) {
+    return to_string(v);
+  } else {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  }
+}
+
+std::string key_of(std::string name) {
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+// A row whose value is the member `m` (its text). The CLI adder is the caller's.
+template <class T>
+ConfigOption row(const char* name, T Config::*m, unsigned use,
+                 std::function<CLI::Option*(CLI::App&, T&, const std::string&)> add) {
+  ConfigOption o;
+  o.name = name;
+  o.key = key_of(name);
+  o.use = use;
+  o.value = [m](const Config& c) { return text(c.*m); };
+  o.add_to_cli = [m, add, flag = "--" + o.name](CLI::App& app, Config& c) { add(app, c.*m, flag); };
+  return o;
+}
+
+// --name VALUE, checked by `check` if given.
+template <class T>
+ConfigOption value_option(const char* name, T Config::*m, const char* help, unsigned use,
+                          std::optional<CLI::Validator> check = std::nullopt) {
+  return row<T>(name, m, use, [help, check](CLI::App& app, T& v, const std::string& flag) {
+    CLI::Option* o = app.add_option(flag, v, help);
+    if (check) o->check(*check);
+    return o;
+  });
+}
+
+// --name alone sets it.
+ConfigOption flag_option(const char* name, bool Config::*m, const char* help, unsigned use) {
+  return row<bool>(name, m, use, [help](CLI::App& app, bool& v, const std::string& flag) {
+    return app.add_flag(flag, v, help);
+  });
+}
+
+// --name takes one of `names` (listed in this order; enum numbers are refused).
+template <class T>
+ConfigOption choice_option(const char* name, T Config::*m, const char* help, unsigned use,
+                           std::vector<std::pair<std::string, T>> names, const char* default_name) {
+  return row<T>(name, m, use, [=](CLI::App& app, T& v, const std::string& flag) {
+    std::vector<std::string> members;
+    for (const auto& [n, value] : names) members.push_back(n);
+    return app.add_option(flag, v, help)
+        ->transform(CLI::Transformer(std::map<std::string, T>(names.begin(), names.end())))
+        ->transform(CLI::IsMember(members))  // runs first: names, not enum numbers
+        ->default_str(default_name);
+  });
+}
+
+// --meta KEY=VALUE (repeatable). Labels a run's metrics file with facts the program cannot know
+// (the link rate of simulated hosts, a cluster's name): root attributes meta.KEY of the metrics file.
+ConfigOption meta_option(unsigned use) {
+  ConfigOption o;
+  o.name = o.key = "meta";
+  o.use = use;
+  o.value = [](const Config& c) {
+    std::string s;
+    for (const auto& [k, v] : c.meta) s += (s.empty() ? "" : ",") + k + "=" + v;
+    return s;
+  };
+  o.add_to_cli = [](CLI::App& app, Config& c) {
+    app.add_option_function<std::vector<std::string>>(
+           "--meta",
+           [&c](const std::vector<std::string>& items) {
+             for (const auto& item : items) {
+               const auto eq = item.find('=');
+               c.meta.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+             }
+           },
+           "KEY=VALUE label stored in the metrics file as attribute meta.KEY (repeatable)")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              const auto eq = v.find('=');
+              if (eq == std::string::npos || eq == 0) return "'" + v + "' is not KEY=VALUE";
+              for (char ch : v.substr(0, eq))
+                if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
+                  return "key '" + v.substr(0, eq) + "' may hold only letters, digits, '_', '-' and '.'";
+              return {};
+            },
+            "KEY=VALUE"));
+  };
+  return o;
+}
+
+// What the rows' use bits mean for the run:
+//  * kAgreed: everything that changes what a rank computes or writes. Not agreed, as they may
+//    legitimately differ: data_dir (node-local copies; run_training checks the sets' sizes) and
+//    metrics (only rank 0 writes it; the program fills in a default on rank 0 alone).
+//  * kIdentity: what decides the bits of the weights, so a resumed run continues the same run.
+//  * kRecorded: everything but log_every, force and meta (meta has attributes of its own).
+constexpr unsigned kAll = kRecorded | kAgreed;
+
+void add_data_and_training(std::vector<ConfigOption>& t) {
   // lr is a float: below FLT_MIN it would round to 0, above FLT_MAX to inf.
   const auto positive_float = finite_in(FLT_MIN, FLT_MAX, false, "> 0");
   const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
+  t.push_back(value_option("data-dir", &Config::data_dir, "folder holding data_batch_{1..5}.bin and test_batch.bin",
+                           kRecorded));
+  t.push_back(flag_option("no-shuffle", &Config::no_shuffle,
+                          "batches in file order (batch i = records i*B .. (i+1)*B-1)", kAll | kIdentity));
+  t.push_back(flag_option("drop-last", &Config::drop_last, "drop each epoch's final partial batch", kAll | kIdentity));
+  t.push_back(value_option("epochs", &Config::epochs, "epochs to train", kAll, CLI::Range(1, 100000)));
+  ConfigOption batch = value_option("batch-size", &Config::batch_size, "per-rank batch size", kAll | kIdentity,
+                                    CLI::Range(size_t{1}, size_t{65536}));
+  batch.identity = [](const Config& c, const RunShape& r) {  // the per-rank batch that ran
+    return text(c.global_batch ? c.global_batch / static_cast<size_t>(r.world_size) : c.batch_size);
+  };
+  t.push_back(batch);
+  t.push_back(value_option("global-batch", &Config::global_batch,
+                           "global batch split across ranks (0: use --batch-size)", kAll,
+                           CLI::Range(size_t{0}, size_t{1} << 20)));
+  t.push_back(value_option("lr", &Config::lr, "learning rate", kAll | kIdentity, positive_float));
+  t.push_back(value_option("momentum", &Config::momentum, "SGD momentum", kAll | kIdentity,
+                           finite_in(0, 0.99999, false, "in [0, 1)")));
+  t.push_back(value_option("seed", &Config::seed, "seed of initial weights and shuffling", kAll | kIdentity,
+                           non_negative));
+  t.push_back(value_option("threads", &Config::threads, "oneDNN/OpenMP threads per process", kAll | kIdentity,
+                           CLI::Range(1, 1024)));
+  t.push_back(value_option("max-steps", &Config::max_steps, "stop after K steps (0: whole epochs)", kAll,
+                           non_negative));
+  t.push_back(value_option("eval", &Config::eval, "evaluate test accuracy after each epoch", kAll));
+  t.push_back(value_option("log-every", &Config::log_every, "steps between progress lines", kAgreed,
+                           CLI::Range(1, 1000000)));
+}
+
+void add_weights_and_communication(std::vector<ConfigOption>& t) {
+  t.push_back(value_option("init-weights", &Config::init_weights,
+                           "start from these weights (HDF5, PyTorch state_dict names)", kAll));
+  t.push_back(value_option("save-weights", &Config::save_weights, "write the final weights here (HDF5)", kAll));
+  t.push_back(choice_option("allreduce", &Config::allreduce, "gradient averaging: naive | mpi | ring",
+                            kAll | kIdentity,
+                            {{"naive", AllreduceStrategy::naive},
+                             {"mpi", AllreduceStrategy::mpi},
+                             {"ring", AllreduceStrategy::ring}},
+                            "mpi"));
+  t.push_back(value_option("bucket-mb", &Config::bucket_mb, "gradient bucket size in MB", kAll | kIdentity,
+                           finite_in(1e-6, 1e6, false, "in [1e-6, 1e6]")));
+  t.push_back(row<bool>("overlap", &Config::overlap, kAll, [](CLI::App& app, bool& v, const std::string& flag) {
+    return app.add_option(flag, v, "overlap bucket reductions with backward (on/off)")
+        ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
+        ->default_str("off");
+  }));
+  ConfigOption ring = choice_option(
+      "ring-layout", &Config::ring_layout,
+      "ring across hosts: hosts (within each host, then across: each link carries 2(H-1)/H of the "
+      "gradients) | flat (one ring in rank order: 2(N-1)/N)",
+      kAll | kIdentity, {{"hosts", RingLayout::hosts}, {"flat", RingLayout::flat}}, "hosts");
+  // What ran, not what was asked: on one host both layouts give the same bits.
+  ring.identity = [](const Config&, const RunShape& r) {
+    return std::string(r.hierarchical_ring ? "hierarchical" : "flat");
+  };
+  t.push_back(ring);
+  t.push_back(choice_option("wire-dtype", &Config::wire_dtype,
+                            "gradients on the wire: fp32 | bf16 | fp16 (summed in fp32)", kAll | kIdentity,
+                            {{"fp32", WireDtype::fp32}, {"bf16", WireDtype::bf16}, {"fp16", WireDtype::fp16}},
+                            "fp32"));
+}
+
+void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
+  const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
+  t.push_back(value_option("checkpoint", &Config::checkpoint,
+                           "checkpoint file (HDF5), written every --checkpoint-every steps "
+                           "and when SIGTERM/SIGUSR1 arrives",
+                           kAll));
+  t.push_back(value_option("checkpoint-every", &Config::checkpoint_every,
+                           "steps between checkpoints (0: only when signalled)", kAll, non_negative));
+  t.push_back(value_option("resume", &Config::resume, "continue the run saved in this checkpoint", kAll));
+  t.push_back(value_option("metrics", &Config::metrics, "HDF5 metrics file (default results/run-<time>.h5)",
+                           kRecorded));
+  t.push_back(value_option("trace", &Config::trace, "write a Chrome trace (JSON) of the steps here", kAll));
+  t.push_back(flag_option("force", &Config::force, "overwrite existing output files", kAgreed));
+  t.push_back(meta_option(kAgreed));
+}
+
+void build_app(CLI::App& app, Config& c) {
   app.option_defaults()->always_capture_default();
   app.set_config("--config", "", "TOML file of defaults (config/default.toml); command line overrides it");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
-  app.add_option("--data-dir", c.data_dir, "folder holding data_batch_{1..5}.bin and test_batch.bin");
-  app.add_flag("--no-shuffle", c.no_shuffle, "batches in file order (batch i = records i*B .. (i+1)*B-1)");
-  app.add_flag("--drop-last", c.drop_last, "drop each epoch's final partial batch");
-  app.add_option("--epochs", c.epochs, "epochs to train")->check(CLI::Range(1, 100000));
-  app.add_option("--batch-size", c.batch_size, "per-rank batch size")->check(CLI::Range(size_t{1}, size_t{65536}));
-  app.add_option("--global-batch", c.global_batch, "global batch split across ranks (0: use --batch-size)")
-      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
-  app.add_option("--lr", c.lr, "learning rate")->check(positive_float);
-  app.add_option("--momentum", c.momentum, "SGD momentum")->check(finite_in(0, 0.99999, false, "in [0, 1)"));
-  app.add_option("--seed", c.seed, "seed of initial weights and shuffling")->check(non_negative);
-  app.add_option("--threads", c.threads, "oneDNN/OpenMP threads per process")->check(CLI::Range(1, 1024));
-  app.add_option("--max-steps", c.max_steps, "stop after K steps (0: whole epochs)")->check(non_negative);
-  app.add_option("--eval", c.eval, "evaluate test accuracy after each epoch");
-  app.add_option("--log-every", c.log_every, "steps between progress lines")->check(CLI::Range(1, 1000000));
-  app.add_option("--init-weights", c.init_weights, "start from these weights (HDF5, PyTorch state_dict names)");
-  app.add_option("--save-weights", c.save_weights, "write the final weights here (HDF5)");
-  const std::map<std::string, AllreduceStrategy> strategies{
-      {"naive", AllreduceStrategy::naive}, {"mpi", AllreduceStrategy::mpi}, {"ring", AllreduceStrategy::ring}};
-  app.add_option("--allreduce", c.allreduce, "gradient averaging: naive | mpi | ring")
-      ->transform(CLI::Transformer(strategies))
-      ->transform(CLI::IsMember({"naive", "mpi", "ring"}))  // runs first: names, not enum numbers
-      ->default_str("mpi");
-  app.add_option("--bucket-mb", c.bucket_mb, "gradient bucket size in MB")
-      ->check(finite_in(1e-6, 1e6, false, "in [1e-6, 1e6]"));
-  app.add_option("--overlap", c.overlap, "overlap bucket reductions with backward (on/off)")
-      ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
-      ->default_str("off");
-  const std::map<std::string, RingLayout> layouts{{"hosts", RingLayout::hosts}, {"flat", RingLayout::flat}};
-  app.add_option("--ring-layout", c.ring_layout,
-                 "ring across hosts: hosts (within each host, then across: each link carries 2(H-1)/H of the "
-                 "gradients) | flat (one ring in rank order: 2(N-1)/N)")
-      ->transform(CLI::Transformer(layouts))
-      ->transform(CLI::IsMember({"hosts", "flat"}))
-      ->default_str("hosts");
-  const std::map<std::string, WireDtype> wire_types{
-      {"fp32", WireDtype::fp32}, {"bf16", WireDtype::bf16}, {"fp16", WireDtype::fp16}};
-  app.add_option("--wire-dtype", c.wire_dtype, "gradients on the wire: fp32 | bf16 | fp16 (summed in fp32)")
-      ->transform(CLI::Transformer(wire_types))
-      ->transform(CLI::IsMember({"fp32", "bf16", "fp16"}))
-      ->default_str("fp32");
-  app.add_option("--checkpoint", c.checkpoint, "checkpoint file (HDF5), written every --checkpoint-every steps "
-                 "and when SIGTERM/SIGUSR1 arrives");
-  app.add_option("--checkpoint-every", c.checkpoint_every, "steps between checkpoints (0: only when signalled)")
-      ->check(non_negative);
-  app.add_option("--resume", c.resume, "continue the run saved in this checkpoint");
-  app.add_option("--metrics", c.metrics, "HDF5 metrics file (default results/run-<time>.h5)");
-  app.add_option("--trace", c.trace, "write a Chrome trace (JSON) of the steps here");
-  app.add_flag("--force", c.force, "overwrite existing output files");
-  // Labels a run's metrics file with facts the program cannot know (the link rate of simulated
-  // hosts, a cluster's name): root attributes meta.KEY of the metrics file.
-  app.add_option_function<std::vector<std::string>>(
-         "--meta",
-         [&c](const std::vector<std::string>& items) {
-           for (const auto& item : items) {
-             const auto eq = item.find('=');
-             c.meta.emplace_back(item.substr(0, eq), item.substr(eq + 1));
-           }
-         },
-         "KEY=VALUE label stored in the metrics file as attribute meta.KEY (repeatable)")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            const auto eq = v.find('=');
-            if (eq == std::string::npos || eq == 0) return "'" + v + "' is not KEY=VALUE";
-            for (char ch : v.substr(0, eq))
-              if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
-                return "key '" + v.substr(0, eq) + "' may hold only letters, digits, '_', '-' and '.'";
-            return {};
-          },
-          "KEY=VALUE"));
+  for (const auto& o : config_options()) o.add_to_cli(app, c);
 }
 
 }  // namespace
@@ -149,37 +267,23 @@ std::optional<Config> parse_config(int argc, char** argv, bool print_help) {
   return c;
 }
 
+const std::vector<ConfigOption>& config_options() {
+  static const std::vector<ConfigOption> table = [] {
+    std::vector<ConfigOption> t;
+    add_data_and_training(t);
+    add_weights_and_communication(t);
+    add_checkpoints_and_output(t);
+    return t;
+  }();
+  return table;
+}
+
 std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {
-  auto str = [](auto v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
-  return {{"data_dir", c.data_dir},
-          {"no_shuffle", str(c.no_shuffle)},
-          {"drop_last", str(c.drop_last)},
-          {"epochs", str(c.epochs)},
-          {"batch_size", str(c.batch_size)},
-          {"global_batch", str(c.global_batch)},
-          {"lr", str(c.lr)},
-          {"momentum", str(c.momentum)},
-          {"seed", str(c.seed)},
-          {"threads", str(c.threads)},
-          {"max_steps", str(c.max_steps)},
-          {"eval", str(c.eval)},
-          {"init_weights", c.init_weights},
-          {"save_weights", c.save_weights},
-          {"allreduce", to_string(c.allreduce)},
-          {"bucket_mb", str(c.bucket_mb)},
-          {"overlap", str(c.overlap)},
-          {"ring_layout", to_string(c.ring_layout)},
-          {"wire_dtype", to_string(c.wire_dtype)},
-          {"checkpoint", c.checkpoint},
-          {"checkpoint_every", str(c.checkpoint_every)},
-          {"resume", c.resume},
-          {"metrics", c.metrics},
-          {"trace", c.trace},
-          {"config_file", c.config_file}};
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& o : config_options())
+    if (o.use & kRecorded) items.emplace_back(o.key, o.value(c));
+  items.emplace_back("config_file", c.config_file);  // where the values came from (--config)
+  return items;
 }
 
 }  // namespace cifar

@@ -14,11 +14,12 @@ namespace {
 
 using Items = std::vector<std::pair<std::string, std::string>>;
 
+// The options of the table's kAgreed rows (src/app/config.cpp says which and why).
 Items comparable_items(const Config* cfg) {
   if (!cfg) return {{"help", "true"}};
   Items out{{"help", "false"}};
-  for (auto& [k, v] : config_items(*cfg))
-    if (k != "metrics" && k != "config_file" && k != "data_dir") out.emplace_back(k, v);
+  for (const auto& o : config_options())
+    if (o.use & kAgreed) out.emplace_back(o.key, o.value(*cfg));
   return out;
 }
 

@@ -178,24 +178,25 @@ void MetricsFile::set_complete(double total_wall) {
   total_wall_ = total_wall;
 }
 
-MetricsSummary MetricsFile::summary() const {
+MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const StepRecord> steps_by_rank,
+                         int world_size, bool eval, std::optional<double> total_wall) {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   MetricsSummary m;
-  const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
-  m.epochs = epochs_.size();
-  m.steps = step_epoch_.size();
-  for (const auto& e : epochs_) {
+  const size_t world = static_cast<size_t>(std::max(1, world_size));
+  m.epochs = epochs.size();
+  m.steps = steps_by_rank.size() / world;
+  for (const auto& e : epochs) {
     m.total_train_time += e.wall;
     m.images += e.images;
   }
-  m.total_wall = complete_ ? total_wall_ : m.total_train_time;
+  m.total_wall = total_wall.value_or(m.total_train_time);
   m.images_per_second = m.total_train_time > 0 ? static_cast<double>(m.images) / m.total_train_time : 0;
   m.avg_iteration_time = m.steps ? m.total_train_time / static_cast<double>(m.steps) : 0;
   double calls = 0, bytes = 0;
   for (size_t r = 0; r < world; ++r) {
     double comm = 0, wait = 0;
     for (size_t s = 0; s < m.steps; ++s) {
-      const StepRecord& x = steps_[s * world + r];
+      const StepRecord& x = steps_by_rank[s * world + r];
       comm += x.t_comm;
       wait += x.t_wait;
       m.total_comp_time += x.t_comp;
@@ -215,9 +216,14 @@ MetricsSummary MetricsFile::summary() const {
   m.comm_bytes_per_rank = bytes / w;
   m.comm_calls_per_epoch = m.epochs ? calls / w / static_cast<double>(m.epochs) : 0;
   m.compute_to_comm_ratio = calls > 0 && m.total_comm_time > 0 ? m.total_comp_time / m.total_comm_time : nan;
-  m.final_test_accuracy = !epochs_.empty() && info_.eval ? epochs_.back().test_accuracy : nan;
-  m.final_train_loss = !epochs_.empty() ? epochs_.back().train_loss : nan;
+  m.final_test_accuracy = !epochs.empty() && eval ? epochs.back().test_accuracy : nan;
+  m.final_train_loss = !epochs.empty() ? epochs.back().train_loss : nan;
   return m;
+}
+
+MetricsSummary MetricsFile::summary() const {
+  return summarize(epochs_, steps_, info_.env.world_size, info_.eval,
+                   complete_ ? std::optional<double>(total_wall_) : std::nullopt);
 }
 
 // ---- writing -------------------------------------------------------------------------------
@@ -326,153 +332,168 @@ void sync_file(const fs::path& p) {
 
 }  // namespace
 
+namespace {
+
+// Root attributes: what ran, where, with what.
+void write_run_attributes(hid_t f, const RunInfo& info, bool complete) {
+  const size_t world = static_cast<size_t>(std::max(1, info.env.world_size));
+  attr(f, "format", "cifar_mpi metrics v1 (docs/metrics.md)");
+  attr_int(f, "complete", complete ? 1 : 0);
+  for (const auto& [key, value] : info.config) attr(f, "config." + key, value);
+  attr_int(f, "world_size", info.env.world_size);
+  attr_int(f, "ranks_per_node", info.env.ranks_per_node);
+  attr_int(f, "nodes", info.env.nodes);
+  attr_int(f, "threads_per_rank", info.threads);
+  attr_int(f, "hardware_threads", info.env.hardware_threads);
+  attr_int(f, "oversubscribed", info.env.oversubscribed ? 1 : 0);
+  attr(f, "hosts", info.env.hosts);
+  attr(f, "strategy", info.strategy);
+  attr(f, "bucket_mb", info.bucket_mb);
+  attr_int(f, "buckets", static_cast<long long>(info.buckets));
+  attr_int(f, "overlap", info.overlap ? 1 : 0);
+  attr(f, "wire_dtype", info.wire_dtype);
+  for (const auto& [key, value] : info.meta) attr(f, "meta." + key, value);
+  attr_int(f, "epochs_planned", info.epochs);
+  attr_int(f, "max_steps", info.max_steps);
+  attr_int(f, "batch_per_rank", static_cast<long long>(info.batch_per_rank));
+  attr_int(f, "global_batch", static_cast<long long>(info.batch_per_rank * world));
+  attr_int(f, "steps_per_epoch", static_cast<long long>(info.steps_per_epoch));
+  attr_int(f, "parameter_count", static_cast<long long>(info.parameter_count));
+  attr_int(f, "gradient_bytes", static_cast<long long>(info.gradient_bytes));
+  attr(f, "start_time", info.start_time);
+  attr(f, "git_commit", CIFAR_GIT_COMMIT);
+  attr(f, "version_cifar_mpi", CIFAR_VERSION);
+  attr(f, "version_onednn", versions_onednn());
+  attr(f, "version_mpi", mpi_library_version());
+  attr(f, "version_hdf5", versions_hdf5());
+  attr(f, "version_compiler", "g++ " __VERSION__);
+}
+
+// steps/: [step, rank].
+void write_steps(hid_t f, const std::vector<StepRecord>& steps_by_rank, const std::vector<int>& step_epoch,
+                 size_t world) {
+  const size_t steps = step_epoch.size();
+  H5Handle g = make_group(f, "steps", "per-step, per-rank records: datasets are [step, rank]");
+  const std::vector<hsize_t> dims{steps, world};
+  const auto f64 = [&](const char* name, auto get, const char* units, const std::string& what) {
+    const auto v = column(steps_by_rank, get);
+    dataset(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), dims, units, what);
+  };
+  f64("t_data", [](const StepRecord& s) { return s.t_data; }, "s", "gathering and normalising the batch");
+  f64("t_comp", [](const StepRecord& s) { return s.t_comp; }, "s",
+      "forward + backward (with overlap: including handing buckets to the communication thread)");
+  f64("t_comm", [](const StepRecord& s) { return s.t_comm; }, "s",
+      "wall time from the first bucket reduction's start to the last one's end");
+  f64("t_wait", [](const StepRecord& s) { return s.t_wait; }, "s",
+      "time the step waited for communication after backward (exposed, not hidden by compute)");
+  f64("t_update", [](const StepRecord& s) { return s.t_update; }, "s", "SGD update");
+  f64("loss", [](const StepRecord& s) { return s.loss; }, "1", "this rank's mean cross-entropy of its batch");
+  std::vector<uint32_t> calls(steps_by_rank.size());
+  std::vector<uint64_t> bytes(steps_by_rank.size());
+  for (size_t i = 0; i < steps_by_rank.size(); ++i)
+    calls[i] = steps_by_rank[i].comm_calls, bytes[i] = steps_by_rank[i].comm_bytes;
+  dataset(g, "comm_calls", H5T_STD_U32LE, H5T_NATIVE_UINT32, calls.data(), dims, "1",
+          "collective calls of the step (one per bucket; 0 with one rank)");
+  dataset(g, "comm_bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, bytes.data(), dims, "bytes",
+          "gradient bytes this rank fed into the reductions");
+  dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, step_epoch.data(), {steps}, "1",
+          "the epoch (1-based) each step belongs to");
+}
+
+// epochs/: one entry per completed epoch.
+void write_epochs(hid_t f, const std::vector<EpochRecord>& epochs, bool eval) {
+  H5Handle g = make_group(f, "epochs", "one entry per completed epoch");
+  const hsize_t n = epochs.size();
+  std::vector<int32_t> num(n);
+  std::vector<int64_t> st(n), img(n);
+  std::vector<double> tl(n), vl(n), acc(n), wall(n);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (size_t i = 0; i < n; ++i) {
+    const EpochRecord& e = epochs[i];
+    num[i] = e.epoch, st[i] = static_cast<int64_t>(e.steps), img[i] = static_cast<int64_t>(e.images);
+    tl[i] = e.train_loss, wall[i] = e.wall;
+    vl[i] = eval ? e.test_loss : nan;
+    acc[i] = eval ? e.test_accuracy : nan;
+  }
+  dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, num.data(), {n}, "1", "epoch number (1-based)");
+  dataset(g, "steps", H5T_STD_I64LE, H5T_NATIVE_INT64, st.data(), {n}, "1", "steps taken in the epoch");
+  dataset(g, "images", H5T_STD_I64LE, H5T_NATIVE_INT64, img.data(), {n}, "1",
+          "training images processed in the epoch, all ranks");
+  dataset(g, "train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tl.data(), {n}, "1",
+          "mean training loss over the epoch's steps and the ranks");
+  dataset(g, "test_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vl.data(), {n}, "1",
+          "test-set cross-entropy after the epoch (NaN without --eval, and for an epoch stopped by a signal)");
+  dataset(g, "test_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, acc.data(), {n}, "fraction",
+          "test-set accuracy after the epoch, 0..1 (NaN without --eval, and for an epoch stopped by a signal)");
+  dataset(g, "wall", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wall.data(), {n}, "s",
+          "the epoch's training wall time on rank 0 (excludes evaluation)");
+}
+
+// summary/: attributes over the recorded epochs.
+void write_summary(hid_t f, const MetricsSummary& m) {
+  H5Handle g = make_group(f, "summary",
+                          "run totals over the recorded epochs; per-rank totals are means over ranks, "
+                          "times in seconds");
+  attr_int(g, "epochs", static_cast<long long>(m.epochs));
+  attr_int(g, "steps", static_cast<long long>(m.steps));
+  attr_int(g, "images", static_cast<long long>(m.images));
+  attr(g, "total_train_time", m.total_train_time);
+  attr(g, "total_wall", m.total_wall);
+  attr(g, "images_per_second", m.images_per_second);
+  attr(g, "comm_calls_per_epoch", m.comm_calls_per_epoch);
+  attr(g, "total_comm_time", m.total_comm_time);
+  attr(g, "total_comm_time_max", m.total_comm_time_max);
+  attr(g, "total_wait_time", m.total_wait_time);
+  attr(g, "total_wait_time_max", m.total_wait_time_max);
+  attr(g, "total_comp_time", m.total_comp_time);
+  attr(g, "total_data_time", m.total_data_time);
+  attr(g, "total_update_time", m.total_update_time);
+  attr(g, "avg_iteration_time", m.avg_iteration_time);
+  attr(g, "compute_to_comm_ratio", m.compute_to_comm_ratio);
+  attr(g, "comm_bytes_per_rank", m.comm_bytes_per_rank);
+  attr(g, "final_train_loss", m.final_train_loss);
+  attr(g, "final_test_accuracy", m.final_test_accuracy);
+}
+
+// model/: tensors, buckets and per-layer times (the cost model's inputs).
+void write_model(hid_t f, const ModelInfo& m, const std::vector<double>& forward_sum,
+                 const std::vector<double>& backward_sum, size_t layer_steps) {
+  H5Handle g = make_group(f, "model",
+                          "the model as this run trained it: parameter tensors and buckets in backward "
+                          "order, per-layer forward and backward times (rank 0, full batches)");
+  attr_int(g, "layer_steps", static_cast<long long>(layer_steps));
+  string_dataset(g, "tensor_name", m.tensor_names, "parameter tensors in arena (= backward) order");
+  int_dataset(g, "tensor_offset", m.tensor_offsets, "floats", "offset into the gradient arena");
+  int_dataset(g, "tensor_floats", m.tensor_floats, "floats", "elements of the tensor");
+  int_dataset(g, "bucket_offset", m.bucket_offsets, "floats",
+              "offset of each bucket into the gradient arena, in the order reduced (backward)");
+  int_dataset(g, "bucket_floats", m.bucket_floats, "floats", "elements of each bucket");
+  string_dataset(g, "layer_name", m.layer_names, "layers in forward order");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double steps = static_cast<double>(layer_steps);
+  std::vector<double> fwd(forward_sum.size()), bwd(backward_sum.size());
+  for (size_t i = 0; i < fwd.size(); ++i) {
+    fwd[i] = layer_steps ? forward_sum[i] / steps : nan;
+    bwd[i] = layer_steps ? backward_sum[i] / steps : nan;
+  }
+  dataset(g, "layer_forward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, fwd.data(), {fwd.size()}, "s",
+          "mean forward time of each layer over the layer_steps full-batch steps, rank 0");
+  dataset(g, "layer_backward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, bwd.data(), {bwd.size()}, "s",
+          "mean backward time of each layer over the layer_steps full-batch steps, rank 0 (with overlap: "
+          "including handing its gradients to the communication thread)");
+}
+
+}  // namespace
+
 void MetricsFile::write() const {
-  const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
-  const size_t steps = step_epoch_.size();
   const fs::path tmp = temp_path_for(path_);
   try {
     H5Handle f = h5_create(tmp);
-    const RunInfo& c = info_;
-    // Root attributes: what ran, where, with what.
-    attr(f, "format", "cifar_mpi metrics v1 (docs/metrics.md)");
-    attr_int(f, "complete", complete_ ? 1 : 0);
-    for (const auto& [key, value] : c.config) attr(f, "config." + key, value);
-    attr_int(f, "world_size", info_.env.world_size);
-    attr_int(f, "ranks_per_node", info_.env.ranks_per_node);
-    attr_int(f, "nodes", info_.env.nodes);
-    attr_int(f, "threads_per_rank", c.threads);
-    attr_int(f, "hardware_threads", info_.env.hardware_threads);
-    attr_int(f, "oversubscribed", info_.env.oversubscribed ? 1 : 0);
-    attr(f, "hosts", info_.env.hosts);
-    attr(f, "strategy", c.strategy);
-    attr(f, "bucket_mb", c.bucket_mb);
-    attr_int(f, "buckets", static_cast<long long>(info_.buckets));
-    attr_int(f, "overlap", c.overlap ? 1 : 0);
-    attr(f, "wire_dtype", c.wire_dtype);
-    for (const auto& [key, value] : c.meta) attr(f, "meta." + key, value);
-    attr_int(f, "epochs_planned", c.epochs);
-    attr_int(f, "max_steps", c.max_steps);
-    attr_int(f, "batch_per_rank", static_cast<long long>(info_.batch_per_rank));
-    attr_int(f, "global_batch", static_cast<long long>(info_.batch_per_rank * world));
-    attr_int(f, "steps_per_epoch", static_cast<long long>(info_.steps_per_epoch));
-    attr_int(f, "parameter_count", static_cast<long long>(info_.parameter_count));
-    attr_int(f, "gradient_bytes", static_cast<long long>(info_.gradient_bytes));
-    attr(f, "start_time", info_.start_time);
-    attr(f, "git_commit", CIFAR_GIT_COMMIT);
-    attr(f, "version_cifar_mpi", CIFAR_VERSION);
-    attr(f, "version_onednn", versions_onednn());
-    attr(f, "version_mpi", mpi_library_version());
-    attr(f, "version_hdf5", versions_hdf5());
-    attr(f, "version_compiler", "g++ " __VERSION__);
-
-    // steps/: [step, rank].
-    {
-      H5Handle g = make_group(f, "steps", "per-step, per-rank records: datasets are [step, rank]");
-      const std::vector<hsize_t> dims{steps, world};
-      const auto f64 = [&](const char* name, auto get, const char* units, const std::string& what) {
-        const auto v = column(steps_, get);
-        dataset(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v.data(), dims, units, what);
-      };
-      f64("t_data", [](const StepRecord& s) { return s.t_data; }, "s", "gathering and normalising the batch");
-      f64("t_comp", [](const StepRecord& s) { return s.t_comp; }, "s",
-          "forward + backward (with overlap: including handing buckets to the communication thread)");
-      f64("t_comm", [](const StepRecord& s) { return s.t_comm; }, "s",
-          "wall time from the first bucket reduction's start to the last one's end");
-      f64("t_wait", [](const StepRecord& s) { return s.t_wait; }, "s",
-          "time the step waited for communication after backward (exposed, not hidden by compute)");
-      f64("t_update", [](const StepRecord& s) { return s.t_update; }, "s", "SGD update");
-      f64("loss", [](const StepRecord& s) { return s.loss; }, "1", "this rank's mean cross-entropy of its batch");
-      std::vector<uint32_t> calls(steps_.size());
-      std::vector<uint64_t> bytes(steps_.size());
-      for (size_t i = 0; i < steps_.size(); ++i) calls[i] = steps_[i].comm_calls, bytes[i] = steps_[i].comm_bytes;
-      dataset(g, "comm_calls", H5T_STD_U32LE, H5T_NATIVE_UINT32, calls.data(), dims, "1",
-              "collective calls of the step (one per bucket; 0 with one rank)");
-      dataset(g, "comm_bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, bytes.data(), dims, "bytes",
-              "gradient bytes this rank fed into the reductions");
-      dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, step_epoch_.data(), {steps}, "1",
-              "the epoch (1-based) each step belongs to");
-    }
-    // epochs/: one entry per completed epoch.
-    {
-      H5Handle g = make_group(f, "epochs", "one entry per completed epoch");
-      const hsize_t n = epochs_.size();
-      std::vector<int32_t> num(n);
-      std::vector<int64_t> st(n), img(n);
-      std::vector<double> tl(n), vl(n), acc(n), wall(n);
-      const double nan = std::numeric_limits<double>::quiet_NaN();
-      for (size_t i = 0; i < n; ++i) {
-        const EpochRecord& e = epochs_[i];
-        num[i] = e.epoch, st[i] = static_cast<int64_t>(e.steps), img[i] = static_cast<int64_t>(e.images);
-        tl[i] = e.train_loss, wall[i] = e.wall;
-        vl[i] = c.eval ? e.test_loss : nan;
-        acc[i] = c.eval ? e.test_accuracy : nan;
-      }
-      dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, num.data(), {n}, "1", "epoch number (1-based)");
-      dataset(g, "steps", H5T_STD_I64LE, H5T_NATIVE_INT64, st.data(), {n}, "1", "steps taken in the epoch");
-      dataset(g, "images", H5T_STD_I64LE, H5T_NATIVE_INT64, img.data(), {n}, "1",
-              "training images processed in the epoch, all ranks");
-      dataset(g, "train_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tl.data(), {n}, "1",
-              "mean training loss over the epoch's steps and the ranks");
-      dataset(g, "test_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, vl.data(), {n}, "1",
-              "test-set cross-entropy after the epoch (NaN without --eval, and for an epoch stopped by a signal)");
-      dataset(g, "test_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, acc.data(), {n}, "fraction",
-              "test-set accuracy after the epoch, 0..1 (NaN without --eval, and for an epoch stopped by a signal)");
-      dataset(g, "wall", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wall.data(), {n}, "s",
-              "the epoch's training wall time on rank 0 (excludes evaluation)");
-    }
-    // model/: tensors, buckets and per-layer times (the cost model's inputs).
-    {
-      const ModelInfo& m = model_;
-      H5Handle g = make_group(f, "model",
-                              "the model as this run trained it: parameter tensors and buckets in backward "
-                              "order, per-layer forward and backward times (rank 0, full batches)");
-      attr_int(g, "layer_steps", static_cast<long long>(layer_steps_));
-      string_dataset(g, "tensor_name", m.tensor_names, "parameter tensors in arena (= backward) order");
-      int_dataset(g, "tensor_offset", m.tensor_offsets, "floats", "offset into the gradient arena");
-      int_dataset(g, "tensor_floats", m.tensor_floats, "floats", "elements of the tensor");
-      int_dataset(g, "bucket_offset", m.bucket_offsets, "floats",
-                  "offset of each bucket into the gradient arena, in the order reduced (backward)");
-      int_dataset(g, "bucket_floats", m.bucket_floats, "floats", "elements of each bucket");
-      string_dataset(g, "layer_name", m.layer_names, "layers in forward order");
-      const double nan = std::numeric_limits<double>::quiet_NaN();
-      const double steps = static_cast<double>(layer_steps_);
-      std::vector<double> fwd(layer_forward_sum_.size()), bwd(layer_backward_sum_.size());
-      for (size_t i = 0; i < fwd.size(); ++i) {
-        fwd[i] = layer_steps_ ? layer_forward_sum_[i] / steps : nan;
-        bwd[i] = layer_steps_ ? layer_backward_sum_[i] / steps : nan;
-      }
-      dataset(g, "layer_forward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, fwd.data(), {fwd.size()}, "s",
-              "mean forward time of each layer over the layer_steps full-batch steps, rank 0");
-      dataset(g, "layer_backward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, bwd.data(), {bwd.size()}, "s",
-              "mean backward time of each layer over the layer_steps full-batch steps, rank 0 (with overlap: "
-              "including handing its gradients to the communication thread)");
-    }
-    // summary/: attributes over the recorded epochs.
-    {
-      const MetricsSummary m = summary();
-      H5Handle g = make_group(f, "summary",
-                              "run totals over the recorded epochs; per-rank totals are means over ranks, "
-                              "times in seconds");
-      attr_int(g, "epochs", static_cast<long long>(m.epochs));
-      attr_int(g, "steps", static_cast<long long>(m.steps));
-      attr_int(g, "images", static_cast<long long>(m.images));
-      attr(g, "total_train_time", m.total_train_time);
-      attr(g, "total_wall", m.total_wall);
-      attr(g, "images_per_second", m.images_per_second);
-      attr(g, "comm_calls_per_epoch", m.comm_calls_per_epoch);
-      attr(g, "total_comm_time", m.total_comm_time);
-      attr(g, "total_comm_time_max", m.total_comm_time_max);
-      attr(g, "total_wait_time", m.total_wait_time);
-      attr(g, "total_wait_time_max", m.total_wait_time_max);
-      attr(g, "total_comp_time", m.total_comp_time);
-      attr(g, "total_data_time", m.total_data_time);
-      attr(g, "total_update_time", m.total_update_time);
-      attr(g, "avg_iteration_time", m.avg_iteration_time);
-      attr(g, "compute_to_comm_ratio", m.compute_to_comm_ratio);
-      attr(g, "comm_bytes_per_rank", m.comm_bytes_per_rank);
-      attr(g, "final_train_loss", m.final_train_loss);
-      attr(g, "final_test_accuracy", m.final_test_accuracy);
-    }
+    write_run_attributes(f, info_, complete_);
+    write_steps(f, steps_, step_epoch_, static_cast<size_t>(std::max(1, info_.env.world_size)));
+    write_epochs(f, epochs_, info_.eval);
+    write_model(f, model_, layer_forward_sum_, layer_backward_sum_, layer_steps_);
+    write_summary(f, summary());
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);

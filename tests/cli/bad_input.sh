@@ -296,6 +296,10 @@ EOF
   mpmd_expect_error "-np 1 ... : -np 1 ... --batch-size 16 --overlap on" \
     "rank 1 has batch_size = 16, rank 0 has batch_size = 128; rank 1 has overlap = 1, rank 0 has overlap = 0" -- \
     --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --batch-size 16 --overlap on
+  # log_every, force and meta are agreed too (every option the table marks kAgreed)
+  mpmd_expect_error "-np 1 ... : -np 1 ... --log-every 7 --force --meta site=x" \
+    "rank 1 has log_every = 7, rank 0 has log_every = 50; rank 1 has force = 1, rank 0 has force = 0; rank 1 has meta = site=x, rank 0 has meta = \"\"" -- \
+    --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --log-every 7 --force --meta site=x
 else
   echo "SKIP: mpirun cases (no mpirun)"
 fi

@@ -1,14 +1,22 @@
 #pragma once
 // The one configuration struct of a run. Defaults live in config/default.toml; every key is also
 // a command-line option of the same name (CLI11 reads both), and the command line wins.
+// The options table (config_options(), src/app/config.cpp) is the one list of the options: the
+// command line, the TOML keys, config_items, the cross-rank agreement and the checkpoint identity
+// are all made from it. A new option is a member here and a row there.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
+
+namespace CLI {
+class App;
+}
 
 namespace cifar {
 
@@ -49,12 +57,42 @@ struct Config {
   std::string config_file;   // the file the defaults came from
 };
 
+// Beyond the command line and the TOML file, where an option takes part. Each row of the options
+// table says it once, so a new option cannot be left out of one of these by forgetting it there.
+enum OptionUse : unsigned {
+  kRecorded = 1,  // listed by config_items (the log, the metrics file's config.KEY attributes)
+  kAgreed = 2,    // must be equal on every rank (check_config_agreement)
+  kIdentity = 4,  // must equal the checkpoint's when resuming (resume_identity)
+};
+
+// What the run made of its options, for the identity values that are not an option's own text.
+struct RunShape {
+  int world_size = 1;
+  bool hierarchical_ring = false;  // the ring all-reduce ran hierarchically (GradientReducer::hierarchical())
+};
+
+// One row of the options table (src/app/config.cpp).
+struct ConfigOption {
+  std::string name;  // --name on the command line, name = ... in the TOML file
+  std::string key;   // name with '_' for '-': the key in config_items, the agreement and checkpoints
+  unsigned use = 0;  // OptionUse bits
+  std::function<std::string(const Config&)> value;  // the value as text
+  // The checkpoint's value where it is not value(): what the option made of the run (per-rank
+  // batch, ring as run). Empty: value().
+  std::function<std::string(const Config&, const RunShape&)> identity;
+  // Registers the option with CLI11: its type, help, default and validator.
+  std::function<void(CLI::App&, Config&)> add_to_cli;
+};
+
+// Every option, in the order of --help and config_items.
+const std::vector<ConfigOption>& config_options();
+
 // Parses argv (and the --config file, default config/default.toml if it exists). Throws
 // cifar::Error with a one-line message naming the key or value on any problem. Returns nullopt
 // when the user asked for --help (the help has been printed).
 std::optional<Config> parse_config(int argc, char** argv, bool print_help);
 
-// The whole configuration as key = value lines (for logs, metrics files and checkpoints).
+// The recorded options as key = value lines (for logs and metrics files), then config_file.
 std::vector<std::pair<std::string, std::string>> config_items(const Config& c);
 
 }  // namespace cifar

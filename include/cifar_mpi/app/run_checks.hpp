@@ -3,7 +3,7 @@
 //  * check_config_agreement: at start-up every rank must hold the same configuration (a rank
 //    started with other options would train something else, or wait forever in a collective);
 //  * find_non_finite / tensor_at: the per-step NaN/Inf scan of the loss, gradients and weights
-//    (src/app/trainer.cpp), which names the tensor by its PyTorch state_dict key.
+//    (src/app/train_step.cpp), which names the tensor by its PyTorch state_dict key.
 // A failure that every rank of the communicator detects together is thrown as CollectiveError:
 // the program prints it once (rank 0) and every rank exits 1 without MPI_Abort.
 #include <mpi.h>
@@ -23,8 +23,9 @@ struct CollectiveError : Error {
   using Error::Error;
 };
 
-// Collective. Compares a hash of config_items() across the ranks; on a difference rank 0 learns
-// the first differing rank's values and every rank throws CollectiveError naming the keys, e.g.
+// Collective. Compares a hash of the agreed options (the kAgreed rows of config_options()) across
+// the ranks; on a difference rank 0 learns the first differing rank's values and every rank
+// throws CollectiveError naming the keys, e.g.
 //   configuration differs between ranks: rank 1 has lr = 0.02, rank 0 has lr = 0.01
 // Not compared, as they may legitimately differ: metrics (only rank 0 writes it; the program
 // fills in a default on rank 0 alone), config_file (where the values came from) and data_dir

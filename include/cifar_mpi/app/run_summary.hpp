@@ -1,6 +1,7 @@
 #pragma once
 // The end-of-run table of the reference PyTorch script, from every rank's step records:
-// comm calls per epoch, total comm time, average iteration time, compute-to-comm ratio.
+// comm calls per epoch, total comm time, average iteration time, compute-to-comm ratio; the
+// numbers are summarize()'s (metrics/metrics_file.hpp), as in the metrics file's summary group.
 #include <mpi.h>
 
 #include "cifar_mpi/app/trainer.hpp"

@@ -10,6 +10,7 @@
 #include <mpi.h>
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -83,6 +84,12 @@ struct MetricsSummary {
   double final_test_accuracy = 0, final_train_loss = 0;
   size_t steps = 0, epochs = 0, images = 0;
 };
+
+// The summary of these epochs and every rank's steps ([step][rank], as gather_step_records gives
+// them): the one computation behind the metrics file's summary group and the printed summary
+// (src/app/run_summary.cpp). `total_wall`: the whole run's, once complete (else the train time).
+MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const StepRecord> steps_by_rank,
+                         int world_size, bool eval, std::optional<double> total_wall);
 
 class MetricsFile {
  public:

@@ -1,6 +1,6 @@
 #pragma once
 // What the training loop records: one rank's step, and one epoch over all ranks. Filled in by
-// app/trainer.cpp, written by metrics_file.hpp, gathered across ranks by gather_step_records.
+// app/train_step.cpp and app/run_records.cpp, written by metrics_file.hpp, gathered across ranks by gather_step_records.
 #include <cstddef>
 #include <cstdint>
 

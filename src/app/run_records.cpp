@@ -1,0 +1,97 @@
+// What the run reports, off the hot path: a step's record goes into preallocated arrays and the
+// epoch's tally (rank 0 prints a progress line every --log-every steps); an epoch's record goes
+// to the log and, gathered from every rank, to the metrics file, which rank 0 rewrites whole;
+// the run's outputs (trace, metrics, weights) are written at the end.
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <limits>
+
+#include "cifar_mpi/model/weights_io.hpp"
+#include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+#include "training_run.hpp"
+
+namespace cifar {
+
+namespace {
+
+std::string format_duration(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+// Rank 0: "epoch E step S/N | loss | img/s | ETA", the throughput of all ranks so far.
+void log_progress(const TrainingRun& run, const RunResult& result, float loss, const StepPosition& at) {
+  const double elapsed = now_seconds() - run.t_run;
+  const double ips = static_cast<double>(result.images_per_rank) * run.world / elapsed;
+  const double eta = elapsed / static_cast<double>(at.global_step + 1) *
+                     static_cast<double>(run.planned_steps - at.global_step - 1);
+  spdlog::info("epoch {} step {:>4}/{} | loss {:.4f} | {:>7.0f} img/s | ETA {}", at.epoch + 1, at.step + 1,
+               run.steps_per_epoch, loss, ips, format_duration(eta));
+}
+
+}  // namespace
+
+void record_step(TrainingRun& run, RunResult& result, EpochTally& tally, const StepOutcome& outcome,
+                 const StepPosition& at) {
+  result.steps.push_back(outcome.record);
+  result.images_per_rank += outcome.images;
+  tally.images += outcome.images;
+  tally.loss_sum += outcome.record.loss;
+  ++tally.steps;
+  const size_t done = at.step + 1;
+  if (run.root && (done % static_cast<size_t>(run.cfg.log_every) == 0 || done == run.steps_per_epoch))
+    log_progress(run, result, outcome.record.loss, at);
+}
+
+void record_epoch(TrainingRun& run, RunResult& result, const EpochTally& tally, int epoch, bool stopped) {
+  EpochRecord er;
+  er.epoch = epoch + 1;
+  er.steps = tally.steps;
+  er.wall = now_seconds() - tally.t_start;
+  er.images = tally.images * static_cast<size_t>(run.world);  // the sampler pads: every rank takes b
+  double loss_mean = tally.loss_sum / static_cast<double>(std::max<size_t>(1, tally.steps));
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, run.comm));
+  er.train_loss = loss_mean / run.world;
+  const bool evaluated = run.cfg.eval && !stopped;  // not: --eval false, or a run stopped by a signal
+  if (evaluated)
+    std::tie(er.test_loss, er.test_accuracy) = evaluate(run);
+  else
+    er.test_loss = er.test_accuracy = std::numeric_limits<double>::quiet_NaN();
+  if (run.root && evaluated)
+    spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, {:.2f} s", er.epoch,
+                 er.train_loss, er.test_loss, 100 * er.test_accuracy, er.wall);
+  else if (run.root)
+    spdlog::info("epoch {} done: train loss {:.4f}, {:.2f} s", er.epoch, er.train_loss, er.wall);
+  result.epochs.push_back(er);
+  if (run.with_metrics) {  // outside the epoch's wall time; rank 0 rewrites the whole file
+    auto all = gather_step_records(std::span(result.steps).last(tally.steps), run.comm);
+    if (run.metrics) {
+      run.metrics->add_epoch(er, std::move(all));
+      run.write_metrics();
+    }
+  }
+}
+
+void write_outputs(TrainingRun& run, RunResult& result) {
+  if (run.trace.enabled()) {
+    run.trace.write(run.cfg.trace, run.comm);
+    if (run.root)
+      spdlog::info("trace written to {} (open in https://ui.perfetto.dev or chrome://tracing)", run.cfg.trace);
+  }
+  if (run.metrics) {
+    run.metrics->set_complete(result.total_wall);
+    run.write_metrics();
+    result.metrics_path = run.metrics->path().string();
+    spdlog::info("metrics written to {}", result.metrics_path);
+  }
+  if (run.root && !run.cfg.save_weights.empty()) {
+    save_weights(run.arena, run.cfg.save_weights);
+    spdlog::info("weights saved to {}", run.cfg.save_weights);
+  }
+}
+
+}  // namespace cifar

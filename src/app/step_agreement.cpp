@@ -1,0 +1,44 @@
+// The one collective per step, which decides for every rank alike: a numerical fault on any rank
+// ends the run here, before this step's checkpoint, metrics or weights are written; otherwise a
+// stop signal on any rank makes every rank checkpoint after this same step. One MPI_Allreduce
+// of two ints carries both, so agreeing costs a step nothing measurable.
+#include "cifar_mpi/app/run_checks.hpp"
+#include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+#include "training_run.hpp"
+
+namespace cifar {
+
+namespace {
+
+// The fault's message as its rank words it: where it happened, and the checkpoint to go back to.
+std::string fault_message(const TrainingRun& run, const std::string& fault, const StepPosition& at) {
+  std::string msg = fault + " at epoch " + std::to_string(at.epoch + 1) + " step " + std::to_string(at.step + 1) +
+                    " (global step " + std::to_string(at.global_step + 1) + ") on rank " + std::to_string(run.rank) +
+                    " (learning rate too high?)";
+  if (run.last_checkpoint_step >= 0)
+    msg += "; " + run.checkpoint_path + " keeps the checkpoint of global step " +
+           std::to_string(run.last_checkpoint_step);
+  return msg;
+}
+
+}  // namespace
+
+bool agree_on_step(TrainingRun& run, const StepOutcome& outcome, const StepPosition& at) {
+  const int world = run.world, rank = run.rank;
+  // flags[1]: the worst kind of fault, then the lowest rank that has it (encoded so MAX finds both).
+  int flags[2] = {stop_signal_received() ? 1 : 0,
+                  outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, run.comm));
+  if (!flags[1]) return flags[0] != 0;
+  // The lowest rank with the first kind of fault words the message; all throw it.
+  const int culprit = world - 1 - flags[1] % world;
+  std::string msg = rank == culprit ? fault_message(run, outcome.fault, at) : std::string();
+  int len = checked_mpi_count(msg.size());
+  MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, culprit, run.comm));
+  msg.resize(static_cast<size_t>(len));
+  MPI_CHECK(MPI_Bcast(msg.data(), len, MPI_CHAR, culprit, run.comm));
+  throw CollectiveError(msg);
+}
+
+}  // namespace cifar

@@ -1,0 +1,233 @@
+// The set-up of a run: each member of TrainingRun is built by the helper beside it, in the order
+// of the declaration (see training_run.hpp).
+#include "training_run.hpp"
+
+#include <algorithm>
+
+#include <omp.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "cifar_mpi/app/run_checks.hpp"
+#include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/model/weights_io.hpp"
+#include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+
+namespace cifar {
+
+static_assert(SimpleCnn::kClasses == kNumClasses && SimpleCnn::kInputChannels == kImageChannels &&
+                  SimpleCnn::kInputSide == kImageSide,
+              "the network's input and output must match the data set");
+
+namespace {
+
+int comm_rank(MPI_Comm comm) {
+  int r = 0;
+  MPI_CHECK(MPI_Comm_rank(comm, &r));
+  return r;
+}
+
+int comm_size(MPI_Comm comm) {
+  int n = 1;
+  MPI_CHECK(MPI_Comm_size(comm, &n));
+  return n;
+}
+
+std::string iso8601_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[40], zone[8];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::strftime(zone, sizeof zone, "%z", &tm);  // +hhmm -> +hh:mm
+  const std::string z = zone;
+  return std::string(buf) + (z.size() == 5 ? z.substr(0, 3) + ":" + z.substr(3) : z);
+}
+
+// An output file's directory must exist and be writable before hours of training, not after.
+// (access() reports a read-only file system even to root, who ignores permission bits.)
+void check_output_directory(const std::string& option, const std::string& path) {
+  if (path.empty()) return;
+  const auto dir = std::filesystem::absolute(path).parent_path();
+  if (!std::filesystem::is_directory(dir))
+    throw Error(option + " " + path + ": directory " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw Error(option + " " + path + ": directory " + dir.string() + " is not writable");
+}
+
+// The per-rank batch: --batch-size, or --global-batch split evenly across the ranks.
+size_t per_rank_batch(const Config& cfg, int world) {
+  if (cfg.global_batch == 0) return cfg.batch_size;
+  if (cfg.global_batch % static_cast<size_t>(world) != 0)
+    throw Error("invalid configuration: --global-batch " + std::to_string(cfg.global_batch) +
+                " does not divide evenly across " + std::to_string(world) + " ranks");
+  return cfg.global_batch / static_cast<size_t>(world);
+}
+
+// The process's threads and the checks that need no data: the per-rank batch, the output
+// folders; then the stop signals are caught (a signal now checkpoints after the first step).
+size_t prepare_process(const Config& cfg, int world) {
+  omp_set_num_threads(cfg.threads);
+  const size_t batch = per_rank_batch(cfg, world);
+  check_output_directory("--save-weights", cfg.save_weights);
+  check_output_directory("--checkpoint", cfg.checkpoint);
+  check_output_directory("--trace", cfg.trace);
+  install_stop_signal_handlers();
+  return batch;
+}
+
+// The metrics file's path is checked before anything slow, so a bad one fails at once.
+std::optional<MetricsFile> open_metrics(const Config& cfg, bool root) {
+  std::optional<MetricsFile> metrics;
+  if (root && !cfg.metrics.empty()) metrics.emplace(cfg.metrics, cfg.force);
+  return metrics;
+}
+
+bool agree_on_metrics(bool have, MPI_Comm comm) {
+  int with_metrics = have ? 1 : 0;  // rank 0 decides; gathering the environment is collective
+  MPI_CHECK(MPI_Bcast(&with_metrics, 1, MPI_INT, 0, comm));
+  return with_metrics != 0;
+}
+
+// Rank 0's weights are everyone's: the replicas start identical and stay so.
+ParamArena& share_initial_weights(ParamArena& arena, const Config& cfg, bool root, MPI_Comm comm) {
+  register_simple_cnn(arena);
+  if (root) {
+    if (cfg.init_weights.empty())
+      init_pytorch_default(arena, cfg.seed);
+    else
+      load_weights(arena, cfg.init_weights);
+  }
+  MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+  return arena;
+}
+
+// The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced,
+// the layers (what tools/cost_model reads instead of constants).
+ModelInfo describe_model(const ParamArena& arena, const std::vector<Bucket>& buckets, const SimpleCnn& net) {
+  ModelInfo m;
+  std::vector<TensorSpec> specs = arena.specs();
+  std::sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  for (const TensorSpec& t : specs)
+    m.tensor_names.push_back(t.name), m.tensor_offsets.push_back(t.offset), m.tensor_floats.push_back(t.count);
+  for (const Bucket& b : buckets) m.bucket_offsets.push_back(b.offset), m.bucket_floats.push_back(b.count);
+  for (const auto& layer : net.layers()) m.layer_names.push_back(layer->name());
+  return m;
+}
+
+size_t count_steps_per_epoch(const Config& cfg, size_t samples, size_t batch) {
+  const size_t steps = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;
+  if (steps == 0)
+    throw Error("invalid configuration: --batch-size " + std::to_string(batch) + " exceeds the " +
+                std::to_string(samples) + " images of a rank's shard with --drop-last");
+  return steps;
+}
+
+size_t count_planned_steps(const Config& cfg, size_t steps_per_epoch) {
+  const size_t whole = steps_per_epoch * static_cast<size_t>(cfg.epochs);
+  return cfg.max_steps > 0 ? std::min(static_cast<size_t>(cfg.max_steps), whole) : whole;
+}
+
+}  // namespace
+
+TrainingData::TrainingData(const Config& cfg, MPI_Comm comm, bool root) {
+  const double t_load = now_seconds();
+  train = load_cifar_train(cfg.data_dir);
+  if (cfg.eval) test = load_cifar_test(cfg.data_dir);
+  // --data-dir may differ between ranks (node-local copies), the data set's size may not.
+  long long n[4] = {static_cast<long long>(train.size()), static_cast<long long>(test.size()),
+                    -static_cast<long long>(train.size()), -static_cast<long long>(test.size())};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_LONG_LONG, MPI_MAX, comm));
+  if (n[0] != -n[2] || n[1] != -n[3])
+    throw CollectiveError("the ranks loaded data sets of different sizes (" + std::to_string(-n[2]) + " to " +
+                          std::to_string(n[0]) + " training, " + std::to_string(-n[3]) + " to " +
+                          std::to_string(n[1]) + " test images): check --data-dir on every node");
+  if (root)
+    spdlog::info("data: {} training and {} test images from {} ({:.2f} s)", train.size(), test.size(),
+                 cfg.data_dir, now_seconds() - t_load);
+}
+
+TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
+    : cfg(cfg_),
+      comm(comm_),
+      rank(comm_rank(comm_)),
+      world(comm_size(comm_)),
+      root(rank == 0),
+      start_time(iso8601_now()),
+      batch(prepare_process(cfg_, world)),
+      metrics(open_metrics(cfg_, root)),
+      with_metrics(agree_on_metrics(metrics.has_value(), comm_)),
+      env(with_metrics ? gather_run_environment(comm_) : RunEnvironment{}),
+      data(cfg_, comm_, root),
+      eng(dnnl::engine::kind::cpu, 0),
+      stream(eng),
+      nets(eng, share_initial_weights(arena, cfg_, root, comm_)),
+      sgd(arena.total_count(), cfg_.lr, cfg_.momentum),
+      reducer(arena.grads(),
+              plan_buckets(arena, static_cast<size_t>(cfg_.bucket_mb * 1e6),
+                           /*per_tensor=*/cfg_.allreduce == AllreduceStrategy::naive),
+              cfg_.allreduce, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
+      identity(resume_identity(cfg_, world, reducer.hierarchical())),
+      start(resume()),
+      checkpoint_path(cfg_.checkpoint.empty() ? "checkpoint.h5" : cfg_.checkpoint),
+      sampler(data.train.size(), world, rank, !cfg_.no_shuffle, cfg_.seed, cfg_.drop_last),
+      samples(sampler.num_samples()),
+      steps_per_epoch(count_steps_per_epoch(cfg_, samples, batch)),
+      planned_steps(count_planned_steps(cfg_, steps_per_epoch)),
+      trace(cfg_.trace.empty() ? 0 : 100),  // the first 100 steps
+      labels(batch),
+      layer_forward(nets.get(batch).layers().size()),
+      layer_backward(layer_forward.size()) {
+  // Every network is built now, not in the middle of the first epoch.
+  nets.get(batch);
+  if (samples % batch != 0 && !cfg.drop_last) nets.get(samples % batch);
+  if (root)
+    spdlog::info("model: {} parameters ({} gradient bytes), {} bucket(s); {} rank(s) x {} thread(s), per-rank "
+                 "batch {}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
+                 arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
+                 cfg.threads, batch, steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
+                 to_string(cfg.wire_dtype));
+  if (metrics)
+    metrics->set_run_info({config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
+                           cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,
+                           start_time, arena.total_count(), arena.total_count() * sizeof(float),
+                           reducer.buckets().size(), batch, steps_per_epoch});
+  if (metrics) metrics->set_model(describe_model(arena, reducer.buckets(), nets.get(batch)));
+}
+
+// Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go to all.
+CheckpointPosition TrainingRun::resume() {
+  CheckpointPosition pos;
+  if (cfg.resume.empty()) return pos;
+  if (root) pos = load_checkpoint(cfg.resume, arena, sgd.velocity(), identity);
+  MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+  MPI_CHECK(MPI_Bcast(sgd.velocity().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+  long long p[3] = {pos.epoch, static_cast<long long>(pos.step), static_cast<long long>(pos.global_step)};
+  MPI_CHECK(MPI_Bcast(p, 3, MPI_LONG_LONG, 0, comm));
+  pos = {static_cast<int>(p[0]), static_cast<size_t>(p[1]), static_cast<size_t>(p[2])};
+  if (root)
+    spdlog::info("resuming {} at epoch {} step {} (global step {})", cfg.resume, pos.epoch + 1, pos.step,
+                 pos.global_step);
+  return pos;
+}
+
+void TrainingRun::start_clock() {
+  MPI_CHECK(MPI_Barrier(comm));  // line the ranks' timelines up
+  trace.set_origin(now_seconds());
+  t_run = now_seconds();
+}
+
+void TrainingRun::write_metrics() {
+  try {
+    metrics->write();
+  } catch (const Error& e) {
+    throw Error("cannot write metrics file " + metrics->path().string() + ": " + e.what());
+  }
+}
+
+}  // namespace cifar

@@ -1,0 +1,144 @@
+#pragma once
+// The pieces of run_training (src/app/trainer.cpp), one idea per file:
+//   training_run.cpp      set-up: everything a run holds from its first step to its last
+//   train_step.cpp        one step on this rank: batch, forward + backward, reduction, update
+//   step_agreement.cpp    the one collective per step: numerical faults and stop signals
+//   run_checkpoints.cpp   when a checkpoint is written, and what position it holds
+//   evaluation.cpp        test loss and accuracy
+//   run_records.cpp       what the run reports: progress lines, epoch records, metrics, outputs
+// Private to src/app: the tests and the program see run_training alone.
+#include <mpi.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cifar_mpi/app/checkpoint.hpp"
+#include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/app/trainer.hpp"
+#include "cifar_mpi/comm/gradient_reducer.hpp"
+#include "cifar_mpi/data/cifar_dataset.hpp"
+#include "cifar_mpi/data/distributed_sampler.hpp"
+#include "cifar_mpi/metrics/metrics_file.hpp"
+#include "cifar_mpi/metrics/trace_recorder.hpp"
+#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/optim/sgd_momentum.hpp"
+
+namespace cifar {
+
+// Networks share the weights; one is built per batch size (full batches, the epoch's final
+// partial batch, the test set's remainder).
+class NetworkCache {
+ public:
+  NetworkCache(const dnnl::engine& eng, ParamArena& arena) : eng_(eng), arena_(arena) {}
+  SimpleCnn& get(size_t batch) {
+    auto& net = nets_[batch];
+    if (!net) net = std::make_unique<SimpleCnn>(eng_, arena_, batch);
+    return *net;
+  }
+
+ private:
+  dnnl::engine eng_;
+  ParamArena& arena_;
+  std::map<size_t, std::unique_ptr<SimpleCnn>> nets_;
+};
+
+// The training and test sets, loaded on every rank and checked to have the same sizes on all
+// (--data-dir may differ between ranks: node-local copies).
+struct TrainingData {
+  CifarSet train, test;
+  TrainingData(const Config& cfg, MPI_Comm comm, bool root);
+};
+
+// Everything a run holds from its first step to its last. The members are built in the order
+// they are declared, which is the order of the set-up's collectives and checks: cheap checks of
+// the options and output paths first, so that a mistake fails before anything slow.
+struct TrainingRun {
+  TrainingRun(const Config& cfg, MPI_Comm comm);
+
+  const Config& cfg;
+  MPI_Comm comm;
+  int rank, world;
+  bool root;
+  std::string start_time;  // ISO-8601, for the metrics file
+  size_t batch;            // per rank
+  std::optional<MetricsFile> metrics;  // rank 0, unless --metrics is empty
+  bool with_metrics;                   // rank 0 has a metrics file (the same on every rank)
+  RunEnvironment env;
+  TrainingData data;
+  dnnl::engine eng;
+  dnnl::stream stream;
+  ParamArena arena;
+  NetworkCache nets;
+  SgdMomentum sgd;
+  GradientReducer reducer;
+  std::vector<std::pair<std::string, std::string>> identity;  // what a checkpoint must share
+  CheckpointPosition start;                                   // where this run begins
+  std::string checkpoint_path;
+  long long last_checkpoint_step = -1;  // global step of the last checkpoint this run wrote
+  DistributedSampler sampler;
+  size_t samples, steps_per_epoch, planned_steps;
+  TraceRecorder trace;
+  std::vector<int32_t> labels;  // the batch's, reused every step
+  std::vector<double> layer_forward, layer_backward;  // one step's per-layer times (metrics), reused
+  double t_run = 0;             // when the first step started
+
+  // Lines the ranks' clocks up for the trace and starts the run's clock.
+  void start_clock();
+  // A failed write names the file (the HDF5 layer names the dataset and the system's reason).
+  void write_metrics();
+
+ private:
+  CheckpointPosition resume();
+};
+
+// Where a step is in the run (0-based).
+struct StepPosition {
+  int epoch;
+  size_t step;         // in the epoch
+  size_t global_step;  // in the whole run
+};
+
+// One step on this rank, before the ranks agree on it.
+struct StepOutcome {
+  StepRecord record;
+  size_t images = 0;   // this rank's batch
+  std::string fault;   // the first numerical fault on this rank ("" if none)
+  int fault_kind = 0;  // 2: this rank's loss or gradients; 1: the weights after the update; 0: none
+};
+
+// A running epoch's totals on this rank.
+struct EpochTally {
+  double t_start = 0;
+  double loss_sum = 0;
+  size_t steps = 0, images = 0;
+};
+
+// train_step.cpp: gathers the batch, runs forward + backward with the gradients reduced as they
+// are ready, waits for the reduction, updates the weights; records the timeline into the trace.
+StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const StepPosition& at);
+
+// step_agreement.cpp: collective. Throws CollectiveError if any rank has a fault; returns true if a
+// stop signal reached any rank (every rank then stops after this same step).
+bool agree_on_step(TrainingRun& run, const StepOutcome& outcome, const StepPosition& at);
+
+// run_checkpoints.cpp: the checkpoint after a step (on a stop, or every --checkpoint-every steps),
+// and the one at the end of a run that was not stopped.
+void checkpoint_after_step(TrainingRun& run, const StepPosition& at, bool stopped);
+void checkpoint_at_end(TrainingRun& run, size_t global_step);
+
+// evaluation.cpp: collective. Test loss and accuracy over the whole test set.
+std::pair<double, double> evaluate(TrainingRun& run);
+
+// run_records.cpp: a step into the result and the epoch's tally (and the progress line); an
+// epoch's record (evaluated unless stopped) into the result and the metrics file; the outputs at
+// the end (trace, metrics, weights).
+void record_step(TrainingRun& run, RunResult& result, EpochTally& tally, const StepOutcome& outcome,
+                 const StepPosition& at);
+void record_epoch(TrainingRun& run, RunResult& result, const EpochTally& tally, int epoch, bool stopped);
+void write_outputs(TrainingRun& run, RunResult& result);
+
+}  // namespace cifar
