@@ -80,10 +80,11 @@ CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena
   if (read_string_attr(f, file, "format") != "cifar_mpi checkpoint 1")
     throw Error(file + ": unknown checkpoint format");
   for (const auto& [k, want] : identity) {
-    // Keys added after the first checkpoints were written, with the value those checkpoints ran.
-    const bool added_later = k == "ring_layout";
+    // Keys added after the first checkpoints were written read as the value those checkpoints ran.
+    const ConfigOption* option = find_option(k);
+    const bool added_later = option && !option->legacy.empty();
     const std::string have = added_later && H5Aexists(f, ("config." + k).c_str()) <= 0
-                                 ? std::string("flat")
+                                 ? option->legacy
                                  : read_string_attr(f, file, "config." + k);
     if (have != want)
       throw Error(file + ": checkpoint is incompatible: it was written with " + k + " = " + have +

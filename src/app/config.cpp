@@ -181,6 +181,58 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
                            CLI::Range(1, 1000000)));
 }
 
+// The learning-rate policy, regularisation, augmentation and the target: what decides how soon
+// a run reaches an accuracy (README "Time to accuracy"). Checkpoints written before these options
+// existed ran with their defaults (legacy).
+void add_policy_and_target(std::vector<ConfigOption>& t) {
+  const auto with_legacy = [&t](ConfigOption o, const char* legacy) {
+    o.legacy = legacy;
+    t.push_back(std::move(o));
+  };
+  with_legacy(choice_option("lr-schedule", &Config::lr_schedule,
+                            "learning rate per step: constant | step | cosine | onecycle (PyTorch's schedulers)",
+                            kAll | kIdentity,
+                            {{"constant", LrScheduleKind::constant},
+                             {"step", LrScheduleKind::step},
+                             {"cosine", LrScheduleKind::cosine},
+                             {"onecycle", LrScheduleKind::onecycle}},
+                            "constant"),
+              "constant");
+  with_legacy(value_option("warmup-epochs", &Config::warmup_epochs,
+                           "linear warm-up from lr/steps to lr over this many epochs (fractions allowed)",
+                           kAll | kIdentity, finite_in(0, 1e5, false, ">= 0")),
+              "0");
+  with_legacy(choice_option("lr-scaling", &Config::lr_scaling,
+                            "scale --lr with the global batch B against 128: none | linear (B/128) | sqrt",
+                            kAll | kIdentity,
+                            {{"none", LrScaling::none}, {"linear", LrScaling::linear}, {"sqrt", LrScaling::sqrt}},
+                            "none"),
+              "none");
+  with_legacy(value_option("lr-step-epochs", &Config::lr_step_epochs,
+                           "step schedule: multiply the lr by --lr-gamma every this many epochs", kAll | kIdentity,
+                           CLI::Range(size_t{0}, size_t{100000})),
+              "0");
+  with_legacy(value_option("lr-gamma", &Config::lr_gamma, "step schedule: decay factor", kAll | kIdentity,
+                           finite_in(0, 1, true, "in (0, 1]")),
+              "0.1");
+  with_legacy(value_option("weight-decay", &Config::weight_decay, "L2 weight decay (coupled, as torch.optim.SGD)",
+                           kAll | kIdentity, finite_in(0, 1, false, "in [0, 1]")),
+              "0");
+  with_legacy(value_option("nesterov", &Config::nesterov, "Nesterov momentum (true/false)", kAll | kIdentity), "0");
+  with_legacy(choice_option("augment", &Config::augment,
+                            "training augmentation: none | crop-flip (random crop after 4-pixel zero padding, "
+                            "horizontal flip; drawn from seed, epoch and image)",
+                            kAll | kIdentity, {{"none", Augment::none}, {"crop-flip", Augment::crop_flip}}, "none"),
+              "none");
+  t.push_back(value_option("target-accuracy", &Config::target_accuracy,
+                           "stop every rank at the first evaluation reaching this test accuracy (fraction, e.g. "
+                           "0.70; 0: none)",
+                           kAll, finite_in(0, 1, false, "a fraction in [0, 1]")));
+  t.push_back(value_option("eval-every", &Config::eval_every,
+                           "also evaluate every K steps (0: only at the end of each epoch)", kAll,
+                           finite_in(0, 9.2e18, false, ">= 0")));
+}
+
 void add_weights_and_communication(std::vector<ConfigOption>& t) {
   t.push_back(value_option("init-weights", &Config::init_weights,
                            "start from these weights (HDF5, PyTorch state_dict names)", kAll));
@@ -207,6 +259,7 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   ring.identity = [](const Config&, const RunShape& r) {
     return std::string(r.hierarchical_ring ? "hierarchical" : "flat");
   };
+  ring.legacy = "flat";  // checkpoints from before the key ran the flat ring
   t.push_back(ring);
   t.push_back(choice_option("wire-dtype", &Config::wire_dtype,
                             "gradients on the wire: fp32 | bf16 | fp16 (summed in fp32)", kAll | kIdentity,
@@ -228,6 +281,22 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   t.push_back(value_option("trace", &Config::trace, "write a Chrome trace (JSON) of the steps here", kAll));
   t.push_back(flag_option("force", &Config::force, "overwrite existing output files", kAgreed));
   t.push_back(meta_option(kAgreed));
+}
+
+// Options that are each valid but cannot run together: one line naming them.
+void check_combinations(const Config& c) {
+  const auto bad = [](const std::string& what) { throw Error("invalid configuration: " + what); };
+  if (c.target_accuracy > 0 && !c.eval)
+    bad("--target-accuracy " + text(c.target_accuracy) + " needs --eval true (the target is checked at evaluations)");
+  if (c.eval_every > 0 && !c.eval) bad("--eval-every " + text(c.eval_every) + " needs --eval true");
+  if (c.lr_schedule == LrScheduleKind::onecycle && c.warmup_epochs > 0)
+    bad("--warmup-epochs " + text(c.warmup_epochs) + " cannot be combined with --lr-schedule onecycle (it warms up "
+        "over its first 30%)");
+  if (c.lr_schedule == LrScheduleKind::step && c.lr_step_epochs == 0)
+    bad("--lr-schedule step needs --lr-step-epochs (epochs between decays)");
+  if (c.warmup_epochs >= c.epochs)
+    bad("--warmup-epochs " + text(c.warmup_epochs) + " must be shorter than --epochs " + text(c.epochs));
+  if (c.nesterov && c.momentum <= 0) bad("--nesterov true needs --momentum > 0");
 }
 
 void build_app(CLI::App& app, Config& c) {
@@ -264,6 +333,7 @@ std::optional<Config> parse_config(int argc, char** argv, bool print_help) {
     throw Error("invalid configuration: " + one_line(e.what()));
   }
   c.config_file = app.get_config_ptr()->as<std::string>();
+  check_combinations(c);
   return c;
 }
 
@@ -271,11 +341,18 @@ const std::vector<ConfigOption>& config_options() {
   static const std::vector<ConfigOption> table = [] {
     std::vector<ConfigOption> t;
     add_data_and_training(t);
+    add_policy_and_target(t);
     add_weights_and_communication(t);
     add_checkpoints_and_output(t);
     return t;
   }();
   return table;
+}
+
+const ConfigOption* find_option(const std::string& key) {
+  for (const auto& o : config_options())
+    if (o.key == key) return &o;
+  return nullptr;
 }
 
 std::vector<std::pair<std::string, std::string>> config_items(const Config& c) {

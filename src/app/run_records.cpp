@@ -47,19 +47,24 @@ void record_step(TrainingRun& run, RunResult& result, EpochTally& tally, const S
     log_progress(run, result, outcome.record.loss, at);
 }
 
-void record_epoch(TrainingRun& run, RunResult& result, const EpochTally& tally, int epoch, bool stopped) {
+bool record_epoch(TrainingRun& run, RunResult& result, EpochTally& tally, int epoch, bool stopped, size_t steps_done) {
   EpochRecord er;
   er.epoch = epoch + 1;
   er.steps = tally.steps;
-  er.wall = now_seconds() - tally.t_start;
+  er.wall = now_seconds() - tally.t_start - tally.eval_time;
   er.images = tally.images * static_cast<size_t>(run.world);  // the sampler pads: every rank takes b
   double loss_mean = tally.loss_sum / static_cast<double>(std::max<size_t>(1, tally.steps));
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, run.comm));
   er.train_loss = loss_mean / run.world;
   const bool evaluated = run.cfg.eval && !stopped;  // not: --eval false, or a run stopped by a signal
-  if (evaluated)
-    std::tie(er.test_loss, er.test_accuracy) = evaluate(run);
-  else
+  bool reached = false;
+  if (evaluated) {
+    // The step that reached the target mid-epoch was just evaluated: that evaluation is the epoch's.
+    if (run.evals.empty() || run.evals.back().step != steps_done) reached = evaluate_and_record(run, tally, steps_done);
+    else reached = run.cfg.target_accuracy > 0 && run.evals.back().test_accuracy >= run.cfg.target_accuracy;
+    er.test_loss = run.evals.back().test_loss;
+    er.test_accuracy = run.evals.back().test_accuracy;
+  } else
     er.test_loss = er.test_accuracy = std::numeric_limits<double>::quiet_NaN();
   if (run.root && evaluated)
     spdlog::info("epoch {} done: train loss {:.4f}, test loss {:.4f}, test accuracy {:.2f}%, {:.2f} s", er.epoch,
@@ -74,6 +79,7 @@ void record_epoch(TrainingRun& run, RunResult& result, const EpochTally& tally, 
       run.write_metrics();
     }
   }
+  return reached;
 }
 
 void write_outputs(TrainingRun& run, RunResult& result) {

@@ -41,6 +41,13 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
     std::printf("  %-34s %11.2f%%\n", "final test accuracy", 100 * m.final_test_accuracy);
   else
     std::printf("  %-34s %12s\n", "final test accuracy", "n/a (no evaluation)");
+  if (r.target.target > 0 && r.target.reached)
+    std::printf("  %-34s %12.3f s   (%.3f s without evaluation; step %lld, epoch %.2f)\n",
+                ("time to " + std::to_string(100 * r.target.target).substr(0, 5) + "% test accuracy").c_str(),
+                r.target.time, r.target.train_time, r.target.steps, r.target.epochs);
+  else if (r.target.target > 0)
+    std::printf("  %-34s %12s\n", ("target " + std::to_string(100 * r.target.target).substr(0, 5) + "%").c_str(),
+                "not reached");
   if (!r.metrics_path.empty()) std::printf("  %-34s %s\n", "metrics file (HDF5)", r.metrics_path.c_str());
   std::fflush(stdout);
 }

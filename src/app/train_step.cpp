@@ -9,6 +9,7 @@
 
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/data/augment.hpp"
 #include "training_run.hpp"
 
 namespace cifar {
@@ -87,7 +88,8 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   SimpleCnn& net = run.nets.get(b);
   double t[5];
   t[0] = now_seconds();
-  gather_batch(run.data.train, std::span(order).subspan(first, b), net.input(), run.labels.data());
+  gather_training_batch(run.data.train, std::span(order).subspan(first, b), run.cfg.augment, run.cfg.seed,
+                        static_cast<uint64_t>(at.epoch), net.input(), run.labels.data());
   t[1] = now_seconds();
   GradientScan scan{run.arena, {}, 0};
   const LossResult r = net.forward_backward(run.stream, run.labels.data(), b, [&](size_t ready) {
@@ -98,6 +100,7 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   t[2] = now_seconds();
   run.reducer.finish_step();
   t[3] = now_seconds();
+  run.sgd.set_lr(static_cast<float>(run.schedule.lr_at(at.global_step)));
   run.sgd.step(run.arena.params(), run.arena.grads());
   t[4] = now_seconds();
   find_fault(out, run.arena, r.loss, scan.fault);

@@ -3,6 +3,8 @@
 // record, checkpoint; each epoch ends with its record (evaluation, metrics).
 #include "cifar_mpi/app/trainer.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "cifar_mpi/util/clock.hpp"
 #include "training_run.hpp"
 
@@ -14,8 +16,9 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   result.steps.reserve(run.planned_steps);
   run.start_clock();
   size_t global_step = run.start.global_step;
-  bool stopped = false;
-  for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < run.planned_steps && !stopped; ++epoch) {
+  bool stopped = false, reached = false;  // a stop signal; --target-accuracy reached
+  for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < run.planned_steps && !stopped && !reached;
+       ++epoch) {
     EpochTally tally{now_seconds()};
     const std::vector<size_t> order = run.sampler.indices(static_cast<uint64_t>(epoch));
     const size_t first_step = epoch == run.start.epoch ? run.start.step : 0;
@@ -27,9 +30,18 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       checkpoint_after_step(run, at, stopped);
       record_step(run, result, tally, outcome, at);
       if (stopped) break;
+      if (evaluation_due(run, at) && evaluate_and_record(run, tally, global_step + 1)) {
+        reached = true;  // every rank has the same test accuracy: all stop after this step
+        ++global_step;
+        break;
+      }
     }
-    record_epoch(run, result, tally, epoch, stopped);
+    reached |= record_epoch(run, result, tally, epoch, stopped, global_step);
   }
+  result.target = summarize_target(run.evals, cfg.target_accuracy);
+  if (run.root && cfg.target_accuracy > 0 && !result.target.reached && !stopped)
+    spdlog::warn("target {:.2f}% test accuracy not reached in {} step(s); the run ended normally",
+                 100 * cfg.target_accuracy, global_step);
   result.total_wall = now_seconds() - run.t_run;
   result.stopped = stopped;
   if (!stopped) checkpoint_at_end(run, global_step);

@@ -2,13 +2,12 @@
 // of the declaration (see training_run.hpp).
 #include "training_run.hpp"
 
-#include <algorithm>
-
 #include <omp.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -120,6 +119,21 @@ ModelInfo describe_model(const ParamArena& arena, const std::vector<Bucket>& buc
   return m;
 }
 
+// The lr policy of the options; the global batch decides the scaling. The schedule spans
+// --epochs whatever --max-steps or --target-accuracy end the run at (it does not depend on
+// stopping early).
+LrScheduleOptions schedule_options(const Config& cfg, size_t global_batch) {
+  LrScheduleOptions o;
+  o.base_lr = cfg.lr;
+  o.scaling = cfg.lr_scaling;
+  o.global_batch = global_batch;
+  o.kind = cfg.lr_schedule;
+  o.warmup_epochs = cfg.warmup_epochs;
+  o.step_epochs = cfg.lr_step_epochs;
+  o.gamma = cfg.lr_gamma;
+  return o;
+}
+
 size_t count_steps_per_epoch(const Config& cfg, size_t samples, size_t batch) {
   const size_t steps = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;
   if (steps == 0)
@@ -167,7 +181,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       eng(dnnl::engine::kind::cpu, 0),
       stream(eng),
       nets(eng, share_initial_weights(arena, cfg_, root, comm_)),
-      sgd(arena.total_count(), cfg_.lr, cfg_.momentum),
+      sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
       reducer(arena.grads(),
               plan_buckets(arena, static_cast<size_t>(cfg_.bucket_mb * 1e6),
                            /*per_tensor=*/cfg_.allreduce == AllreduceStrategy::naive),
@@ -179,6 +193,8 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       samples(sampler.num_samples()),
       steps_per_epoch(count_steps_per_epoch(cfg_, samples, batch)),
       planned_steps(count_planned_steps(cfg_, steps_per_epoch)),
+      schedule(schedule_options(cfg_, batch * static_cast<size_t>(world)), steps_per_epoch,
+               static_cast<size_t>(cfg_.epochs)),
       trace(cfg_.trace.empty() ? 0 : 100),  // the first 100 steps
       labels(batch),
       layer_forward(nets.get(batch).layers().size()),
@@ -192,11 +208,21 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
                  cfg.threads, batch, steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
-  if (metrics)
-    metrics->set_run_info({config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
-                           cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,
-                           start_time, arena.total_count(), arena.total_count() * sizeof(float),
-                           reducer.buckets().size(), batch, steps_per_epoch});
+  if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.lr_scaling != LrScaling::none ||
+               cfg.warmup_epochs > 0 || cfg.augment != Augment::none || cfg.weight_decay > 0 || cfg.nesterov))
+    spdlog::info("policy: lr {} scaled {} to {:.4g} (global batch {}), schedule {}, warm-up {} epoch(s); weight decay "
+                 "{}, nesterov {}, augment {}",
+                 cfg.lr, to_string(cfg.lr_scaling), schedule.scaled_lr(), batch * static_cast<size_t>(world),
+                 to_string(cfg.lr_schedule), cfg.warmup_epochs, cfg.weight_decay, cfg.nesterov ? "on" : "off",
+                 to_string(cfg.augment));
+  if (metrics) {
+    RunInfo info{config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
+                 cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,
+                 start_time, arena.total_count(), arena.total_count() * sizeof(float),
+                 reducer.buckets().size(), batch, steps_per_epoch};
+    info.target_accuracy = cfg.target_accuracy;
+    metrics->set_run_info(std::move(info));
+  }
   if (metrics) metrics->set_model(describe_model(arena, reducer.buckets(), nets.get(batch)));
 }
 

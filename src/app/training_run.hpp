@@ -25,6 +25,7 @@
 #include "cifar_mpi/metrics/metrics_file.hpp"
 #include "cifar_mpi/metrics/trace_recorder.hpp"
 #include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/optim/lr_schedule.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 
 namespace cifar {
@@ -81,6 +82,9 @@ struct TrainingRun {
   long long last_checkpoint_step = -1;  // global step of the last checkpoint this run wrote
   DistributedSampler sampler;
   size_t samples, steps_per_epoch, planned_steps;
+  LrSchedule schedule;          // the lr of every step (a pure function of the global step)
+  std::vector<EvalRecord> evals;  // every evaluation so far (the same on every rank)
+  double eval_time = 0;           // seconds spent evaluating so far
   TraceRecorder trace;
   std::vector<int32_t> labels;  // the batch's, reused every step
   std::vector<double> layer_forward, layer_backward;  // one step's per-layer times (metrics), reused
@@ -113,6 +117,7 @@ struct StepOutcome {
 // A running epoch's totals on this rank.
 struct EpochTally {
   double t_start = 0;
+  double eval_time = 0;  // evaluations within the epoch (--eval-every), not part of its wall time
   double loss_sum = 0;
   size_t steps = 0, images = 0;
 };
@@ -132,13 +137,21 @@ void checkpoint_at_end(TrainingRun& run, size_t global_step);
 
 // evaluation.cpp: collective. Test loss and accuracy over the whole test set.
 std::pair<double, double> evaluate(TrainingRun& run);
+// Collective. Evaluates after `steps_done` steps, records it (run.evals, the metrics file, the
+// log) and returns whether it reached --target-accuracy. Its time goes to run.eval_time and
+// tally.eval_time.
+bool evaluate_and_record(TrainingRun& run, EpochTally& tally, size_t steps_done);
+// An --eval-every evaluation is due after this step (the epoch's last step is evaluated by record_epoch).
+bool evaluation_due(const TrainingRun& run, const StepPosition& at);
 
 // run_records.cpp: a step into the result and the epoch's tally (and the progress line); an
 // epoch's record (evaluated unless stopped) into the result and the metrics file; the outputs at
 // the end (trace, metrics, weights).
 void record_step(TrainingRun& run, RunResult& result, EpochTally& tally, const StepOutcome& outcome,
                  const StepPosition& at);
-void record_epoch(TrainingRun& run, RunResult& result, const EpochTally& tally, int epoch, bool stopped);
+// Returns whether its evaluation reached --target-accuracy (an evaluation already made after
+// `steps_done` steps is not repeated).
+bool record_epoch(TrainingRun& run, RunResult& result, EpochTally& tally, int epoch, bool stopped, size_t steps_done);
 void write_outputs(TrainingRun& run, RunResult& result);
 
 }  // namespace cifar

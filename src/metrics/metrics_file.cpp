@@ -483,6 +483,42 @@ void write_model(hid_t f, const ModelInfo& m, const std::vector<double>& forward
           "including handing its gradients to the communication thread)");
 }
 
+// evals/: every evaluation in order; the root attribute target_accuracy and the summary's time to it.
+void write_evals(hid_t f, const std::vector<EvalRecord>& evals, double target) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  attr(f, "target_accuracy", target > 0 ? target : nan);
+  H5Handle g = make_group(f, "evals", "every evaluation of the test set, in order (--eval-every steps and each "
+                                      "epoch's end); times from the start of training");
+  const size_t n = evals.size();
+  std::vector<int64_t> step(n);
+  std::vector<double> epoch(n), wall(n), train(n), loss(n), acc(n);
+  for (size_t i = 0; i < n; ++i) {
+    step[i] = static_cast<int64_t>(evals[i].step);
+    epoch[i] = evals[i].epoch, wall[i] = evals[i].wall, train[i] = evals[i].train_time;
+    loss[i] = evals[i].test_loss, acc[i] = evals[i].test_accuracy;
+  }
+  dataset(g, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, step.data(), {n}, "steps",
+          "optimizer steps done when evaluated, from the start of the whole run");
+  dataset(g, "epoch", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, epoch.data(), {n}, "epochs", "step / steps_per_epoch");
+  dataset(g, "wall", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, wall.data(), {n}, "s",
+          "since the start of training, evaluations included (rank 0)");
+  dataset(g, "train_time", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, train.data(), {n}, "s",
+          "since the start of training, evaluations excluded (rank 0)");
+  dataset(g, "test_loss", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, loss.data(), {n}, "1", "mean test cross-entropy");
+  dataset(g, "test_accuracy", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, acc.data(), {n}, "fraction",
+          "test accuracy");
+}
+
+void write_target_summary(hid_t f, const TargetSummary& t) {
+  H5Handle g(H5Gopen2(f, "summary", H5P_DEFAULT), H5Gclose);
+  H5_CHECK(g.get(), "cannot open group summary");
+  attr_int(g, "target_reached", t.reached ? 1 : 0);
+  attr(g, "time_to_target", t.time);
+  attr(g, "time_to_target_train", t.train_time);
+  attr_int(g, "steps_to_target", t.steps);
+  attr(g, "epochs_to_target", t.epochs);
+}
+
 }  // namespace
 
 void MetricsFile::write() const {
@@ -494,6 +530,8 @@ void MetricsFile::write() const {
     write_epochs(f, epochs_, info_.eval);
     write_model(f, model_, layer_forward_sum_, layer_backward_sum_, layer_steps_);
     write_summary(f, summary());
+    write_evals(f, evals_, info_.target_accuracy);
+    write_target_summary(f, summarize_target(evals_, info_.target_accuracy));
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);

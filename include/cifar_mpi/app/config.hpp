@@ -13,6 +13,8 @@
 
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
+#include "cifar_mpi/data/augment.hpp"
+#include "cifar_mpi/optim/lr_schedule.hpp"
 
 namespace CLI {
 class App;
@@ -36,6 +38,18 @@ struct Config {
   long max_steps = 0;        // 0: whole epochs
   bool eval = true;          // test accuracy after each epoch
   int log_every = 50;        // steps between progress lines (rank 0)
+  // learning-rate policy and regularisation (optim/lr_schedule.hpp, sgd_momentum.hpp: PyTorch's semantics)
+  LrScheduleKind lr_schedule = LrScheduleKind::constant;
+  double warmup_epochs = 0;  // linear warm-up (not with onecycle, which has its own)
+  LrScaling lr_scaling = LrScaling::none;  // of --lr, against a global batch of 128
+  size_t lr_step_epochs = 0; // step schedule: decay every this many epochs
+  double lr_gamma = 0.1;     // step schedule: decay factor
+  float weight_decay = 0;    // coupled L2, as torch.optim.SGD
+  bool nesterov = false;
+  Augment augment = Augment::none;  // random crop (4-pixel zero padding) + horizontal flip
+  // time to accuracy
+  double target_accuracy = 0;  // stop every rank at the first evaluation that reaches it (0: none)
+  long eval_every = 0;         // also evaluate every K steps (0: at the end of each epoch only)
   // weights
   std::string init_weights;
   std::string save_weights;
@@ -82,10 +96,15 @@ struct ConfigOption {
   std::function<std::string(const Config&, const RunShape&)> identity;
   // Registers the option with CLI11: its type, help, default and validator.
   std::function<void(CLI::App&, Config&)> add_to_cli;
+  // kIdentity options added after the first checkpoints: the value those checkpoints ran with,
+  // which a checkpoint without the key is read as (empty: the key is required).
+  std::string legacy;
 };
 
 // Every option, in the order of --help and config_items.
 const std::vector<ConfigOption>& config_options();
+// The row whose key is `key`, or nullptr.
+const ConfigOption* find_option(const std::string& key);
 
 // Parses argv (and the --config file, default config/default.toml if it exists). Throws
 // cifar::Error with a one-line message naming the key or value on any problem. Returns nullopt

@@ -19,6 +19,7 @@ struct RunResult {
   double total_wall = 0;
   size_t images_per_rank = 0;
   bool stopped = false;      // a stop signal ended the run early (a checkpoint was written)
+  TargetSummary target;      // --target-accuracy: whether and when it was reached
   std::string metrics_path;  // rank 0: the HDF5 metrics file written ("" if none)
 };
 

@@ -54,6 +54,7 @@ struct RunInfo {
   std::string start_time;  // ISO-8601 with UTC offset
   size_t parameter_count = 0, gradient_bytes = 0, buckets = 0;
   size_t batch_per_rank = 0, steps_per_epoch = 0;
+  double target_accuracy = 0;  // --target-accuracy (0: none)
 };
 
 // The model group: what the cost model (tools/cost_model/) reads instead of constants of one
@@ -106,6 +107,8 @@ class MetricsFile {
   void add_layer_times(std::span<const double> forward_s, std::span<const double> backward_s);
   // One finished epoch: its record and every rank's steps as [step][rank] (gather_step_records).
   void add_epoch(const EpochRecord& epoch, std::vector<StepRecord> steps_by_rank);
+  // One evaluation (evals/ group; the time to the target in the summary group).
+  void add_eval(const EvalRecord& eval) { evals_.push_back(eval); }
   // Marks the run complete with its whole wall time (the next write says complete = 1).
   void set_complete(double total_wall);
   MetricsSummary summary() const;
@@ -113,6 +116,7 @@ class MetricsFile {
   void write() const;
 
  private:
+  std::vector<EvalRecord> evals_;
   std::filesystem::path path_;
   RunInfo info_;
   std::vector<EpochRecord> epochs_;

@@ -3,6 +3,7 @@
 // app/train_step.cpp and app/run_records.cpp, written by metrics_file.hpp, gathered across ranks by gather_step_records.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace cifar {
 
@@ -28,5 +29,24 @@ struct EpochRecord {
   double wall = 0;        // seconds, training only (excludes evaluation)
   size_t images = 0;      // training images of the epoch, all ranks
 };
+
+// One evaluation of the test set (every one: at --eval-every steps and at each epoch's end).
+// Times are from the start of training: `wall` with the evaluations so far, `train_time` without.
+struct EvalRecord {
+  size_t step = 0;        // optimizer steps done, counted from the start of the whole run
+  double epoch = 0;       // fractional epochs done: step / steps_per_epoch
+  double wall = 0, train_time = 0;
+  double test_loss = 0, test_accuracy = 0;
+};
+
+// Time to a target accuracy, from a run's evaluations: the first one that reaches it.
+struct TargetSummary {
+  double target = 0;  // 0: no target
+  bool reached = false;
+  double time = 0, train_time = 0, epochs = 0;  // NaN when not reached
+  long long steps = -1;                         // -1 when not reached
+};
+
+TargetSummary summarize_target(const std::vector<EvalRecord>& evals, double target);
 
 }  // namespace cifar
