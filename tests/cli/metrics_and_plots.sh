@@ -157,7 +157,7 @@ for n, s in runs.items():
     close(r["compute : comm"], float(s["compute_to_comm_ratio"]), what=f"N={n} compute:comm")
     assert r["epochs (steps)"] == f"{s['epochs']} ({s['steps']})", r["epochs (steps)"]
     speedup = s["images_per_second"] / runs[1]["images_per_second"]
-    close(r["speedup"], speedup, what=f"N={n} speedup")
+    close(r["throughput speedup (images/s)"], speedup, what=f"N={n} speedup")
     close(r["efficiency"], speedup / n, what=f"N={n} efficiency")
     assert r["oversubscribed"] in ("yes", "no")
 print("summary.md equals the HDF5 values")
