@@ -53,7 +53,7 @@ if [[ -n $TARGET ]]; then
     { echo "scaling_sweep: --target: '$TARGET' is not an accuracy fraction in (0, 1], e.g. 0.6" >&2; exit 2; }
   given --target-accuracy && { echo "scaling_sweep: give the target once: --target A, or --target-accuracy A after --" >&2; exit 2; }
   DEFAULTS+=(--target-accuracy "$TARGET")
-  given --epochs || DEFAULTS+=(--epochs 30)
+  given --epochs || DEFAULTS+=(--epochs 30)  # an upper bound: the runs stop at the target
   if [[ -n $EVAL_EVERY ]]; then
     [[ $EVAL_EVERY =~ ^[1-9][0-9]*$ ]] || { echo "scaling_sweep: --eval-every: '$EVAL_EVERY' is not a positive integer" >&2; exit 2; }
     given --eval-every && { echo "scaling_sweep: give --eval-every once (before or after --)" >&2; exit 2; }
@@ -62,7 +62,7 @@ if [[ -n $TARGET ]]; then
 elif [[ -n $EVAL_EVERY ]]; then
   echo "scaling_sweep: --eval-every goes with --target (or pass it to cifar_mpi after --)" >&2; exit 2
 fi
-given --epochs || DEFAULTS+=(--epochs 1)
+[[ -n $TARGET ]] || given --epochs || DEFAULTS+=(--epochs 1)
 given --threads || DEFAULTS+=(--threads 1)
 
 BIN="$CIFAR_BUILD/cifar_mpi"
