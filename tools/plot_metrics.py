@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
 
-    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR]
-    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR]
+    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR] [--target A]
+    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR] [--target A]
 
 Reads the cifar_mpi metrics files named, and every *.h5 metrics file in the folders named (one
 per run; tools/scaling_sweep.sh makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
@@ -12,17 +12,29 @@ baseline, and writes into --out (default: the first folder named, or the folder 
     time_breakdown.png           mean step time per N: T_data, T_comp, exposed T_wait, T_update, hidden comm
     baseline_vs_distributed.png  the summary metrics of every N side by side (grouped bars)
     step_distribution.png        per-rank step-time distributions of the largest N (stragglers)
-    summary.md                   the summary metrics as a Markdown table
+    accuracy_vs_time.png         test accuracy vs wall time (and vs epochs), one line per N; the
+                                 target accuracy dashed, each run's first evaluation reaching it circled
+    summary.md                   the summary metrics as a Markdown table; with a target, also per N the
+                                 time to target and the time-to-accuracy speedup T_target(base) / T_target(N)
 
 With --compare the runs are not a scaling sweep but variants (strategy, bucket size, overlap,
 wire type, link rate; tools/link_sweep.sh makes such a folder): every run is kept, one bar each,
-and the outputs are time_breakdown.png (the same stacked bars, labelled by variant) and
-compare.md (per run: step time, T_comp, T_comm, exposed T_wait, the share of T_comm hidden behind
-backward, training time).
+and the outputs are time_breakdown.png (the same stacked bars, labelled by variant),
+accuracy_vs_time.png (one line per variant) and compare.md (per run: step time, T_comp, T_comm,
+exposed T_wait, the share of T_comm hidden behind backward, training time; with a target, the time
+to target).
+
+Time to accuracy: runs with --target-accuracy A record every evaluation (evals/: step, epochs,
+wall time with and without evaluations, accuracy) and when they reached A (summary/time_to_target:
+wall seconds from the start of training, evaluations included). The time-to-target columns appear
+when some run has a target; "—" = not reached. --target A measures every run at accuracy A instead,
+from its evaluations (the first reaching A). Files written before evals/ existed are read from
+epochs/ (one evaluation per epoch, at the cumulative training time) and have no target.
 
 Speedup is measured on the same work: S(N) = T(base) / T(N) for runs that train the same number of
 epochs (the same images), computed as the ratio of training throughputs (images/s), which is the
-same number then and stays meaningful for runs cut short by --max-steps. Efficiency = S(N) / (N / base).
+same number then and stays meaningful for runs cut short by --max-steps or stopped at a target
+(summary.md calls it the throughput speedup). Efficiency = S(N) / (N / base).
 Needs numpy, h5py and matplotlib (Debian: python3-numpy python3-h5py python3-matplotlib).
 See docs/metrics.md for the file layout and how to read each plot.
 """

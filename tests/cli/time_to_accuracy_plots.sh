@@ -345,9 +345,11 @@ else
   fail "scaling_sweep.sh --target 0.5 --eval-every 2 (exit $rc, $n_ok run(s) with the flags, N=2 row '$row2')" \
     "$(cat args.txt 2>&1)" "$(tail -n 6 sweep.out)"
 fi
-[[ -s sw/accuracy_vs_time.png ]] && grep -q 'time-to-accuracy speedup' sw/summary.md &&
-  pass "scaling_sweep.sh --target: the sweep folder has accuracy_vs_time.png and the columns in summary.md" ||
+if [[ -s sw/accuracy_vs_time.png ]] && grep -q 'time-to-accuracy speedup' sw/summary.md; then
+  pass "scaling_sweep.sh --target: the sweep folder has accuracy_vs_time.png and the columns in summary.md"
+else
   fail "scaling_sweep.sh --target: accuracy_vs_time.png and summary.md's columns" "$(ls sw 2>&1)"
+fi
 
 sweep --np "1 2" --out sw0 -- --batch-size 128
 rc=$?
