@@ -526,7 +526,7 @@ def write_summary_md(rows, out):
             f"| {r.s('total_train_time'):.3f} | {r.s('images_per_second'):.1f} | {1e3 * r.s('avg_iteration_time'):.3f} "
             f"| {r.s('comm_calls_per_epoch'):.1f} | {r.s('total_comm_time'):.3f} | {r.s('total_wait_time'):.3f} "
             f"| {fmt(r.s('compute_to_comm_ratio'), '.2f')} | {row['speedup']:.3f} | {100 * row['efficiency']:.1f}% |"
-            + (f" {dash(row['time_to_target'], '.2f')} | {dash(r.to_target('epochs_to_target'), '.2f')} "
+            + (f" {dash(row['time_to_target'], '.3f')} | {dash(r.to_target('epochs_to_target'), '.2f')} "
                f"| {dash(row['tta_speedup'], '.3f')} |" if tta else ""))
     lines += [
         "",

@@ -129,6 +129,6 @@ print(f"scaling_sweep: time to {100 * float(sys.argv[3]):g}% test accuracy (wall
 print(f"{'N':>4} {'throughput speedup':>19} {'time to target (s)':>19} {'time-to-accuracy speedup':>25}")
 for row in rows:
     t, s = row["time_to_target"], row["tta_speedup"]
-    print(f"{row['run'].n:>4} {row['speedup']:>19.3f} {'-' if math.isnan(t) else format(t, '.2f'):>19} "
+    print(f"{row['run'].n:>4} {row['speedup']:>19.3f} {'-' if math.isnan(t) else format(t, '.3f'):>19} "
           f"{'-' if math.isnan(s) else format(s, '.3f'):>25}")
 EOF

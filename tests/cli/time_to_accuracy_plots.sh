@@ -339,7 +339,7 @@ rc=$?
 n_ok=$(grep -c -- '--target-accuracy 0.5 --epochs 30 --eval-every 2 --threads 1 --batch-size 128' args.txt 2>/dev/null)
 row2=$(grep -E '^ +2 ' sweep.out | tail -n 1 | tr -s ' ')
 if [[ $rc -eq 0 && $n_ok -eq 2 ]] && grep -q '^scaling_sweep: time to 50% test accuracy' sweep.out &&
-   [[ $row2 == " 2 1.818 5.40 1.852" ]]; then
+   [[ $row2 == " 2 1.818 5.400 1.852" ]]; then
   pass "scaling_sweep.sh --target 0.5 --eval-every 2: both runs got the flags; table row '$row2'"
 else
   fail "scaling_sweep.sh --target 0.5 --eval-every 2 (exit $rc, $n_ok run(s) with the flags, N=2 row '$row2')" \
