@@ -442,7 +442,7 @@ def plot_accuracy_vs_time(runs, out, labeler=None):
         name = labeler(r).replace("\n", ", ")
         t = r.to_target("time_to_target")
         if not math.isnan(r.target):
-            name += f": target at {t:.1f} s" if not math.isnan(t) else ": target not reached"
+            name += f": target at {t:.3g} s" if not math.isnan(t) else ": target not reached"
         for ax, x in ((axes[0], ev["wall"]), (axes[1], ev["epoch"])):
             ax.plot(x[ok], 100 * ev["test_accuracy"][ok], "o-", ms=3, lw=1.5, color=color,
                     label=name if ax is axes[0] else None)
@@ -450,7 +450,7 @@ def plot_accuracy_vs_time(runs, out, labeler=None):
         if i is not None:
             for ax, x in ((axes[0], ev["wall"]), (axes[1], ev["epoch"])):
                 ax.plot([x[i]], [100 * ev["test_accuracy"][i]], "o", ms=11, mfc="none", mec=color, mew=2)
-            axes[0].annotate(f"{ev['wall'][i]:.1f} s", (ev["wall"][i], 100 * ev["test_accuracy"][i]),
+            axes[0].annotate(f"{ev['wall'][i]:.3g} s", (ev["wall"][i], 100 * ev["test_accuracy"][i]),
                              textcoords="offset points", xytext=(6, -14), fontsize=8, color=color)
             axes[1].annotate(f"{ev['epoch'][i]:.2f} ep", (ev["epoch"][i], 100 * ev["test_accuracy"][i]),
                              textcoords="offset points", xytext=(6, -14), fontsize=8, color=color)

@@ -121,6 +121,7 @@ cat "$OUT/summary.md"
 echo
 "$PY" - "$CIFAR_ROOT/tools" "$OUT" "$TARGET" <<'EOF'
 import math, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, sys.argv[1])
 import plot_metrics as pm  # noqa: E402
 rows = pm.time_to_accuracy_rows(pm.derive(pm.one_per_n(pm.load_runs([sys.argv[2]]))))
