@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
 
-    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR]
-    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR]
+    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR] [--target A]
+    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR] [--target A]
 
 Reads the cifar_mpi metrics files named, and every *.h5 metrics file in the folders named (one
 per run; tools/scaling_sweep.sh makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
@@ -12,17 +12,29 @@ baseline, and writes into --out (default: the first folder named, or the folder 
     time_breakdown.png           mean step time per N: T_data, T_comp, exposed T_wait, T_update, hidden comm
     baseline_vs_distributed.png  the summary metrics of every N side by side (grouped bars)
     step_distribution.png        per-rank step-time distributions of the largest N (stragglers)
-    summary.md                   the summary metrics as a Markdown table
+    accuracy_vs_time.png         test accuracy vs wall time (and vs epochs), one line per N; the
+                                 target accuracy dashed, each run's first evaluation reaching it circled
+    summary.md                   the summary metrics as a Markdown table; with a target, also per N the
+                                 time to target and the time-to-accuracy speedup T_target(base) / T_target(N)
 
 With --compare the runs are not a scaling sweep but variants (strategy, bucket size, overlap,
 wire type, link rate; tools/link_sweep.sh makes such a folder): every run is kept, one bar each,
-and the outputs are time_breakdown.png (the same stacked bars, labelled by variant) and
-compare.md (per run: step time, T_comp, T_comm, exposed T_wait, the share of T_comm hidden behind
-backward, training time).
+and the outputs are time_breakdown.png (the same stacked bars, labelled by variant),
+accuracy_vs_time.png (one line per variant) and compare.md (per run: step time, T_comp, T_comm,
+exposed T_wait, the share of T_comm hidden behind backward, training time; with a target, the time
+to target).
+
+Time to accuracy: runs with --target-accuracy A record every evaluation (evals/: step, epochs,
+wall time with and without evaluations, accuracy) and when they reached A (summary/time_to_target:
+wall seconds from the start of training, evaluations included). The time-to-target columns appear
+when some run has a target; "—" = not reached. --target A measures every run at accuracy A instead,
+from its evaluations (the first reaching A). Files written before evals/ existed are read from
+epochs/ (one evaluation per epoch, at the cumulative training time) and have no target.
 
 Speedup is measured on the same work: S(N) = T(base) / T(N) for runs that train the same number of
 epochs (the same images), computed as the ratio of training throughputs (images/s), which is the
-same number then and stays meaningful for runs cut short by --max-steps. Efficiency = S(N) / (N / base).
+same number then and stays meaningful for runs cut short by --max-steps or stopped at a target
+(summary.md calls it the throughput speedup). Efficiency = S(N) / (N / base).
 Needs numpy, h5py and matplotlib (Debian: python3-numpy python3-h5py python3-matplotlib).
 See docs/metrics.md for the file layout and how to read each plot.
 """
@@ -41,9 +53,12 @@ import numpy as np  # noqa: E402
 
 DPI = 90
 STEP_FIELDS = ("t_data", "t_comp", "t_comm", "t_wait", "t_update")
+EVAL_FIELDS = ("step", "epoch", "wall", "train_time", "test_loss", "test_accuracy")
+TARGET_OVERRIDE = None  # --target: the accuracy every run's time to target is measured at
 # Configuration keys that must agree for runs to be compared (world size and file name aside).
 COMPARED_KEYS = ("epochs", "batch_size", "global_batch", "max_steps", "allreduce", "bucket_mb", "overlap",
-                 "threads", "lr", "momentum", "seed", "drop_last", "no_shuffle", "eval", "data_dir")
+                 "threads", "lr", "momentum", "seed", "drop_last", "no_shuffle", "eval", "data_dir",
+                 "target_accuracy", "eval_every")
 
 
 def text(v):
@@ -61,10 +76,59 @@ class Run:
             self.steps = {k: np.asarray(f["steps"][k][()], dtype=np.float64) for k in STEP_FIELDS + ("loss",)}
             self.step_epoch = np.asarray(f["steps/epoch"][()])
             self.epochs = {k: np.asarray(f["epochs"][k][()]) for k in f["epochs"]}
+            self.has_evals = "evals" in f
+            if self.has_evals:
+                self.evals = {k: np.asarray(f["evals"][k][()], dtype=np.float64) for k in EVAL_FIELDS
+                              if k in f["evals"]}
+        if not self.has_evals:
+            # Files written before evals/ existed: the epoch-end evaluations, at the cumulative
+            # training wall time (the evaluations' own time was not recorded, so wall = train_time).
+            e = self.epochs
+            cum = np.cumsum(np.asarray(e.get("wall", []), dtype=np.float64))
+            steps = np.cumsum(np.asarray(e.get("steps", []), dtype=np.float64))
+            spe = float(self.attrs.get("steps_per_epoch", 0))
+            self.evals = {"step": steps,
+                          "epoch": steps / spe if spe > 0 else np.asarray(e.get("epoch", []), dtype=np.float64),
+                          "wall": cum, "train_time": cum.copy(),
+                          "test_loss": np.asarray(e.get("test_loss", []), dtype=np.float64),
+                          "test_accuracy": np.asarray(e.get("test_accuracy", []), dtype=np.float64)}
+        n_evals = len(self.evals.get("test_accuracy", []))
+        for k in EVAL_FIELDS:
+            self.evals.setdefault(k, np.full(n_evals, np.nan))
         self.n = int(self.attrs["world_size"])
         self.oversubscribed = bool(int(self.attrs.get("oversubscribed", 0)))
         self.complete = bool(int(self.attrs.get("complete", 0)))
         self.start_time = text(self.attrs.get("start_time", ""))
+
+    @property
+    def target(self):
+        """The accuracy the run aimed at (fraction), NaN without one; the plotter's --target overrides it."""
+        if TARGET_OVERRIDE is not None:
+            return TARGET_OVERRIDE
+        return float(self.attrs.get("target_accuracy", math.nan))
+
+    def first_eval_reaching(self, target):
+        """Index of the first evaluation with accuracy >= target, or None."""
+        if math.isnan(target):
+            return None
+        hit = np.flatnonzero(np.nan_to_num(self.evals["test_accuracy"], nan=-1.0) >= target)
+        return int(hit[0]) if hit.size else None
+
+    def to_target(self, what="time_to_target"):
+        """time_to_target (s, wall incl. evaluations), time_to_target_train (s), steps_to_target or
+        epochs_to_target; NaN when the target was not reached or there is none. The file's summary
+        value when it has one for its own target; otherwise the first evaluation reaching it."""
+        if TARGET_OVERRIDE is None and what in self.summary and "target_reached" in self.summary:
+            if not int(self.summary["target_reached"]):
+                return math.nan
+            v = float(self.summary[what])
+            return math.nan if what == "steps_to_target" and v < 0 else v
+        i = self.first_eval_reaching(self.target)
+        if i is None:
+            return math.nan
+        column = {"time_to_target": "wall", "time_to_target_train": "train_time", "steps_to_target": "step",
+                  "epochs_to_target": "epoch"}[what]
+        return float(self.evals[column][i])
 
     def config(self, key):
         return text(self.attrs.get("config." + key, ""))
@@ -360,11 +424,87 @@ def plot_step_distribution(rows, out):
     plt.close(fig)
 
 
+# ---- accuracy vs time ----------------------------------------------------------------------
+
+def plot_accuracy_vs_time(runs, out, labeler=None):
+    """Test accuracy against wall time (left) and epochs (right), one line per run; each run's target
+    dashed, its first evaluation reaching it circled."""
+    labeler = labeler or (lambda r: f"N={r.n}" + (" (oversub.)" if r.oversubscribed else ""))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.6), gridspec_kw={"width_ratios": [1.35, 1]})
+    colors = [plt.cm.viridis(0.1 + 0.75 * i / max(1, len(runs) - 1)) for i in range(len(runs))]
+    drawn = False
+    for r, color in zip(runs, colors):
+        ev = r.evals
+        ok = np.isfinite(ev["test_accuracy"])
+        if not ok.any():
+            continue
+        drawn = True
+        name = labeler(r).replace("\n", ", ")
+        t = r.to_target("time_to_target")
+        if not math.isnan(r.target):
+            name += f": target at {t:.3g} s" if not math.isnan(t) else ": target not reached"
+        for ax, x in ((axes[0], ev["wall"]), (axes[1], ev["epoch"])):
+            ax.plot(x[ok], 100 * ev["test_accuracy"][ok], "o-", ms=3, lw=1.5, color=color,
+                    label=name if ax is axes[0] else None)
+        i = r.first_eval_reaching(r.target)
+        if i is not None:
+            for ax, x in ((axes[0], ev["wall"]), (axes[1], ev["epoch"])):
+                ax.plot([x[i]], [100 * ev["test_accuracy"][i]], "o", ms=11, mfc="none", mec=color, mew=2)
+            axes[0].annotate(f"{ev['wall'][i]:.3g} s", (ev["wall"][i], 100 * ev["test_accuracy"][i]),
+                             textcoords="offset points", xytext=(6, -14), fontsize=8, color=color)
+            axes[1].annotate(f"{ev['epoch'][i]:.2f} ep", (ev["epoch"][i], 100 * ev["test_accuracy"][i]),
+                             textcoords="offset points", xytext=(6, -14), fontsize=8, color=color)
+    targets = sorted({r.target for r in runs if not math.isnan(r.target)})
+    for tgt in targets:
+        for ax in axes:
+            ax.axhline(100 * tgt, ls="--", color="tab:red", lw=1.2,
+                       label=(f"target {100 * tgt:g}%" if ax is axes[0] else None))
+    if not drawn:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no evaluations recorded\n(--eval false?)", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+    axes[0].set_xlabel("wall time since the start of training (s, evaluations included)")
+    axes[1].set_xlabel("epochs trained")
+    for ax in axes:
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    for ax in axes:  # room on the right for the crossing's label
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(0, hi + 0.06 * (hi - min(lo, 0)))
+    if drawn or targets:
+        axes[0].legend(fontsize=7.5, loc="lower right")
+    axes[0].set_title("Time to accuracy: test accuracy vs wall time", fontsize=9.5)
+    axes[1].set_title("per epoch (statistical efficiency: more ranks = bigger global batch)", fontsize=9.5)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "accuracy_vs_time.png"), dpi=DPI)
+    plt.close(fig)
+
+
+def time_to_accuracy_rows(rows):
+    """Adds time to target and the time-to-accuracy speedup T_target(base) / T_target(N) to each row."""
+    base_t = rows[0]["run"].to_target("time_to_target")
+    for row in rows:
+        t = row["run"].to_target("time_to_target")
+        row["time_to_target"] = t
+        row["tta_speedup"] = base_t / t if not (math.isnan(t) or math.isnan(base_t)) and t > 0 else math.nan
+    return rows
+
+
+def has_target(runs):
+    return any(not math.isnan(r.target) for r in runs)
+
+
+def dash(v, spec):
+    """v formatted, or an em dash when not reached (NaN)."""
+    return "—" if v is None or math.isnan(v) else format(v, spec)
+
+
 # ---- Markdown -------------------------------------------------------------------------------
 
 def write_summary_md(rows, out):
     base = rows[0]["run"]
     a = base.attrs
+    tta = has_target([row["run"] for row in rows])
     lines = [
         "# Scaling sweep summary",
         "",
@@ -375,8 +515,9 @@ def write_summary_md(rows, out):
         f"({int(a['gradient_bytes'])} gradient bytes); commit `{text(a.get('git_commit', '?'))}`.",
         "",
         "| N | oversubscribed | epochs (steps) | training time (s) | images/s | avg iteration time (ms) "
-        "| comm calls / epoch | total comm time (s) | exposed wait (s) | compute : comm | speedup | efficiency |",
-        "|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| comm calls / epoch | total comm time (s) | exposed wait (s) | compute : comm | throughput speedup (images/s) "
+        "| efficiency |" + (" time to target (s) | epochs to target | time-to-accuracy speedup |" if tta else ""),
+        "|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if tta else ""),
     ]
     for row in rows:
         r = row["run"]
@@ -384,14 +525,29 @@ def write_summary_md(rows, out):
             f"| {r.n} | {'yes' if r.oversubscribed else 'no'} | {int(r.summary['epochs'])} ({int(r.summary['steps'])}) "
             f"| {r.s('total_train_time'):.3f} | {r.s('images_per_second'):.1f} | {1e3 * r.s('avg_iteration_time'):.3f} "
             f"| {r.s('comm_calls_per_epoch'):.1f} | {r.s('total_comm_time'):.3f} | {r.s('total_wait_time'):.3f} "
-            f"| {fmt(r.s('compute_to_comm_ratio'), '.2f')} | {row['speedup']:.3f} | {100 * row['efficiency']:.1f}% |")
+            f"| {fmt(r.s('compute_to_comm_ratio'), '.2f')} | {row['speedup']:.3f} | {100 * row['efficiency']:.1f}% |"
+            + (f" {dash(row['time_to_target'], '.3f')} | {dash(r.to_target('epochs_to_target'), '.2f')} "
+               f"| {dash(row['tta_speedup'], '.3f')} |" if tta else ""))
     lines += [
         "",
-        f"Speedup = T({base.n}) / T(N) for the same epochs (the same images; the per-rank batch is fixed, so N "
-        "ranks take 1/N of the steps), computed as the ratio of images/s; efficiency = speedup / "
-        f"(N / {base.n}). Training time excludes evaluation. Comm and wait times are per-rank totals averaged "
-        "over the ranks; compute : comm = total T_comp / total T_comm (n/a without communication). "
+        f"Throughput speedup = T({base.n}) / T(N) for the same epochs (the same images; the per-rank batch is "
+        "fixed, so N ranks take 1/N of the steps), computed as the ratio of images/s; efficiency = throughput "
+        f"speedup / (N / {base.n}). Training time excludes evaluation. Comm and wait times are per-rank totals "
+        "averaged over the ranks; compute : comm = total T_comp / total T_comm (n/a without communication). "
         "Oversubscribed = more ranks on a node than hardware threads.",
+    ]
+    if tta:
+        targets = ", ".join(sorted({f"{100 * row['run'].target:g}%" for row in rows
+                                    if not math.isnan(row["run"].target)}))
+        lines += [
+            "",
+            f"Target test accuracy {targets}. Time to target = wall time from the start of training to the first "
+            "evaluation reaching it, evaluations included; time-to-accuracy speedup = T_target"
+            f"({base.n}) / T_target(N), the speedup that counts for training to a given accuracy: it is lower than "
+            "the throughput speedup when more ranks (a bigger global batch) need more epochs, or when the "
+            "evaluations, which do not shrink with N, take a larger share. — = target not reached.",
+        ]
+    lines += [
         "",
         "Per-step means (ms, over steps and ranks):",
         "",
@@ -439,9 +595,11 @@ def variant_key(r):
 
 
 def write_compare_md(runs, out):
+    tta = has_target(runs)
     lines = ["| run | N | hosts x ranks | link | strategy | buckets | overlap | wire | batch/rank | steps | step (ms) | T_comp (ms) "
-             "| T_comm (ms) | exposed T_wait (ms) | hidden | training time (s) |",
-             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| T_comm (ms) | exposed T_wait (ms) | hidden | training time (s) |"
+             + (" time to target (s) |" if tta else ""),
+             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if tta else "")]
     for r in runs:
         comm = r.per_step_mean("t_comm")
         hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
@@ -451,9 +609,12 @@ def write_compare_md(runs, out):
             f"| {'on' if int(r.attrs.get('overlap', 0)) else 'off'} | {text(r.attrs.get('wire_dtype', 'fp32'))} "
             f"| {int(r.attrs['batch_per_rank'])} | {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
             f"| {1e3 * comm:.1f} | {1e3 * r.per_step_mean('t_wait'):.1f} "
-            f"| {fmt(100 * hidden / comm if comm > 0 else math.nan, '.0f')}% | {r.s('total_train_time'):.2f} |")
+            f"| {fmt(100 * hidden / comm if comm > 0 else math.nan, '.0f')}% | {r.s('total_train_time'):.2f} |"
+            + (f" {dash(r.to_target('time_to_target'), '.2f')} |" if tta else ""))
     lines += ["", "Per-step means over steps and ranks. hidden = mean(T_comm - T_wait) / mean(T_comm): the share of "
-              "the communication that ran while backward was still computing.", ""]
+              "the communication that ran while backward was still computing."
+              + (" Time to target = wall time from the start of training to the first evaluation reaching the "
+                 "target accuracy, evaluations included (— = not reached)." if tta else ""), ""]
     with open(os.path.join(out, "compare.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
@@ -466,7 +627,15 @@ def main():
     p.add_argument("--out", help="where the PNGs and summary.md go (default: the first folder named, or the "
                    "folder of the first file)")
     p.add_argument("--compare", action="store_true", help="variants, not a scaling sweep: one bar per run")
+    p.add_argument("--target", type=float, metavar="A",
+                   help="measure time to accuracy A (fraction, e.g. 0.6) from the runs' evaluations, instead "
+                   "of each file's own target_accuracy")
     args = p.parse_args()
+    if args.target is not None:
+        if not 0 < args.target <= 1:
+            sys.exit(f"plot_metrics: error: --target {args.target}: not an accuracy fraction in (0, 1]")
+        global TARGET_OVERRIDE
+        TARGET_OVERRIDE = args.target
     first = args.inputs[0]
     out = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
     runs = load_runs(args.inputs)
@@ -476,20 +645,22 @@ def main():
     if args.compare:
         runs = sorted(runs, key=variant_key)
         plot_time_breakdown([{"run": r} for r in runs], out, labeler=variant_label)
+        plot_accuracy_vs_time(runs, out, labeler=variant_label)
         write_compare_md(runs, out)
-        for name in ("time_breakdown.png", "compare.md"):
+        for name in ("time_breakdown.png", "accuracy_vs_time.png", "compare.md"):
             print(os.path.join(out, name))
         return
     runs = one_per_n(runs)
     warn_if_not_comparable(runs)
-    rows = derive(runs)
+    rows = time_to_accuracy_rows(derive(runs))
     plot_speedup(rows, out)
     plot_time_breakdown(rows, out)
     plot_baseline_vs_distributed(rows, out)
     plot_step_distribution(rows, out)
+    plot_accuracy_vs_time(runs, out)
     write_summary_md(rows, out)
     for name in ("speedup.png", "time_breakdown.png", "baseline_vs_distributed.png", "step_distribution.png",
-                 "summary.md"):
+                 "accuracy_vs_time.png", "summary.md"):
         print(os.path.join(out, name))
 
 

@@ -2,11 +2,18 @@
 # A scaling sweep in one command: the same training run at N = 1, 2, 4 ranks (or --np "..."), one
 # HDF5 metrics file per run in one folder, then the plots and summary table of tools/plot_metrics.py.
 #
-#   tools/scaling_sweep.sh [--np "1 2 4"] [--out DIR] [-- cifar_mpi options]
+#   tools/scaling_sweep.sh [--np "1 2 4"] [--out DIR] [--target A [--eval-every K]] [-- cifar_mpi options]
 #
 #   --np LIST   world sizes to run (default "1 2 4")
 #   --out DIR   results folder (default results/sweep-YYYYmmdd-HHMMSS); it gets np<N>.h5,
 #               np<N>.log (each run's output), commands.txt, the PNGs and summary.md
+#   --target A  time to accuracy: every N trains until its test accuracy reaches A (a fraction,
+#               e.g. 0.6; passed as --target-accuracy A) or its epochs run out (then "--epochs 30"
+#               unless given: an upper bound). At the end a table: N, throughput speedup,
+#               time to target and time-to-accuracy speedup T_target(smallest N) / T_target(N)
+#   --eval-every K  with --target: also evaluate every K steps, not only at epochs' ends (passed
+#               as --eval-every K; default: none). Steps per epoch shrink as 1/N, so a K that is
+#               a fraction of an epoch at N = 1 is a bigger fraction at larger N
 #   -- ...      passed to every run, plus "--epochs 1" and "--threads 1" unless they are given;
 #               e.g. "-- --epochs 2", or "-- --max-steps 50 --eval false" for a quick look
 #
@@ -15,17 +22,23 @@
 # launched with "mpirun -np N --bind-to none"; when N exceeds the cores (nproc) it also gets
 # "--oversubscribe --mca mpi_yield_when_idle 1", and the metrics file records oversubscribed = 1.
 # Keep the number of epochs fixed across N (the per-rank batch is fixed, so every N then trains on
-# the same images): speedup = T(1) / T(N).
+# the same images): speedup = T(1) / T(N). With --target the runs stop at the target, so they train
+# different epochs: the throughput speedup is then the ratio of images/s, and the time-to-accuracy
+# speedup T_target(1) / T_target(N) says what the extra ranks bought (summary.md, accuracy_vs_time.png).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 NPS="1 2 4"
 OUT=""
+TARGET=""
+EVAL_EVERY=""
 while (($#)); do
   case $1 in
     --np) NPS=${2:?--np needs a list, e.g. --np \"1 2 4\"}; shift 2 ;;
     --out) OUT=${2:?--out needs a folder}; shift 2 ;;
+    --target) TARGET=${2:?--target needs an accuracy fraction, e.g. --target 0.6}; shift 2 ;;
+    --eval-every) EVAL_EVERY=${2:?--eval-every needs a number of steps}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
     *) echo "scaling_sweep: unknown argument '$1' (cifar_mpi options go after --)" >&2; usage >&2; exit 2 ;;
@@ -35,7 +48,21 @@ EXTRA=("$@")
 # The defaults, unless the options name them (cifar_mpi refuses an option given twice).
 given() { local a; for a in "${EXTRA[@]}"; do [[ $a == "$1" || $a == "$1="* ]] && return 0; done; return 1; }
 DEFAULTS=()
-given --epochs || DEFAULTS+=(--epochs 1)
+if [[ -n $TARGET ]]; then
+  [[ $TARGET =~ ^(0?\.[0-9]*[1-9][0-9]*|1(\.0*)?)$ ]] ||
+    { echo "scaling_sweep: --target: '$TARGET' is not an accuracy fraction in (0, 1], e.g. 0.6" >&2; exit 2; }
+  given --target-accuracy && { echo "scaling_sweep: give the target once: --target A, or --target-accuracy A after --" >&2; exit 2; }
+  DEFAULTS+=(--target-accuracy "$TARGET")
+  given --epochs || DEFAULTS+=(--epochs 30)  # an upper bound: the runs stop at the target
+  if [[ -n $EVAL_EVERY ]]; then
+    [[ $EVAL_EVERY =~ ^[1-9][0-9]*$ ]] || { echo "scaling_sweep: --eval-every: '$EVAL_EVERY' is not a positive integer" >&2; exit 2; }
+    given --eval-every && { echo "scaling_sweep: give --eval-every once (before or after --)" >&2; exit 2; }
+    DEFAULTS+=(--eval-every "$EVAL_EVERY")
+  fi
+elif [[ -n $EVAL_EVERY ]]; then
+  echo "scaling_sweep: --eval-every goes with --target (or pass it to cifar_mpi after --)" >&2; exit 2
+fi
+[[ -n $TARGET ]] || given --epochs || DEFAULTS+=(--epochs 1)
 given --threads || DEFAULTS+=(--threads 1)
 
 BIN="$CIFAR_BUILD/cifar_mpi"
@@ -89,3 +116,20 @@ fi
 "$PY" "$CIFAR_ROOT/tools/plot_metrics.py" "$OUT"
 echo
 cat "$OUT/summary.md"
+[[ -n $TARGET ]] || exit 0
+# Time to accuracy, from the metrics files (the same numbers as summary.md's columns).
+echo
+"$PY" - "$CIFAR_ROOT/tools" "$OUT" "$TARGET" <<'EOF'
+import math, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, sys.argv[1])
+import plot_metrics as pm  # noqa: E402
+rows = pm.time_to_accuracy_rows(pm.derive(pm.one_per_n(pm.load_runs([sys.argv[2]]))))
+print(f"scaling_sweep: time to {100 * float(sys.argv[3]):g}% test accuracy (wall s, evaluations included; "
+      "- = not reached)")
+print(f"{'N':>4} {'throughput speedup':>19} {'time to target (s)':>19} {'time-to-accuracy speedup':>25}")
+for row in rows:
+    t, s = row["time_to_target"], row["tta_speedup"]
+    print(f"{row['run'].n:>4} {row['speedup']:>19.3f} {'-' if math.isnan(t) else format(t, '.3f'):>19} "
+          f"{'-' if math.isnan(s) else format(s, '.3f'):>25}")
+EOF

@@ -2,7 +2,7 @@
 # Metrics files and plots end to end, on a small fake CIFAR-10 set (6 files x 256 random records):
 #   - tools/scaling_sweep.sh --np "1 2" writes np1.h5 and np2.h5 with the documented layout (and
 #     the model group: tensors, bucket plan, per-layer times);
-#   - tools/plot_metrics.py (run by the sweep) draws four non-empty PNGs and summary.md, whose
+#   - tools/plot_metrics.py (run by the sweep) draws five non-empty PNGs and summary.md, whose
 #     numbers equal the HDF5 summary values (read with h5py, the Markdown table parsed);
 #   - an existing metrics file is refused without --force (one line naming it) and replaced with it;
 #     a missing folder is named; the default path is results/run-<time>-np1.h5;
@@ -55,13 +55,13 @@ fi
 
 missing=()
 for f in np1.h5 np2.h5 commands.txt summary.md speedup.png time_breakdown.png baseline_vs_distributed.png \
-         step_distribution.png; do
+         step_distribution.png accuracy_vs_time.png; do
   [[ -s $SWEEP/$f ]] || missing+=("$f")
 done
 if ((${#missing[@]})); then
   fail "sweep folder complete" "missing or empty: ${missing[*]}" "$(ls -la "$SWEEP" 2>&1 | head -20)"
 else
-  pass "sweep folder has np1.h5, np2.h5, four non-empty PNGs and summary.md"
+  pass "sweep folder has np1.h5, np2.h5, five non-empty PNGs and summary.md"
 fi
 if ls "$SWEEP" | grep -q '\.tmp\.'; then fail "no temporary files left" "$(ls "$SWEEP")"; else pass "no temporary files left"; fi
 
@@ -117,7 +117,7 @@ for n in (1, 2):
 print("layout ok")
 
 # PNGs: real images.
-for name in ("speedup", "time_breakdown", "baseline_vs_distributed", "step_distribution"):
+for name in ("speedup", "time_breakdown", "baseline_vs_distributed", "step_distribution", "accuracy_vs_time"):
     with open(os.path.join(d, name + ".png"), "rb") as f:
         head = f.read(8)
     assert head == b"\x89PNG\r\n\x1a\n", f"{name}.png is not a PNG"
@@ -157,7 +157,7 @@ for n, s in runs.items():
     close(r["compute : comm"], float(s["compute_to_comm_ratio"]), what=f"N={n} compute:comm")
     assert r["epochs (steps)"] == f"{s['epochs']} ({s['steps']})", r["epochs (steps)"]
     speedup = s["images_per_second"] / runs[1]["images_per_second"]
-    close(r["speedup"], speedup, what=f"N={n} speedup")
+    close(r["throughput speedup (images/s)"], speedup, what=f"N={n} speedup")
     close(r["efficiency"], speedup / n, what=f"N={n} efficiency")
     assert r["oversubscribed"] in ("yes", "no")
 print("summary.md equals the HDF5 values")
