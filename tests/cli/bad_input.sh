@@ -64,6 +64,16 @@ expect_error "missing data_batch_4.bin" "$MISSING/data_batch_4.bin" -- --data-di
 expect_error "--batch-size 0" "--batch-size" -- --data-dir "$GOOD" --batch-size 0
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
 expect_error "--allreduce foo" "--allreduce" "foo" -- --data-dir "$GOOD" --allreduce foo
+# time to accuracy: each bad value or combination names its option
+expect_error "--target-accuracy 1.5" "--target-accuracy" "1.5" -- --data-dir "$GOOD" --target-accuracy 1.5
+expect_error "--warmup-epochs -1" "--warmup-epochs" -- --data-dir "$GOOD" --warmup-epochs -1
+expect_error "--lr-schedule linear" "--lr-schedule" "linear" -- --data-dir "$GOOD" --lr-schedule linear
+expect_error "--target-accuracy with --eval false" "--target-accuracy" "--eval true" -- \
+  --data-dir "$GOOD" --target-accuracy 0.7 --eval false
+expect_error "--warmup-epochs with onecycle" "--warmup-epochs" "onecycle" -- \
+  --data-dir "$GOOD" --lr-schedule onecycle --warmup-epochs 1 --epochs 3
+expect_error "--lr-schedule step without --lr-step-epochs" "--lr-step-epochs" -- --data-dir "$GOOD" --lr-schedule step
+expect_error "--augment crop" "--augment" "crop" -- --data-dir "$GOOD" --augment crop
 printf 'epochs = 2\nbatchsize = 3\n' >"$TMP/bad.toml"
 expect_error "unknown key in --config file" "batchsize" -- --config "$TMP/bad.toml" --data-dir "$GOOD"
 expect_error "missing --config file" "$TMP/none.toml" -- --config "$TMP/none.toml" --data-dir "$GOOD"
