@@ -91,5 +91,14 @@ PY
 then pass "augmented training is the same on 1 and 2 ranks at a fixed global batch: $(cat c4.txt)"
 else fail "augmentation independent of N (exit $rc)" "$(tail -n 2 r4a.out r4b.out)" "$(cat c4.txt 2>/dev/null)"; fi
 
+# 5. the two recipes are valid configuration files (one step each on the fake set).
+for recipe in time_to_accuracy best_accuracy; do
+  mpi 2 --config "$src/config/$recipe.toml" --max-steps 1 --metrics "r_$recipe.h5" \
+    >"r_$recipe.out" 2>&1
+  rc=$?
+  if [[ $rc -eq 0 ]] && grep -q "policy: lr" "r_$recipe.out"; then pass "config/$recipe.toml runs"
+  else fail "config/$recipe.toml runs (exit $rc)" "$(tail -n 3 "r_$recipe.out")"; fi
+done
+
 if ((failures)); then echo "time_to_accuracy: $failures case(s) failed"; exit 1; fi
 echo "time_to_accuracy: all cases passed"
