@@ -17,7 +17,7 @@ else
 fi
 missing=()
 for f in bin/cifar_mpi bin/allreduce_bench bin/train_step_bench share/cifar_mpi/config/default.toml \
-         share/cifar_mpi/tools/plot_metrics.py share/cifar_mpi/tools/cost_model.py share/cifar_mpi/tools/get_cifar10.sh \
+         share/cifar_mpi/config/time_to_accuracy.toml share/cifar_mpi/tools/plot_metrics.py share/cifar_mpi/tools/cost_model.py share/cifar_mpi/tools/get_cifar10.sh \
          share/cifar_mpi/jobs/train.sbatch share/cifar_mpi/jobs/scaling.sbatch share/doc/cifar_mpi/README.md; do
   [[ -e $P/$f ]] || missing+=("$f")
 done
