@@ -27,6 +27,11 @@
 // without this, run with -x MALLOC_MMAP_THRESHOLD_=1073741824 -x MALLOC_TRIM_THRESHOLD_=1073741824.
 #include <mpi.h>
 
+// SimGrid's smpicxx force-includes smpi_helpers.h, whose exit(x) macro breaks CLI::App::exit;
+// this program never calls exit() (tools/smpi/CMakeLists.txt builds it so).
+#ifdef exit
+#undef exit
+#endif
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
