@@ -16,7 +16,8 @@
 #   --alpha-beta       plain alpha-beta links (SMPI's message-size factors set to 1; "factors"
 #                      column "1"), else SMPI's defaults ("smpi")
 # N runs over powers of two; the ring runs last at each N, and N=1024's ring after everything
-# else, so a stopped sweep keeps the cheap rows. Rows are appended as they come.
+# else, so a stopped sweep keeps the cheap rows. Rows are appended as they come; at the end the
+# markdown table of tools/smpi_table.py (with the model calibrated on SMPI's factors) is printed.
 # Site assumptions: SimGrid 3.32 (libsimgrid-dev), python3; one simulation at a time.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -81,3 +82,4 @@ for d in "${deferred[@]}"; do
   # shellcheck disable=SC2086
   run_one $d
 done
+python3 "$CIFAR_ROOT/tools/smpi_table.py" "$out" --alpha-us "$alpha_us" --gbps "$gbps"
