@@ -1,19 +1,25 @@
-// allreduce_bench: nccl-tests-style bandwidth of MPI_Allreduce and of our ring all-reduce
-// (float32 sum, in place) over message sizes min..max bytes in x2 steps.
+// allreduce_bench: nccl-tests-style bandwidth of MPI_Allreduce and of our all-reduces (float32
+// sum, in place) over message sizes min..max bytes in x2 steps.
 //
 //   mpirun -np 2 allreduce_bench [--min-bytes 4096] [--max-bytes 67108864] [--iters 20]
 //                                [--warmup 5] [--rounds 5] [--csv FILE] [--ring-layout hosts|flat]
+//                                [--algorithms mpi,ring,rhd] [--no-memcpy]
 //
-// "mpi" and "ring" are the all-reduces cifar_mpi runs for --allreduce mpi and ring, made from the
-// same table (allreduce.hpp, make_allreduce): the ring, with several hosts of several ranks each,
-// is hierarchical (hierarchical_allreduce.hpp) unless --ring-layout flat; the header line says which.
+// "mpi", "ring" and "rhd" are the all-reduces cifar_mpi runs for --allreduce mpi, ring and rhd,
+// made from the same table (allreduce.hpp, make_allreduce): the ring, with several hosts of
+// several ranks each, is hierarchical (hierarchical_allreduce.hpp) unless --ring-layout flat; the
+// header line says which. --algorithms picks which are timed (default mpi,ring); the CSV has
+// <name>_time_us, <name>_algbw_gbps, <name>_busbw_gbps per algorithm, in the order given, and
+// ring_over_mpi_busbw when both mpi and ring are timed (the default columns are those of before).
 //
 // Time per op: each rank's mean over --iters timed calls, then the maximum over ranks; the
 // collectives are timed in alternation for --rounds rounds and each keeps its best round.
 // algbw = bytes / time; busbw = algbw * 2(N-1)/N, the per-link traffic of a bandwidth-optimal
 // all-reduce, comparable across N (nccl-tests doc/PERFORMANCE.md). GB/s are 1e9 bytes/s.
 // The timed loops reduce zeros (they stay zeros: no overflow, no denormals); correctness is
-// checked once per size and algorithm outside them, exactly, on integer-valued inputs.
+// checked once per size and algorithm outside them, exactly, on integer-valued inputs whose every
+// partial sum is exact in float up to ~3000 ranks, against their sum as MPI_INT (MPI_Allreduce on
+// integers: exact whatever its algorithm, and cheap when N is large, as under SimGrid).
 // A large memcpy's bandwidth is printed for scale: on one machine every transfer is a copy.
 // On one node, MPI_Allreduce from 32 MiB up may be dominated by page faults: it allocates
 // temporaries per call, glibc serves blocks over 32 MiB with fresh mmap'd pages, and a fault can
@@ -21,8 +27,14 @@
 // without this, run with -x MALLOC_MMAP_THRESHOLD_=1073741824 -x MALLOC_TRIM_THRESHOLD_=1073741824.
 #include <mpi.h>
 
+// SimGrid's smpicxx force-includes smpi_helpers.h, whose exit(x) macro breaks CLI::App::exit;
+// this program never calls exit() (tools/smpi/CMakeLists.txt builds it so).
+#ifdef exit
+#undef exit
+#endif
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -46,6 +58,8 @@ struct Config {
   int rounds = 5;
   std::string csv;
   bool flat_ring = false;
+  std::vector<std::string> algorithms = {"mpi", "ring"};
+  bool memcpy = true;  // --no-memcpy: skip the memcpy lines (64 MiB per rank: too much under SMPI)
 };
 
 // One all-reduce implementation: in place on data[0, count), scratch as large as the ring needs.
@@ -59,18 +73,21 @@ struct Result {
   bool ok;
 };
 
-// Integer-valued inputs whose sums are exact in float: rank r, position i.
-float input_value(int rank, size_t i) { return static_cast<float>((rank + 1) * 1000 + (i * (rank + 1) + 7) % 4099); }
+// Integer-valued inputs that differ by rank and position, at most 4874: sums of up to 3400
+// ranks stay below 2^24, exact in float in any order. Rank r, position i.
+int input_value(int rank, size_t i) {
+  return (rank % 97 + 1) * 8 + static_cast<int>((i * static_cast<size_t>(rank + 1) + 7) % 4099);
+}
 
-bool check(const Collective& c, std::vector<float>& data, std::vector<float>& scratch, size_t count, int rank, int n) {
-  for (size_t i = 0; i < count; ++i) data[i] = input_value(rank, i);
+// `expected` (count ints): the exact sums, MPI_Allreduce over MPI_INT, made once per size.
+bool check(const Collective& c, std::vector<float>& data, std::vector<float>& scratch, const std::vector<int>& expected,
+           size_t count) {
+  int rank = 0;
+  MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+  for (size_t i = 0; i < count; ++i) data[i] = static_cast<float>(input_value(rank, i));
   c.run(data.data(), count, scratch.data());
   bool ok = true;
-  for (size_t i = 0; i < count && ok; ++i) {
-    double expected = 0;
-    for (int r = 0; r < n; ++r) expected += input_value(r, i);
-    ok = data[i] == static_cast<float>(expected);
-  }
+  for (size_t i = 0; i < count && ok; ++i) ok = data[i] == static_cast<float>(expected[i]);
   int mine = ok ? 1 : 0, all = 0;
   MPI_CHECK(MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD));
   return all == 1;
@@ -91,10 +108,13 @@ double timed_mean(const Collective& c, std::vector<float>& data, std::vector<flo
 // each one's best round: on a shared machine other jobs only ever slow a round down, and
 // alternating gives both collectives the same chances.
 std::vector<Result> measure(const std::vector<Collective>& collectives, std::vector<float>& data,
-                            std::vector<float>& scratch, size_t count, const Config& cfg, int rank, int n) {
+                            std::vector<float>& scratch, std::vector<int>& expected, size_t count, const Config& cfg,
+                            int rank, int n) {
   std::vector<Result> results(collectives.size());
   std::vector<double> best(collectives.size(), 1e300);
-  for (size_t a = 0; a < collectives.size(); ++a) results[a].ok = check(collectives[a], data, scratch, count, rank, n);
+  for (size_t i = 0; i < count; ++i) expected[i] = input_value(rank, i);
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, expected.data(), static_cast<int>(count), MPI_INT, MPI_SUM, MPI_COMM_WORLD));
+  for (size_t a = 0; a < collectives.size(); ++a) results[a].ok = check(collectives[a], data, scratch, expected, count);
   std::fill(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(count), 0.0f);
   for (const Collective& c : collectives)
     for (int i = 0; i < cfg.warmup; ++i) c.run(data.data(), count, scratch.data());
@@ -138,13 +158,21 @@ int run(const Config& cfg) {
   int host_len = 0;
   MPI_CHECK(MPI_Get_processor_name(host, &host_len));
 
+  const std::vector<std::string>& names = cfg.algorithms;
+  const auto position = [&](const char* name) {
+    return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+  };
+  const int mpi_at = position("mpi"), ring_at = position("ring");
+  const bool ratio_column = mpi_at < static_cast<int>(names.size()) && ring_at < static_cast<int>(names.size());
+
   FILE* csv = nullptr;  // rank 0 only; opened first so a bad path fails before any timing
   if (rank == 0 && !cfg.csv.empty()) {
     csv = std::fopen(cfg.csv.c_str(), "w");
     if (!csv) throw cifar::Error("cannot open --csv file " + cfg.csv + " for writing");
-    std::fprintf(csv,
-                 "ranks,size_bytes,count,mpi_time_us,mpi_algbw_gbps,mpi_busbw_gbps,ring_time_us,ring_algbw_gbps,"
-                 "ring_busbw_gbps,ring_over_mpi_busbw,check,ring_hosts\n");
+    std::string header = "ranks,size_bytes,count,";
+    for (const std::string& a : names) header += a + "_time_us," + a + "_algbw_gbps," + a + "_busbw_gbps,";
+    if (ratio_column) header += "ring_over_mpi_busbw,";
+    std::fprintf(csv, "%scheck,ring_hosts\n", header.c_str());
   }
 
   const size_t max_count = std::max<size_t>(cfg.max_bytes / sizeof(float), 1);
@@ -152,27 +180,36 @@ int run(const Config& cfg) {
   const cifar::HostLayout hosts(MPI_COMM_WORLD);
   const cifar::RingLayout layout = cfg.flat_ring ? cifar::RingLayout::flat : cifar::RingLayout::hosts;
   std::vector<cifar::ChosenAllreduce> chosen;
-  chosen.push_back(cifar::make_allreduce(cifar::AllreduceStrategy::mpi, cifar::WireDtype::fp32, layout, MPI_COMM_WORLD));
-  chosen.push_back(cifar::make_allreduce(cifar::AllreduceStrategy::ring, cifar::WireDtype::fp32, layout, MPI_COMM_WORLD));
-  const bool hierarchical = chosen[1].row->hierarchical;
+  for (const std::string& a : names) {
+    const cifar::AllreduceStrategy s = a == "mpi"    ? cifar::AllreduceStrategy::mpi
+                                       : a == "ring" ? cifar::AllreduceStrategy::ring
+                                                     : cifar::AllreduceStrategy::rhd;
+    chosen.push_back(cifar::make_allreduce(s, cifar::WireDtype::fp32, layout, MPI_COMM_WORLD));
+  }
+  // The ring's layout, as make_allreduce picks it (hierarchical with several hosts of several ranks).
+  const bool hierarchical = !cfg.flat_ring && hosts.hierarchical();
   // Ranks in the ring that crosses the links: the hosts for the hierarchical ring, else all N
   // (the cost model's ring term, tools/cost_model.py).
   const int ring_hosts = hierarchical ? hosts.hosts() : n;
   size_t scratch_n = 1;
   std::vector<Collective> collectives;
-  for (const cifar::ChosenAllreduce& c : chosen) {
-    scratch_n = std::max(scratch_n, c.algo->scratch_floats(max_count));
-    cifar::Allreduce* algo = c.algo.get();
-    collectives.push_back({c.row->strategy == cifar::AllreduceStrategy::mpi ? "mpi" : "ring",
-                           [algo](float* d, size_t count, float* s) {
+  for (size_t a = 0; a < chosen.size(); ++a) {
+    scratch_n = std::max(scratch_n, chosen[a].algo->scratch_floats(max_count));
+    cifar::Allreduce* algo = chosen[a].algo.get();
+    collectives.push_back({names[a].c_str(), [algo](float* d, size_t count, float* s) {
                              algo->start(d, count, s);
                              algo->wait();
                            }});
   }
   std::vector<float> data(max_count), scratch(scratch_n);
+  std::vector<int> expected(max_count);
 
   const size_t copy_bytes = std::max<size_t>(cfg.max_bytes, size_t{64} << 20);
-  const double copy_one = memcpy_gbps(copy_bytes, false, rank), copy_all = memcpy_gbps(copy_bytes, true, rank);
+  double copy_one = 0, copy_all = 0;
+  if (cfg.memcpy) {
+    copy_one = memcpy_gbps(copy_bytes, false, rank);
+    copy_all = memcpy_gbps(copy_bytes, true, rank);
+  }
 
   if (rank == 0) {
     std::printf("# allreduce_bench: N=%d ranks, host %.*s, float32 sum in place, iters %d x %d rounds, warmup %d\n", n,
@@ -182,32 +219,43 @@ int run(const Config& cfg) {
                   hosts.ranks_per_host());
     else
       std::printf("# ring: flat, %d ranks in rank order (%d host(s))\n", n, hosts.hosts());
-    std::printf("# memcpy %zu MiB: %.2f GB/s on 1 rank, %.2f GB/s per rank with all %d copying\n", copy_bytes >> 20,
-                copy_one, copy_all, n);
+    if (cfg.memcpy)
+      std::printf("# memcpy %zu MiB: %.2f GB/s on 1 rank, %.2f GB/s per rank with all %d copying\n", copy_bytes >> 20,
+                  copy_one, copy_all, n);
     std::printf("# time = best of %d rounds of (max over ranks of the mean); algbw = bytes/time; busbw = algbw*2(N-1)/N (GB/s)\n#\n", cfg.rounds);
-    std::printf("# %10s %10s  %12s %9s %9s  %13s %10s %10s  %8s  %5s\n", "size(B)", "count", "mpi_time(us)",
-                "mpi_algbw", "mpi_busbw", "ring_time(us)", "ring_algbw", "ring_busbw", "ring/mpi", "check");
+    std::printf("# %10s %10s", "size(B)", "count");
+    for (const std::string& a : names)
+      std::printf("  %13s %10s %10s", (a + "_time(us)").c_str(), (a + "_algbw").c_str(), (a + "_busbw").c_str());
+    std::printf("%s  %5s\n", ratio_column ? "  ring/mpi" : "", "check");
   }
 
   bool all_ok = true;
   for (size_t bytes = std::max<size_t>(cfg.min_bytes, sizeof(float)); bytes <= cfg.max_bytes; bytes *= 2) {
     const size_t count = bytes / sizeof(float);
-    const std::vector<Result> results = measure(collectives, data, scratch, count, cfg, rank, n);
-    const Result& mpi = results[0];
-    const Result& ring = results[1];
-    const bool ok = mpi.ok && ring.ok;
-    all_ok = all_ok && ok;
+    const std::vector<Result> results = measure(collectives, data, scratch, expected, count, cfg, rank, n);
+    std::string verdict = "ok";  // else the first algorithm that gave a wrong sum, in capitals
+    for (size_t a = 0; a < results.size() && verdict == "ok"; ++a)
+      if (!results[a].ok) {
+        verdict = names[a];
+        for (char& ch : verdict) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      }
+    all_ok = all_ok && verdict == "ok";
     char ratio[32] = "-";  // busbw is 0 at N = 1: no ratio
-    if (n > 1) std::snprintf(ratio, sizeof ratio, "%.3f", ring.busbw / mpi.busbw);
-    const char* verdict = ok ? "ok" : (mpi.ok ? "RING" : "MPI");  // which one gave a wrong sum
+    if (ratio_column && n > 1)
+      std::snprintf(ratio, sizeof ratio, "%.3f",
+                    results[static_cast<size_t>(ring_at)].busbw / results[static_cast<size_t>(mpi_at)].busbw);
     if (rank == 0) {
-      std::printf("  %10zu %10zu  %12.1f %9.3f %9.3f  %13.1f %10.3f %10.3f  %8s  %5s\n", count * sizeof(float), count,
-                  mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict);
+      std::printf("  %10zu %10zu", count * sizeof(float), count);
+      for (const Result& r : results) std::printf("  %13.1f %10.3f %10.3f", r.time_us, r.algbw, r.busbw);
+      if (ratio_column) std::printf("  %8s", ratio);
+      std::printf("  %5s\n", verdict.c_str());
       std::fflush(stdout);
-      if (csv)
-        std::fprintf(csv, "%d,%zu,%zu,%.3f,%.4f,%.4f,%.3f,%.4f,%.4f,%s,%s,%d\n", n, count * sizeof(float), count,
-                     mpi.time_us, mpi.algbw, mpi.busbw, ring.time_us, ring.algbw, ring.busbw, ratio, verdict,
-                     ring_hosts);
+      if (csv) {
+        std::fprintf(csv, "%d,%zu,%zu,", n, count * sizeof(float), count);
+        for (const Result& r : results) std::fprintf(csv, "%.3f,%.4f,%.4f,", r.time_us, r.algbw, r.busbw);
+        if (ratio_column) std::fprintf(csv, "%s,", ratio);
+        std::fprintf(csv, "%s,%d\n", verdict.c_str(), ring_hosts);
+      }
     }
   }
   if (csv) std::fclose(csv);
@@ -224,7 +272,7 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 
   Config cfg;
-  CLI::App app{"Bandwidth of MPI_Allreduce and of the ring all-reduce (float32 sum, in place)"};
+  CLI::App app{"Bandwidth of MPI_Allreduce and of our all-reduces (float32 sum, in place)"};
   const size_t max_message = size_t{INT_MAX} * sizeof(float);  // MPI_Allreduce takes an int count
   app.add_option("--min-bytes", cfg.min_bytes, "smallest message, bytes")
       ->capture_default_str()
@@ -244,10 +292,20 @@ int main(int argc, char** argv) {
   app.add_option("--ring-layout", layout, "hosts: hierarchical ring across hosts (as cifar_mpi) | flat: one ring")
       ->capture_default_str()
       ->check(CLI::IsMember({"hosts", "flat"}));
+  app.add_option("--algorithms", cfg.algorithms, "all-reduces to time, comma-separated, in CSV column order")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::IsMember({"mpi", "ring", "rhd"}));
+  bool no_memcpy = false;
+  app.add_flag("--no-memcpy", no_memcpy, "skip the memcpy bandwidth lines (64 MiB a rank: too much under SimGrid)");
   try {
     app.parse(argc, argv);
     if (cfg.min_bytes > cfg.max_bytes) throw CLI::ValidationError("--min-bytes", "is larger than --max-bytes");
     cfg.flat_ring = layout == "flat";
+    cfg.memcpy = !no_memcpy;
+    for (size_t a = 0; a < cfg.algorithms.size(); ++a)
+      for (size_t b = 0; b < a; ++b)
+        if (cfg.algorithms[a] == cfg.algorithms[b]) throw CLI::ValidationError("--algorithms", "names " + cfg.algorithms[a] + " twice");
   } catch (const CLI::ParseError& e) {
     const int rc = rank == 0 ? app.exit(e) : e.get_exit_code();
     MPI_Finalize();

@@ -5,6 +5,7 @@
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/mpi_allreduce.hpp"
+#include "cifar_mpi/comm/rhd_allreduce.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
@@ -18,6 +19,9 @@ std::unique_ptr<Allreduce> make_mpi(MPI_Comm comm, WireDtype wire, std::unique_p
 std::unique_ptr<Allreduce> make_ring(MPI_Comm comm, WireDtype wire, std::unique_ptr<HostLayout>) {
   return std::make_unique<RingAllreduce>(comm, wire);
 }
+std::unique_ptr<Allreduce> make_rhd(MPI_Comm comm, WireDtype wire, std::unique_ptr<HostLayout>) {
+  return std::make_unique<RhdAllreduce>(comm, wire);
+}
 std::unique_ptr<Allreduce> make_hierarchical(MPI_Comm, WireDtype wire, std::unique_ptr<HostLayout> hosts) {
   return std::make_unique<HierarchicalRingAllreduce>(std::move(hosts), wire);
 }
@@ -27,6 +31,7 @@ constexpr AllreduceRow kTable[] = {
     {"mpi", AllreduceStrategy::mpi, false, make_mpi},
     {"ring", AllreduceStrategy::ring, false, make_ring},
     {"hierarchical ring", AllreduceStrategy::ring, true, make_hierarchical},
+    {"rhd", AllreduceStrategy::rhd, false, make_rhd},
 };
 
 }  // namespace

@@ -105,7 +105,9 @@ TEST(AllreduceTable, MakeAllreducePicksTheTrainersRow) {
   };
   bool ok = name(AllreduceStrategy::naive, RingLayout::hosts) == "naive" &&
             name(AllreduceStrategy::mpi, RingLayout::hosts) == "mpi" &&
-            name(AllreduceStrategy::ring, RingLayout::flat) == "ring";
+            name(AllreduceStrategy::ring, RingLayout::flat) == "ring" &&
+            name(AllreduceStrategy::rhd, RingLayout::hosts) == "rhd" &&
+            name(AllreduceStrategy::rhd, RingLayout::flat) == "rhd";
   const std::string ring_hosts = name(AllreduceStrategy::ring, RingLayout::hosts);
   ok = ok && ring_hosts == (n == 4 ? "hierarchical ring" : "ring");
   const auto hierarchical = cifar::make_allreduce(AllreduceStrategy::ring, WireDtype::bf16, RingLayout::hosts,

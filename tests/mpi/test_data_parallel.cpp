@@ -1,5 +1,5 @@
 // Synchronous data parallelism end to end: SimpleCnn + GradientReducer + SgdMomentum at N ranks,
-// for every all-reduce strategy (naive / mpi / ring), overlap off and on, and two bucket sizes
+// for every all-reduce strategy (naive / mpi / ring / rhd), overlap off and on, and two bucket sizes
 // (the default 25 MB: one bucket; 0.05 MB: three buckets; naive always has one per tensor).
 //
 //   UnionBatchGradientEquivalence  N ranks at batch b, each on its DistributedSampler share of
@@ -97,7 +97,8 @@ struct Variant {
 // run at both anyway, the plans are then identical).
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
-  for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring})
+  for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring,
+                              AllreduceStrategy::rhd})
     for (double mb : {kDefaultBucketMb, kSmallBucketMb})
       for (bool overlap : {false, true}) v.push_back({s, overlap, mb});
   return v;
@@ -369,7 +370,8 @@ TEST_F(DataParallel, CompressedWireKeepsReplicasIdentical) {
   SimpleCnn net(e.eng, arena, kLocalBatch);
   const Trained base = train(e, arena, net, data, {AllreduceStrategy::mpi, false, kDefaultBucketMb});
   double worst_all = 0;
-  for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring})
+  for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring,
+                              AllreduceStrategy::rhd})
     for (cifar::WireDtype wire : {cifar::WireDtype::bf16, cifar::WireDtype::fp16}) {
       const Variant off{s, false, kSmallBucketMb, wire};
       const OverlapPair p = train_overlap_pair(e, arena, net, data, off, base, "fp32", kCompressedTol);

@@ -6,7 +6,9 @@
 
 namespace cifar {
 
-enum class AllreduceStrategy { naive, mpi, ring };
+// rhd = recursive halving / doubling (comm/rhd_allreduce.hpp): 2 log2 N messages where the ring
+// sends 2(N-1), for many ranks.
+enum class AllreduceStrategy { naive, mpi, ring, rhd };
 
 // hosts = hierarchical (reduce-scatter within each host, a ring across hosts, all-gather within
 // each host; comm/hierarchical_allreduce.hpp), flat = one ring over all ranks in rank order. The
@@ -18,6 +20,7 @@ inline std::string to_string(AllreduceStrategy s) {
     case AllreduceStrategy::naive: return "naive";
     case AllreduceStrategy::mpi: return "mpi";
     case AllreduceStrategy::ring: return "ring";
+    case AllreduceStrategy::rhd: return "rhd";
   }
   return "?";
 }
