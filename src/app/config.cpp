@@ -237,11 +237,14 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   t.push_back(value_option("init-weights", &Config::init_weights,
                            "start from these weights (HDF5, PyTorch state_dict names)", kAll));
   t.push_back(value_option("save-weights", &Config::save_weights, "write the final weights here (HDF5)", kAll));
-  t.push_back(choice_option("allreduce", &Config::allreduce, "gradient averaging: naive | mpi | ring",
+  t.push_back(choice_option("allreduce", &Config::allreduce,
+                            "gradient averaging: naive | mpi | ring | rhd (recursive halving and doubling: "
+                            "2 log2(N) latency terms)",
                             kAll | kIdentity,
                             {{"naive", AllreduceStrategy::naive},
                              {"mpi", AllreduceStrategy::mpi},
-                             {"ring", AllreduceStrategy::ring}},
+                             {"ring", AllreduceStrategy::ring},
+                             {"rhd", AllreduceStrategy::rhd}},
                             "mpi"));
   t.push_back(value_option("bucket-mb", &Config::bucket_mb, "gradient bucket size in MB", kAll | kIdentity,
                            finite_in(1e-6, 1e6, false, "in [1e-6, 1e6]")));

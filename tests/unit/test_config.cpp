@@ -184,9 +184,11 @@ TEST(ConfigTest, AllreduceStrategies) {
   EXPECT_EQ(parse_ok({"--allreduce", "naive"}).allreduce, AllreduceStrategy::naive);
   EXPECT_EQ(parse_ok({"--allreduce", "mpi"}).allreduce, AllreduceStrategy::mpi);
   EXPECT_EQ(parse_ok({"--allreduce", "ring"}).allreduce, AllreduceStrategy::ring);
+  EXPECT_EQ(parse_ok({"--allreduce", "rhd"}).allreduce, AllreduceStrategy::rhd);
   EXPECT_EQ(to_string(AllreduceStrategy::naive), "naive");
   EXPECT_EQ(to_string(AllreduceStrategy::mpi), "mpi");
   EXPECT_EQ(to_string(AllreduceStrategy::ring), "ring");
+  EXPECT_EQ(to_string(AllreduceStrategy::rhd), "rhd");
 }
 
 TEST(ConfigTest, RingLayouts) {
@@ -366,7 +368,7 @@ TEST(ConfigTest, ReadableMessages) {
     const std::string msg = expect_error(args, {args[0], args[1]});
     EXPECT_LT(msg.size(), 160u) << msg;
   }
-  const std::string msg = expect_error({"--allreduce", "foo"}, {"naive", "mpi", "ring"});
+  const std::string msg = expect_error({"--allreduce", "foo"}, {"naive", "mpi", "ring", "rhd"});
   EXPECT_EQ(msg.find("->"), std::string::npos) << msg;
 }
 
