@@ -148,12 +148,7 @@ void RingAllreduce::finish_step() {
 
 bool RingAllreduce::advance(bool block) {
   while (in_flight_) {
-    int done = 1;
-    if (block)
-      MPI_CHECK(MPI_Waitall(2, requests_, MPI_STATUSES_IGNORE));
-    else
-      MPI_CHECK(MPI_Testall(2, requests_, &done, MPI_STATUSES_IGNORE));
-    if (!done) return false;
+    if (!step_requests_done(requests_, block)) return false;
     finish_step();
   }
   return true;

@@ -25,6 +25,7 @@
 
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
 
 namespace cifar {
 
@@ -58,6 +59,17 @@ inline void complete_in_destructor(Allreduce& op) noexcept {
     op.wait();
   } catch (const std::exception&) {
   }
+}
+
+// For a step-by-step algorithm: waits for (block) or tests the step's two requests (send and
+// receive); true once both are complete.
+inline bool step_requests_done(MPI_Request (&requests)[2], bool block) {
+  int done = 1;
+  if (block)
+    MPI_CHECK(MPI_Waitall(2, requests, MPI_STATUSES_IGNORE));
+  else
+    MPI_CHECK(MPI_Testall(2, requests, &done, MPI_STATUSES_IGNORE));
+  return done != 0;
 }
 
 // One row per algorithm. `hierarchical` rows run where several hosts have several ranks each
