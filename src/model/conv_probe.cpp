@@ -52,7 +52,7 @@ struct ProbeLayer {
       const memory::desc wanted = p->conv->wanted_src_desc();
       if (!(wanted == plain)) build(wanted);
       zero_fill(p->conv->diff_dst());
-    } catch (const dnnl::error&) {
+    } catch (const ConvUnsupported&) {
       return nullptr;
     }
     return p;

@@ -28,7 +28,7 @@ constexpr double kWinoRtol = 1e-4, kWinoAtol = 1e-4;
 std::optional<SimpleCnn> try_network(Engine& e, ParamArena& arena, size_t batch, const NetworkOptions& options) {
   try {
     return std::optional<SimpleCnn>(std::in_place, e.eng, arena, batch, options);
-  } catch (const dnnl::error& err) {
+  } catch (const ConvUnsupported&) {
     return std::nullopt;
   }
 }

@@ -14,6 +14,10 @@ enum class ConvAlgoRequest { auto_, direct, winograd };
 enum class ComputeDtype { fp32, bf16 };
 
 const char* conv_algo_name(ConvAlgo a);  // "direct" | "winograd"
+inline std::string to_string(ConvAlgoRequest r) {
+  return r == ConvAlgoRequest::auto_ ? "auto" : r == ConvAlgoRequest::winograd ? "winograd" : "direct";
+}
+inline std::string to_string(ComputeDtype d) { return d == ComputeDtype::bf16 ? "bf16" : "fp32"; }
 
 // One algorithm per pass. oneDNN accepts a backward pass of another algorithm than the forward
 // one (the forward pd is only a hint), but the forward's choice fixes the activation layouts

@@ -46,7 +46,7 @@ class SimpleCnn {
   static constexpr ConvShape kConvs[] = {{"conv1", 3, 32, 32, 3, true}, {"conv2", 32, 15, 64, 3, false}};
 
   // options: each convolution's algorithms (default direct) and the compute type (default f32).
-  // Throws dnnl::error if oneDNN lacks an asked algorithm for a layer.
+  // Throws ConvUnsupported (layers/conv2d.hpp) if oneDNN lacks an asked algorithm for a layer.
   SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch, const NetworkOptions& options = {});
   const NetworkOptions& options() const { return options_; }
 

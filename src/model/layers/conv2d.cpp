@@ -18,6 +18,19 @@ Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* d
                int kernel, float* weight, float* bias, float* dweight, float* dbias, ConvPassAlgos algos,
                ComputeDtype dtype)
     : WeightedLayer(std::move(name)), algos_(algos) {
+  try {
+    build(eng, src, diff_src, out_channels, kernel, weight, bias, dweight, dbias, dtype);
+  } catch (const dnnl::error& e) {
+    throw ConvUnsupported(name_ + ": oneDNN offers no " + to_string(dtype) + " convolution with forward " +
+                          conv_algo_name(algos.forward) + ", backward-data " + conv_algo_name(algos.backward_data) +
+                          ", backward-weights " + conv_algo_name(algos.backward_weights) +
+                          " for these shapes on this CPU (" + e.what() + ")");
+  }
+}
+
+void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels, int kernel,
+                   float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype) {
+  const ConvPassAlgos algos = algos_;
   const auto sd = src.get_desc().dims();  // (B, C, H, W)
   const memory::dim B = sd[0], C = sd[1], H = sd[2], W = sd[3], O = out_channels, K = kernel;
   const memory::dims weight_dims{O, C, K, K}, bias_dims{O}, dst_dims{B, O, H - K + 1, W - K + 1};

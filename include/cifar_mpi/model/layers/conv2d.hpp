@@ -6,16 +6,22 @@
 //   dst     (B, O, H-K+1, W-K+1)    layout chosen by oneDNN, in the compute type
 //   dweight (O, C, K, K), dbias (O) arena, f32 (oneDNN writes f32 gradients from bf16 data)
 #include <array>
+#include <stdexcept>
 
 #include "cifar_mpi/model/conv_algo.hpp"
 #include "cifar_mpi/model/layers/weighted_layer.hpp"
 
 namespace cifar {
 
+// What Conv2d throws when oneDNN lacks an asked algorithm (or compute type) for its shapes.
+struct ConvUnsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class Conv2d : public WeightedLayer {
  public:
   // diff_src: the previous layer's diff_dst, or nullptr for the first layer (no data gradient).
-  // Throws dnnl::error when oneDNN has no implementation of an asked algorithm for these shapes.
+  // Throws ConvUnsupported when oneDNN has no implementation of an asked algorithm for these shapes.
   Conv2d(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src,
          int out_channels, int kernel, float* weight, float* bias, float* dweight, float* dbias,
          ConvPassAlgos algos = {}, ComputeDtype dtype = ComputeDtype::fp32);
@@ -26,6 +32,8 @@ class Conv2d : public WeightedLayer {
   const std::array<std::string, 3>& impl_names() const { return impl_names_; }
 
  private:
+  void build(const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src, int out_channels, int kernel,
+             float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype);
   ConvPassAlgos algos_;
   std::array<std::string, 3> impl_names_;
 };
