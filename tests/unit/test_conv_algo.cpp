@@ -157,3 +157,93 @@ TEST(ConvProbe, TimesEveryConvolutionAndChoosesAnOfferedCombination) {
 
 }  // namespace
 }  // namespace cifar
+
+namespace cifar {
+namespace {
+
+// bf16 keeps 8 bits of mantissa (relative rounding 2^-9 ~ 2e-3 per value), but a gradient that
+// is a small sum of cancelling terms (random images and labels) loses far more: measured on
+// Zen 5, 6-11% of the tensor's norm for conv1..fc1, 0.4% for fc2. The bound catches a wrong
+// layout or a missing reorder (errors of order 1), not bf16's own rounding; FiveStepsTrackFp32
+// is the training-level check.
+constexpr double kBf16RelL2 = 0.25;
+
+TEST(ComputeDtypeBf16, ForwardBackwardCloseToReference) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has neither avx512_bf16 nor AMX";
+  Engine e;
+  const size_t batch = 16;
+  ParamArena arena = testing::make_arena(11);
+  NetworkOptions o;
+  o.dtype = ComputeDtype::bf16;
+  SimpleCnn net(e.eng, arena, batch, o);
+  for (size_t i : {0, 3})
+    EXPECT_EQ(dynamic_cast<const Conv2d&>(*net.layers()[i]).impl_names()[0].rfind("ref:", 0), std::string::npos);
+  EXPECT_EQ(net.layers()[0]->dst().get_desc().data_type(), dnnl::memory::data_type::bf16);
+  const auto x = testing::random_input(batch, 5);
+  const auto y = testing::random_labels(batch, 6);
+  std::copy(x.begin(), x.end(), net.input());
+  const LossResult r = net.forward_backward(e.stream, y.data(), batch);
+  reference::Grads grads;
+  const float ref_loss = reference::forward_backward(testing::to_reference(arena), x.data(), y.data(),
+                                                     static_cast<int>(batch), nullptr, nullptr, &grads);
+  EXPECT_NEAR(r.loss, ref_loss, 1e-2 * std::max(1.0f, std::fabs(ref_loss)));
+  // Per element, bf16 rounding of activations can move a max-pool window's argmax and with it a
+  // gradient contribution, so the gradients are compared as tensors: relative L2 error.
+  for (const auto& [name, want] : reference::named_tensors(grads)) {
+    const auto got = testing::tensor(arena, name, true);
+    ASSERT_EQ(got.size(), want->size()) << name;
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      err += (double(got[i]) - (*want)[i]) * (double(got[i]) - (*want)[i]);
+      norm += double((*want)[i]) * (*want)[i];
+    }
+    const double rel = std::sqrt(err / norm);
+    std::cout << "bf16 grad " << name << ": relative L2 error " << rel << "\n";
+    EXPECT_LT(rel, kBf16RelL2) << name;
+  }
+}
+
+// Five steps of training in bf16 reduce the loss on a fixed batch as fp32 does, and the weights
+// (fp32 master copies) stay near fp32's.
+TEST(ComputeDtypeBf16, FiveStepsTrackFp32) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has neither avx512_bf16 nor AMX";
+  Engine e;
+  const size_t batch = 32;
+  ParamArena a32 = testing::make_arena(5), a16 = testing::make_arena(5);
+  NetworkOptions o;
+  o.dtype = ComputeDtype::bf16;
+  SimpleCnn n32(e.eng, a32, batch), n16(e.eng, a16, batch, o);
+  const auto x = testing::random_input(batch, 12);
+  const auto y = testing::random_labels(batch, 13);
+  SgdMomentum s32(a32.total_count(), 0.01f, 0.9f), s16(a16.total_count(), 0.01f, 0.9f);
+  float first = 0, l16 = 0, l32 = 0;
+  for (int step = 1; step <= 5; ++step) {
+    std::copy(x.begin(), x.end(), n32.input());
+    std::copy(x.begin(), x.end(), n16.input());
+    l32 = n32.forward_backward(e.stream, y.data(), batch).loss;
+    l16 = n16.forward_backward(e.stream, y.data(), batch).loss;
+    if (step == 1) first = l16;
+    s32.step(a32.params(), a32.grads());
+    s16.step(a16.params(), a16.grads());
+  }
+  EXPECT_LT(l16, first);
+  EXPECT_NEAR(l16, l32, 2e-2 * std::max(1.0f, std::fabs(l32)));
+  for (const auto& s : a32.specs())
+    expect_close("bf16 after 5 steps " + s.name, testing::tensor(a16, s.name, false), testing::tensor(a32, s.name, false),
+                 1e-2, 1e-3);
+}
+
+TEST(ComputeDtypeBf16, WinogradIsRefusedWithTheLayerNamed) {
+  if (!cpu_has_native_bf16()) GTEST_SKIP() << "this CPU has neither avx512_bf16 nor AMX";
+  Engine e;
+  ParamArena arena = testing::make_arena(1);
+  try {
+    SimpleCnn net(e.eng, arena, 4, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::bf16));
+    GTEST_SKIP() << "oneDNN offers bf16 Winograd here";
+  } catch (const ConvUnsupported& err) {
+    EXPECT_NE(std::string(err.what()).find("conv1: oneDNN offers no bf16"), std::string::npos) << err.what();
+  }
+}
+
+}  // namespace
+}  // namespace cifar
