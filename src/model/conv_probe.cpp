@@ -29,7 +29,7 @@ struct ProbeLayer {
   memory src, diff_src;
   std::unique_ptr<Conv2d> conv;
 
-  // Empty when oneDNN has no implementation (dnnl::error).
+  // Empty when oneDNN has no implementation (ConvUnsupported).
   static std::unique_ptr<ProbeLayer> make(const dnnl::engine& eng, const SimpleCnn::ConvShape& c, size_t batch,
                                           ConvPassAlgos algos, ComputeDtype dtype) {
     auto p = std::make_unique<ProbeLayer>();
