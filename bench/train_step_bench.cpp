@@ -1,7 +1,9 @@
 // Speed of one training step (forward, backward, SGD update) of the reference network on one
 // process, beside the same machine's oneDNN sgemm for scale, and a per-layer time breakdown.
-//   train_step_bench [--batch 128] [--threads 2] [--steps 50] [--warmup 5]
-// Prints images/s, achieved GFLOP/s (model FLOPs counted analytically) and sgemm GFLOP/s.
+//   train_step_bench [--batch 128] [--threads 2] [--steps 50] [--warmup 5] [--per-layer]
+//                    [--conv-algo direct|auto|winograd] [--compute-dtype fp32|bf16]
+// Prints images/s, achieved GFLOP/s (model FLOPs counted analytically) and sgemm GFLOP/s; with
+// auto, the start-up probe's line per convolution (its timings and the algorithms chosen).
 #include <CLI/CLI.hpp>
 #include <dnnl.hpp>
 #include <mpi.h>
@@ -14,8 +16,11 @@
 #include <random>
 #include <vector>
 
+#include "cifar_mpi/model/conv_probe.hpp"
+#include "cifar_mpi/model/layers/conv2d.hpp"
 #include "cifar_mpi/model/simple_cnn.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
+#include "cifar_mpi/util/clock.hpp"
 
 namespace {
 
@@ -65,15 +70,40 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps)->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup)->check(CLI::NonNegativeNumber);
   app.add_flag("--per-layer", per_layer, "time each layer's forward and backward");
+  std::string conv_algo = "direct", compute_dtype = "fp32";
+  app.add_option("--conv-algo", conv_algo, "convolution algorithm: direct | auto (probe) | winograd")
+      ->check(CLI::IsMember({"direct", "auto", "winograd"}));
+  app.add_option("--compute-dtype", compute_dtype, "convolution arithmetic: fp32 | bf16")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
+  const cifar::ComputeDtype dtype = compute_dtype == "bf16" ? cifar::ComputeDtype::bf16 : cifar::ComputeDtype::fp32;
+  if (dtype == cifar::ComputeDtype::bf16 && !cifar::cpu_has_native_bf16()) {
+    std::fprintf(stderr, "--compute-dtype bf16: this CPU has neither avx512_bf16 nor AMX\n");
+    MPI_Finalize();
+    return 1;
+  }
 
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream s(eng);
   cifar::ParamArena arena;
   cifar::register_simple_cnn(arena);
   cifar::init_pytorch_default(arena, 1);
-  cifar::SimpleCnn net(eng, arena, batch);
+  cifar::NetworkOptions options;
+  if (conv_algo == "auto") {
+    const double p0 = cifar::now_seconds();
+    const auto probes = cifar::probe_conv_algorithms(eng, batch, dtype);
+    std::printf("conv probe (%.2f s):\n", cifar::now_seconds() - p0);
+    for (const auto& p : probes) {
+      std::printf("  %s\n", p.summary().c_str());
+      options.conv[p.layer] = p.chosen;
+    }
+    options.dtype = dtype;
+  } else {
+    options = cifar::uniform_conv_options(conv_algo == "winograd" ? cifar::ConvAlgo::winograd : cifar::ConvAlgo::direct,
+                                          dtype);
+  }
+  cifar::SimpleCnn net(eng, arena, batch, options);
   cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
   std::mt19937 gen(7);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -97,9 +127,9 @@ int main(int argc, char** argv) {
   const double gflops = ips * train_flops_per_image() / 1e9;
   const double sgemm = sgemm_gflops(threads);
   omp_set_num_threads(threads);
-  std::printf("threads %d batch %zu steps %d: %.2f ms/step, %.0f images/s, %.1f GFLOP/s (model), "
+  std::printf("conv-algo %s compute-dtype %s threads %d batch %zu steps %d: %.2f ms/step, %.0f images/s, %.1f GFLOP/s (model), "
               "sgemm %.1f GFLOP/s, model/sgemm %.2f, cpu %.2f ms/step\n",
-              threads, batch, steps, 1e3 * t / steps, ips, gflops, sgemm, gflops / sgemm, 1e3 * cpu / steps);
+              conv_algo.c_str(), compute_dtype.c_str(), threads, batch, steps, 1e3 * t / steps, ips, gflops, sgemm, gflops / sgemm, 1e3 * cpu / steps);
 
   if (per_layer) {
     std::map<std::string, std::pair<double, double>> times;
@@ -118,9 +148,15 @@ int main(int argc, char** argv) {
         times[layers[k]->name()].second += seconds_since(t1);
       }
     }
-    for (auto& l : layers)
-      std::printf("  %-6s forward %7.3f ms  backward %7.3f ms\n", l->name().c_str(),
-                  1e3 * times[l->name()].first / steps, 1e3 * times[l->name()].second / steps);
+    for (auto& l : layers) {
+      std::string algo;
+      if (const auto* c = dynamic_cast<const cifar::Conv2d*>(l.get()))
+        algo = std::string("  (") + cifar::conv_algo_name(c->algos().forward) + "/" +
+               cifar::conv_algo_name(c->algos().backward_data) + "/" + cifar::conv_algo_name(c->algos().backward_weights) +
+               ": " + c->impl_names()[0] + ")";
+      std::printf("  %-6s forward %7.3f ms  backward %7.3f ms%s\n", l->name().c_str(),
+                  1e3 * times[l->name()].first / steps, 1e3 * times[l->name()].second / steps, algo.c_str());
+    }
   }
   MPI_Finalize();
   return 0;

@@ -270,6 +270,26 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
                             "fp32"));
 }
 
+// How the convolutions compute. Both change the bits of the weights (identity); checkpoints from
+// before the keys ran direct fp32.
+void add_compute(std::vector<ConfigOption>& t) {
+  ConfigOption algo = choice_option(
+      "conv-algo", &Config::conv_algo,
+      "convolution algorithm: direct | winograd | auto (rank 0 times both per layer and pass at start-up, "
+      "all ranks run its choice)",
+      kAll | kIdentity,
+      {{"direct", ConvAlgoRequest::direct}, {"winograd", ConvAlgoRequest::winograd}, {"auto", ConvAlgoRequest::auto_}},
+      "direct");
+  algo.legacy = "direct";
+  t.push_back(algo);
+  ConfigOption dtype = choice_option(
+      "compute-dtype", &Config::compute_dtype,
+      "convolution arithmetic: fp32 | bf16 (needs avx512_bf16 or AMX; weights, gradients and update stay fp32)",
+      kAll | kIdentity, {{"fp32", ComputeDtype::fp32}, {"bf16", ComputeDtype::bf16}}, "fp32");
+  dtype.legacy = "fp32";
+  t.push_back(dtype);
+}
+
 void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
   t.push_back(value_option("checkpoint", &Config::checkpoint,
@@ -346,6 +366,7 @@ const std::vector<ConfigOption>& config_options() {
     add_data_and_training(t);
     add_policy_and_target(t);
     add_weights_and_communication(t);
+    add_compute(t);
     add_checkpoints_and_output(t);
     return t;
   }();

@@ -13,6 +13,7 @@
 
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
@@ -106,6 +107,44 @@ ParamArena& share_initial_weights(ParamArena& arena, const Config& cfg, bool roo
   return arena;
 }
 
+// The convolutions' algorithms and compute type. Different algorithms give different bits, so
+// with --conv-algo auto rank 0 alone probes and every rank runs its choice (broadcast).
+NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng, size_t batch, bool root,
+                                      MPI_Comm comm) {
+  if (cfg.compute_dtype == ComputeDtype::bf16) {
+    int native = cpu_has_native_bf16() ? 1 : 0;  // every rank's CPU must have it
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &native, 1, MPI_INT, MPI_MIN, comm));
+    if (!native)
+      throw Error("--compute-dtype bf16: a rank's CPU has neither avx512_bf16 nor AMX (oneDNN would run its "
+                  "reference loops); use --compute-dtype fp32");
+  }
+  if (cfg.conv_algo != ConvAlgoRequest::auto_) {
+    const ConvAlgo a = cfg.conv_algo == ConvAlgoRequest::winograd ? ConvAlgo::winograd : ConvAlgo::direct;
+    if (root && a != ConvAlgo::direct) spdlog::info("conv: {} in every pass of every convolution", conv_algo_name(a));
+    return uniform_conv_options(a, cfg.compute_dtype);
+  }
+  NetworkOptions o;
+  o.dtype = cfg.compute_dtype;
+  constexpr size_t n = std::size(SimpleCnn::kConvs);
+  int choice[3 * n] = {};  // per layer: forward, backward data, backward weights (ConvAlgo)
+  if (root) {
+    const double t0 = now_seconds();
+    const auto probes = probe_conv_algorithms(eng, batch, cfg.compute_dtype);
+    for (size_t i = 0; i < n; ++i) {
+      spdlog::info("conv probe {}", probes[i].summary());
+      choice[3 * i] = static_cast<int>(probes[i].chosen.forward);
+      choice[3 * i + 1] = static_cast<int>(probes[i].chosen.backward_data);
+      choice[3 * i + 2] = static_cast<int>(probes[i].chosen.backward_weights);
+    }
+    spdlog::info("conv probe: {:.2f} s at batch {}", now_seconds() - t0, batch);
+  }
+  MPI_CHECK(MPI_Bcast(choice, 3 * n, MPI_INT, 0, comm));
+  for (size_t i = 0; i < n; ++i)
+    o.conv[SimpleCnn::kConvs[i].name] = {static_cast<ConvAlgo>(choice[3 * i]), static_cast<ConvAlgo>(choice[3 * i + 1]),
+                                         static_cast<ConvAlgo>(choice[3 * i + 2])};
+  return o;
+}
+
 // The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced,
 // the layers (what tools/cost_model reads instead of constants).
 ModelInfo describe_model(const ParamArena& arena, const std::vector<Bucket>& buckets, const SimpleCnn& net) {
@@ -180,7 +219,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       data(cfg_, comm_, root),
       eng(dnnl::engine::kind::cpu, 0),
       stream(eng),
-      nets(eng, share_initial_weights(arena, cfg_, root, comm_)),
+      nets(eng, share_initial_weights(arena, cfg_, root, comm_), choose_network_options(cfg_, eng, batch, root, comm_)),
       sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
       reducer(arena.grads(),
               plan_buckets(arena, static_cast<size_t>(cfg_.bucket_mb * 1e6),
@@ -221,6 +260,10 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  start_time, arena.total_count(), arena.total_count() * sizeof(float),
                  reducer.buckets().size(), batch, steps_per_epoch};
     info.target_accuracy = cfg.target_accuracy;
+    for (const auto& [layer, a] : nets.options().conv)  // what ran (--conv-algo auto decides at start-up)
+      info.meta.emplace_back("conv_algo." + layer, std::string("forward ") + conv_algo_name(a.forward) +
+                                                       ", backward-data " + conv_algo_name(a.backward_data) +
+                                                       ", backward-weights " + conv_algo_name(a.backward_weights));
     metrics->set_run_info(std::move(info));
   }
   if (metrics) metrics->set_model(describe_model(arena, reducer.buckets(), nets.get(batch)));

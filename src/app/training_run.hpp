@@ -34,16 +34,20 @@ namespace cifar {
 // partial batch, the test set's remainder).
 class NetworkCache {
  public:
-  NetworkCache(const dnnl::engine& eng, ParamArena& arena) : eng_(eng), arena_(arena) {}
+  // options: the convolutions' algorithms and compute type, the same on every rank.
+  NetworkCache(const dnnl::engine& eng, ParamArena& arena, NetworkOptions options)
+      : eng_(eng), arena_(arena), options_(std::move(options)) {}
   SimpleCnn& get(size_t batch) {
     auto& net = nets_[batch];
-    if (!net) net = std::make_unique<SimpleCnn>(eng_, arena_, batch);
+    if (!net) net = std::make_unique<SimpleCnn>(eng_, arena_, batch, options_);
     return *net;
   }
+  const NetworkOptions& options() const { return options_; }
 
  private:
   dnnl::engine eng_;
   ParamArena& arena_;
+  NetworkOptions options_;
   std::map<size_t, std::unique_ptr<SimpleCnn>> nets_;
 };
 

@@ -42,7 +42,8 @@ void init_pytorch_default(ParamArena& arena, uint64_t seed) {
   }
 }
 
-SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) : batch_(batch), arena_(arena) {
+SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch, const NetworkOptions& options)
+    : batch_(batch), arena_(arena), options_(options) {
   using dnnl::memory;
   const auto B = static_cast<memory::dim>(batch);
   input_ = memory({{B, 3, 32, 32}, memory::data_type::f32, memory::format_tag::nchw}, eng);
@@ -52,10 +53,12 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) :
       if (specs[i].name == name) return i;
     throw std::logic_error(std::string("arena lacks ") + name);
   };
-  auto conv = [&](const char* name, memory& src, memory* diff_src, int out) {
-    const size_t w = idx((std::string(name) + ".weight").c_str()), b = w + 1;
-    return std::make_unique<Conv2d>(name, eng, src, diff_src, out, 3, arena.param(w), arena.param(b),
-                                    arena.grad(w), arena.grad(b));
+  auto conv = [&](const ConvShape& shape, memory& src, memory* diff_src) {
+    const size_t w = idx((std::string(shape.name) + ".weight").c_str()), b = w + 1;
+    const auto algos = options.conv.find(shape.name);
+    return std::make_unique<Conv2d>(shape.name, eng, src, diff_src, shape.out_channels, shape.kernel, arena.param(w),
+                                    arena.param(b), arena.grad(w), arena.grad(b),
+                                    algos == options.conv.end() ? ConvPassAlgos{} : algos->second, options.dtype);
   };
   auto fc = [&](const char* name, memory& src, memory* diff_src, int out) {
     const size_t w = idx((std::string(name) + ".weight").c_str()), b = w + 1;
@@ -66,10 +69,10 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch) :
   // ReLU runs after max pooling, on a quarter of the elements: ReLU is monotonic, so
   // maxpool(relu(x)) == relu(maxpool(x)) exactly, and the gradients agree (both are zero where
   // a window's maximum is <= 0) but for exact ties inside a window.
-  layers_.push_back(conv("conv1", input_, nullptr, 32));  // (B,32,30,30); no data gradient for the input
+  layers_.push_back(conv(kConvs[0], input_, nullptr));  // (B,32,30,30); no data gradient for the input
   layers_.push_back(std::make_unique<MaxPool>("pool1", eng, last().dst(), last().diff_dst()));  // (B,32,15,15)
   layers_.push_back(std::make_unique<Relu>("relu1", eng, last().dst(), last().diff_dst()));
-  layers_.push_back(conv("conv2", last().dst(), &last().diff_dst(), 64));                        // (B,64,13,13)
+  layers_.push_back(conv(kConvs[1], last().dst(), &last().diff_dst()));                     // (B,64,13,13)
   layers_.push_back(std::make_unique<MaxPool>("pool2", eng, last().dst(), last().diff_dst()));  // (B,64,6,6)
   layers_.push_back(std::make_unique<Relu>("relu2", eng, last().dst(), last().diff_dst()));
   layers_.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128));                           // (B,128)

@@ -14,6 +14,7 @@
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
 #include "cifar_mpi/data/augment.hpp"
+#include "cifar_mpi/model/conv_algo.hpp"
 #include "cifar_mpi/optim/lr_schedule.hpp"
 
 namespace CLI {
@@ -59,6 +60,9 @@ struct Config {
   bool overlap = false;
   RingLayout ring_layout = RingLayout::hosts;
   WireDtype wire_dtype = WireDtype::fp32;  // what gradients travel as: fp32 | bf16 | fp16
+  // compute
+  ConvAlgoRequest conv_algo = ConvAlgoRequest::direct;  // auto | direct | winograd (auto: probe at start-up)
+  ComputeDtype compute_dtype = ComputeDtype::fp32;      // the convolutions' arithmetic: fp32 | bf16
   // checkpoints
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
   long checkpoint_every = 0; // steps (0: only when signalled)

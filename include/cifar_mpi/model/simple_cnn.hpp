@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "cifar_mpi/model/conv_algo.hpp"
 #include "cifar_mpi/model/layer.hpp"
 #include "cifar_mpi/model/param_arena.hpp"
 #include "cifar_mpi/model/softmax_cross_entropy.hpp"
@@ -35,7 +36,19 @@ class SimpleCnn {
   // set agrees; the model does not depend on the data stage).
   static constexpr size_t kInputChannels = 3, kInputSide = 32, kClasses = 10;
 
-  SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch);
+  // The convolutions' shapes (what probe_conv_algorithms times): src (B, in, side, side),
+  // out channels, kernel; the first layer computes no data gradient.
+  struct ConvShape {
+    const char* name;
+    int in_channels, side, out_channels, kernel;
+    bool first;
+  };
+  static constexpr ConvShape kConvs[] = {{"conv1", 3, 32, 32, 3, true}, {"conv2", 32, 15, 64, 3, false}};
+
+  // options: each convolution's algorithms (default direct) and the compute type (default f32).
+  // Throws ConvUnsupported (layers/conv2d.hpp) if oneDNN lacks an asked algorithm for a layer.
+  SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch, const NetworkOptions& options = {});
+  const NetworkOptions& options() const { return options_; }
 
   size_t batch() const { return batch_; }
   float* input() { return static_cast<float*>(input_.get_data_handle()); }  // (B, 3, 32, 32) NCHW
@@ -60,6 +73,7 @@ class SimpleCnn {
  private:
   size_t batch_;
   ParamArena& arena_;
+  NetworkOptions options_;
   dnnl::memory input_;
   std::vector<std::unique_ptr<Layer>> layers_;  // forward order
   std::vector<size_t> grads_ready_after_;       // per layer: arena prefix final after its backward

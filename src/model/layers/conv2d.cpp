@@ -6,43 +6,71 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+namespace {
+
+dnnl::algorithm dnnl_algorithm(ConvAlgo a) {
+  return a == ConvAlgo::winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+}
+
+}  // namespace
+
 Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels,
-               int kernel, float* weight, float* bias, float* dweight, float* dbias)
-    : WeightedLayer(std::move(name)) {
+               int kernel, float* weight, float* bias, float* dweight, float* dbias, ConvPassAlgos algos,
+               ComputeDtype dtype)
+    : WeightedLayer(std::move(name)), algos_(algos) {
+  try {
+    build(eng, src, diff_src, out_channels, kernel, weight, bias, dweight, dbias, dtype);
+  } catch (const dnnl::error& e) {
+    throw ConvUnsupported(name_ + ": oneDNN offers no " + to_string(dtype) + " convolution with forward " +
+                          conv_algo_name(algos.forward) + ", backward-data " + conv_algo_name(algos.backward_data) +
+                          ", backward-weights " + conv_algo_name(algos.backward_weights) +
+                          " for these shapes on this CPU (" + e.what() + ")");
+  }
+}
+
+void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels, int kernel,
+                   float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype) {
+  const ConvPassAlgos algos = algos_;
   const auto sd = src.get_desc().dims();  // (B, C, H, W)
   const memory::dim B = sd[0], C = sd[1], H = sd[2], W = sd[3], O = out_channels, K = kernel;
   const memory::dims weight_dims{O, C, K, K}, bias_dims{O}, dst_dims{B, O, H - K + 1, W - K + 1};
   const memory::dims strides{1, 1}, padding{0, 0};
+  const dt compute = dtype == ComputeDtype::bf16 ? dt::bf16 : dt::f32;
 
-  auto any = [](const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); };
+  auto any = [](const memory::dims& d, dt t) { return memory::desc(d, t, tag::any); };
   memory user_weight({weight_dims, dt::f32, tag::oihw}, eng, weight);
   memory user_dweight({weight_dims, dt::f32, tag::oihw}, eng, dweight);
   bias_ = memory({bias_dims, dt::f32, tag::x}, eng, bias);
   dbias_ = memory({bias_dims, dt::f32, tag::x}, eng, dbias);
 
-  // Forward: oneDNN picks the src, weight and dst layouts it is fastest in.
-  dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                           any(sd), any(weight_dims), bias_.get_desc(), any(dst_dims),
-                                           strides, padding, padding);
+  // Forward: oneDNN picks the src, weight and dst layouts it is fastest in (for this algorithm).
+  dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, dnnl_algorithm(algos.forward),
+                                           any(sd, compute), any(weight_dims, compute), bias_.get_desc(),
+                                           any(dst_dims, compute), strides, padding, padding);
   dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, eng);
+  impl_names_[0] = fwd_pd.impl_info_str();
   fwd_ = dnnl::convolution_forward(fwd_pd);
   src_ = LayoutBridge(src, fwd_pd.src_desc(), eng, /*to_inner=*/true);
   weight_fwd_ = LayoutBridge(user_weight, fwd_pd.weights_desc(), eng, true);
   dst_ = memory(fwd_pd.dst_desc(), eng);
   diff_dst_ = memory(fwd_pd.dst_desc(), eng);
 
-  // Backward weights, with the forward primitive as hint; reads the same src and diff_dst.
-  dnnl::convolution_backward_weights::desc bw_desc(dnnl::algorithm::convolution_direct, fwd_pd.src_desc(),
-                                                   any(weight_dims), dbias_.get_desc(), fwd_pd.dst_desc(),
+  // Backward weights, with the forward primitive as hint (its algorithm may differ: the hint
+  // only steers layouts); reads the same src and diff_dst. Gradients are f32 even from bf16 data.
+  dnnl::convolution_backward_weights::desc bw_desc(dnnl_algorithm(algos.backward_weights), fwd_pd.src_desc(),
+                                                   any(weight_dims, dt::f32), dbias_.get_desc(), fwd_pd.dst_desc(),
                                                    strides, padding, padding);
   dnnl::convolution_backward_weights::primitive_desc bw_pd(bw_desc, eng, fwd_pd);
+  impl_names_[2] = bw_pd.impl_info_str();
   bwd_weights_ = dnnl::convolution_backward_weights(bw_pd);
   dweight_ = LayoutBridge(user_dweight, bw_pd.diff_weights_desc(), eng, /*to_inner=*/false);
 
   if (diff_src) {
-    dnnl::convolution_backward_data::desc bd_desc(dnnl::algorithm::convolution_direct, fwd_pd.src_desc(),
-                                                  any(weight_dims), fwd_pd.dst_desc(), strides, padding, padding);
+    dnnl::convolution_backward_data::desc bd_desc(dnnl_algorithm(algos.backward_data), fwd_pd.src_desc(),
+                                                  any(weight_dims, compute), fwd_pd.dst_desc(), strides, padding,
+                                                  padding);
     dnnl::convolution_backward_data::primitive_desc bd_pd(bd_desc, eng, fwd_pd);
+    impl_names_[1] = bd_pd.impl_info_str();
     bwd_data_ = dnnl::convolution_backward_data(bd_pd);
     weight_bwd_ = LayoutBridge(user_weight, bd_pd.weights_desc(), eng, true);
     diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, /*to_inner=*/false);

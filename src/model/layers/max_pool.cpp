@@ -9,7 +9,7 @@ MaxPool::MaxPool(std::string name, const dnnl::engine& eng, memory& src, memory&
   const auto sd = src.get_desc().dims();
   const memory::dims dst_dims{sd[0], sd[1], sd[2] / 2, sd[3] / 2};
   const memory::dims kernel{2, 2}, strides{2, 2}, padding{0, 0};
-  const memory::desc dst_any(dst_dims, memory::data_type::f32, memory::format_tag::any);
+  const memory::desc dst_any(dst_dims, src.get_desc().data_type(), memory::format_tag::any);
   dnnl::pooling_forward::primitive_desc fwd_pd(
       {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src.get_desc(), dst_any, strides, kernel,
        padding, padding},

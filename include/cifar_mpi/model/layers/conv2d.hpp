@@ -1,18 +1,41 @@
 #pragma once
 // 2-D convolution, stride 1, no padding (PyTorch nn.Conv2d(in, out, k)).
-//   src     (B, C, H, W)            any layout
-//   weight  (O, C, K, K)            arena, PyTorch OIHW
-//   bias    (O)                     arena
-//   dst     (B, O, H-K+1, W-K+1)    layout chosen by oneDNN
+//   src     (B, C, H, W)            any layout (f32, or bf16 when the compute type is bf16)
+//   weight  (O, C, K, K)            arena, PyTorch OIHW, f32 (reordered to bf16 each step if bf16)
+//   bias    (O)                     arena, f32
+//   dst     (B, O, H-K+1, W-K+1)    layout chosen by oneDNN, in the compute type
+//   dweight (O, C, K, K), dbias (O) arena, f32 (oneDNN writes f32 gradients from bf16 data)
+#include <array>
+#include <stdexcept>
+
+#include "cifar_mpi/model/conv_algo.hpp"
 #include "cifar_mpi/model/layers/weighted_layer.hpp"
 
 namespace cifar {
 
+// What Conv2d throws when oneDNN lacks an asked algorithm (or compute type) for its shapes.
+struct ConvUnsupported : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 class Conv2d : public WeightedLayer {
  public:
   // diff_src: the previous layer's diff_dst, or nullptr for the first layer (no data gradient).
+  // Throws ConvUnsupported when oneDNN has no implementation of an asked algorithm for these shapes.
   Conv2d(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src,
-         int out_channels, int kernel, float* weight, float* bias, float* dweight, float* dbias);
+         int out_channels, int kernel, float* weight, float* bias, float* dweight, float* dbias,
+         ConvPassAlgos algos = {}, ComputeDtype dtype = ComputeDtype::fp32);
+
+  const ConvPassAlgos& algos() const { return algos_; }
+  // oneDNN's implementation names: forward, backward data ("" for the first layer), backward
+  // weights. A name starting "ref:" is oneDNN's slow reference loop.
+  const std::array<std::string, 3>& impl_names() const { return impl_names_; }
+
+ private:
+  void build(const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src, int out_channels, int kernel,
+             float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype);
+  ConvPassAlgos algos_;
+  std::array<std::string, 3> impl_names_;
 };
 
 }  // namespace cifar

@@ -13,8 +13,13 @@ class WeightedLayer : public Layer {
  public:
   std::string name() const override { return name_; }
   void forward(dnnl::stream& s) override;
-  void backward(dnnl::stream& s) override;
+  void backward(dnnl::stream& s) override;  // backward_weights, then backward_data
+  // The two halves of backward, apart for timing them (probe_conv_algorithms).
+  void backward_weights(dnnl::stream& s);
+  void backward_data(dnnl::stream& s);  // no-op for the first layer
   bool has_params() const override { return true; }
+  // The src layout the forward primitive reads (a src in another layout is reordered to it).
+  dnnl::memory::desc wanted_src_desc() { return src_.inner().get_desc(); }
 
  protected:
   explicit WeightedLayer(std::string name) : name_(std::move(name)) {}

@@ -1,0 +1,41 @@
+#pragma once
+// How the network's convolutions compute: oneDNN's algorithm for each of a convolution's three
+// passes, and the data type of the convolutions' arithmetic. Weights, their gradients (all-reduce)
+// and the update stay float32 whatever is chosen here.
+#include <map>
+#include <optional>
+#include <string>
+
+namespace cifar {
+
+enum class ConvAlgo { direct, winograd };
+// What --conv-algo asks for: auto times the algorithms at start-up (probe_conv_algorithms).
+enum class ConvAlgoRequest { auto_, direct, winograd };
+enum class ComputeDtype { fp32, bf16 };
+
+const char* conv_algo_name(ConvAlgo a);  // "direct" | "winograd"
+inline std::string to_string(ConvAlgoRequest r) {
+  return r == ConvAlgoRequest::auto_ ? "auto" : r == ConvAlgoRequest::winograd ? "winograd" : "direct";
+}
+inline std::string to_string(ComputeDtype d) { return d == ComputeDtype::bf16 ? "bf16" : "fp32"; }
+
+// One algorithm per pass. oneDNN accepts a backward pass of another algorithm than the forward
+// one (the forward pd is only a hint), but the forward's choice fixes the activation layouts
+// that the backward passes must read, so the three are chosen together.
+struct ConvPassAlgos {
+  ConvAlgo forward = ConvAlgo::direct, backward_data = ConvAlgo::direct, backward_weights = ConvAlgo::direct;
+  bool operator==(const ConvPassAlgos&) const = default;
+};
+
+// Everything SimpleCnn needs to know beyond shapes: per convolution layer (by name: "conv1",
+// "conv2"), its algorithms (absent: direct in every pass), and the compute data type.
+struct NetworkOptions {
+  std::map<std::string, ConvPassAlgos> conv;
+  ComputeDtype dtype = ComputeDtype::fp32;
+};
+
+// True when oneDNN runs a bf16 convolution on this CPU with a native (not reference) kernel:
+// avx512_bf16 or AMX. Decided by creating one and reading its implementation name.
+bool cpu_has_native_bf16();
+
+}  // namespace cifar
