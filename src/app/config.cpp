@@ -228,6 +228,10 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   t.push_back(value_option("trace", &Config::trace, "write a Chrome trace (JSON) of the steps here", kAll));
   t.push_back(flag_option("force", &Config::force, "overwrite existing output files", kAgreed));
   t.push_back(meta_option(kAgreed));
+  t.push_back(value_option("stall-timeout", &Config::stall_timeout,
+                           "seconds a rank may wait for another at a collective before the job ends "
+                           "with exit 76, naming the missing ranks (0: wait forever)",
+                           kAll, finite_in(0, 1e7, false, "in [0, 1e7]")));
 }
 
 void build_app(CLI::App& app, Config& c) {

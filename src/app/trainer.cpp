@@ -3,6 +3,7 @@
 // record, checkpoint; each epoch ends with its record (evaluation, metrics).
 #include "cifar_mpi/app/trainer.hpp"
 
+#include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "training_run.hpp"
 
@@ -10,9 +11,15 @@ namespace cifar {
 
 RunResult run_training(const Config& cfg, MPI_Comm comm) {
   TrainingRun run(cfg, comm);
+  StallWatch watch(comm, cfg.stall_timeout);  // --stall-timeout (comm/stall_watch.hpp)
+  run.reducer.set_stall_watch(&watch);
+  using Phase = StallWatch::Phase;
   RunResult result;
   result.steps.reserve(run.planned_steps);
-  run.start_clock();
+  {
+    Phase p(&watch, "the start-up barrier");
+    run.start_clock();
+  }
   size_t global_step = run.start.global_step;
   bool stopped = false;
   for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < run.planned_steps && !stopped; ++epoch) {
@@ -22,17 +29,23 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     for (size_t step = first_step; step < run.steps_per_epoch && global_step < run.planned_steps;
          ++step, ++global_step) {
       const StepPosition at{epoch, step, global_step};
+      watch.set_step(global_step);
       const StepOutcome outcome = train_step(run, order, at);
-      stopped = agree_on_step(run, outcome, at);  // throws, on every rank, if any rank has a fault
+      {
+        Phase p(&watch, "the step agreement");
+        stopped = agree_on_step(run, outcome, at);  // throws, on every rank, if any rank has a fault
+      }
       checkpoint_after_step(run, at, stopped);
       record_step(run, result, tally, outcome, at);
       if (stopped) break;
     }
+    Phase p(&watch, "the epoch's end (evaluation, metrics)");
     record_epoch(run, result, tally, epoch, stopped);
   }
   result.total_wall = now_seconds() - run.t_run;
   result.stopped = stopped;
   if (!stopped) checkpoint_at_end(run, global_step);
+  Phase p(&watch, "writing the outputs");
   write_outputs(run, result);
   return result;
 }

@@ -49,6 +49,7 @@ struct Config {
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
   long checkpoint_every = 0; // steps (0: only when signalled)
   std::string resume;        // continue from this checkpoint
+  double stall_timeout = 300;  // s a collective may wait for a rank before the job ends (0: never)
   // output
   std::string metrics;       // HDF5 metrics file ("" = results/run-<time>.h5)
   std::string trace;         // Chrome trace JSON ("" = none)
