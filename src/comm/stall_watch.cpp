@@ -14,7 +14,9 @@ namespace cifar {
 
 namespace {
 
-constexpr int kArrivalTag = 1;
+constexpr int kArrivalTag = 1, kPingTag = 2, kPongTag = 3;
+// A poll that comes this much later than asked means the process itself was suspended.
+constexpr double kFrozenGap = 1.0;
 // Between polls of the arrival messages: short against a step (>= 10 ms), long enough that a
 // rank waiting for a slow one leaves its core to the others.
 constexpr std::chrono::microseconds kArrivalPoll{200};
@@ -48,6 +50,12 @@ StallWatch::StallWatch(MPI_Comm comm, double timeout_s) : timeout_(timeout_s > 0
   requests_.assign(2 * peers, MPI_REQUEST_NULL);
   done_idx_.assign(2 * peers, 0);
   arrived_.assign(peers, 0);
+  int provided = MPI_THREAD_SINGLE;
+  MPI_CHECK(MPI_Query_thread(&provided));
+  if (timeout_ > 0 && world_ > 1 && provided == MPI_THREAD_MULTIPLE) {
+    MPI_CHECK(MPI_Comm_dup(comm, &ping_comm_));
+    MPI_CHECK(MPI_Irecv(&ping_in_, 1, MPI_INT, MPI_ANY_SOURCE, kPingTag, ping_comm_, &ping_recv_));
+  }
   if (timeout_ > 0) thread_ = std::thread([this] { watchdog_loop(); });
 }
 
@@ -60,7 +68,58 @@ StallWatch::~StallWatch() {
     cv_.notify_all();
     thread_.join();
   }
+  if (ping_recv_ != MPI_REQUEST_NULL) {
+    MPI_Cancel(&ping_recv_);
+    MPI_Wait(&ping_recv_, MPI_STATUS_IGNORE);
+  }
+  if (pong_send_ != MPI_REQUEST_NULL) MPI_Wait(&pong_send_, MPI_STATUS_IGNORE);
+  if (ping_comm_ != MPI_COMM_NULL) MPI_Comm_free(&ping_comm_);
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+void StallWatch::answer_pings() {
+  if (ping_comm_ == MPI_COMM_NULL) return;
+  for (;;) {
+    int flag = 0;
+    MPI_Status st;
+    if (MPI_Test(&ping_recv_, &flag, &st) != MPI_SUCCESS || !flag) return;
+    if (pong_send_ != MPI_REQUEST_NULL) MPI_Wait(&pong_send_, MPI_STATUS_IGNORE);  // 4 bytes: eager
+    pong_out_ = rank_;
+    MPI_Isend(&pong_out_, 1, MPI_INT, st.MPI_SOURCE, kPongTag, ping_comm_, &pong_send_);
+    MPI_Irecv(&ping_in_, 1, MPI_INT, MPI_ANY_SOURCE, kPingTag, ping_comm_, &ping_recv_);
+  }
+}
+
+std::string StallWatch::unanswered_pings() {
+  if (ping_comm_ == MPI_COMM_NULL) return {};
+  const size_t peers = peers_.size();
+  std::vector<MPI_Request> req(2 * peers, MPI_REQUEST_NULL);
+  std::vector<int> pong(peers, -1), flags(peers, 0);
+  const int me = rank_;
+  for (size_t i = 0; i < peers; ++i) {
+    MPI_Irecv(&pong[i], 1, MPI_INT, peers_[i], kPongTag, ping_comm_, &req[i]);
+    MPI_Isend(&me, 1, MPI_INT, peers_[i], kPingTag, ping_comm_, &req[peers + i]);
+  }
+  const double until = now_seconds() + 2.0;
+  size_t answered = 0;
+  while (answered < peers && now_seconds() < until) {
+    answer_pings();  // the others may be asking at the same moment
+    for (size_t i = 0; i < peers; ++i) {
+      if (flags[i]) continue;
+      MPI_Test(&req[i], &flags[i], MPI_STATUS_IGNORE);
+      if (flags[i]) ++answered;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::string missing;
+  int n = 0;
+  for (size_t i = 0; i < peers; ++i)
+    if (!flags[i]) {
+      if (n < 8) missing += std::string(n ? ", " : "") + describe_rank(peers_[i]);
+      ++n;
+    }
+  if (n > 8) missing += " and " + std::to_string(n - 8) + " more";
+  return missing;  // the requests stay posted: the process exits next
 }
 
 std::string StallWatch::describe_rank(int r) const {
@@ -90,13 +149,19 @@ Arrival StallWatch::arrive() {
                         &requests_[static_cast<size_t>(peers + i)]));
   polling_.store(true, std::memory_order_relaxed);
   const double t0 = now_seconds();
-  const double warn_at = t0 + timeout_ / 4, deadline = t0 + timeout_;
+  double warn_at = t0 + timeout_ / 4, deadline = t0 + timeout_;
   bool warned = false, first_poll = true;
   int pending_recv = peers, pending = 2 * peers;
+  double last_poll = t0;
   while (pending > 0) {
     int outcount = 0;
     MPI_CHECK(MPI_Testsome(2 * peers, requests_.data(), &outcount, done_idx_.data(), MPI_STATUSES_IGNORE));
     const double now = now_seconds();
+    if (now - last_poll > kFrozenGap) {  // this process was suspended: its wait starts again
+      const double gap = now - last_poll;
+      warn_at += gap, deadline += gap;
+    }
+    last_poll = now;
     for (int j = 0; j < outcount && outcount != MPI_UNDEFINED; ++j) {
       --pending;
       const int i = done_idx_[static_cast<size_t>(j)];
@@ -153,9 +218,19 @@ void StallWatch::watchdog_loop() {
   const char* warned_for = nullptr;
   double warned_start = -1;
   std::unique_lock lock(mutex_);
+  double last_wake = now_seconds();
   while (!stop_) {
     cv_.wait_for(lock, kWatchdogPoll, [&] { return stop_.load(); });
     if (stop_) return;
+    answer_pings();
+    const double woke = now_seconds();
+    const bool frozen = woke - last_wake > kFrozenGap;  // this process was suspended
+    last_wake = woke;
+    if (frozen) {
+      double start = phase_start_.load(std::memory_order_relaxed);
+      phase_start_.compare_exchange_strong(start, woke);  // its wait starts again
+      continue;
+    }
     const char* phase = phase_.load(std::memory_order_acquire);
     const double start = phase_start_.load(std::memory_order_relaxed);
     if (!phase || polling_.load(std::memory_order_acquire)) continue;
@@ -171,6 +246,7 @@ void StallWatch::watchdog_loop() {
     const std::string where = " in " + std::string(phase) + " at global step " + std::to_string(step + 1);
     if (waited >= timeout_) {
       lock.unlock();
+      if (const std::string silent = unanswered_pings(); !silent.empty()) who = silent;
       report_and_exit("stall: " + who + " did not arrive" + where + " within --stall-timeout " +
                       seconds_text(timeout_) + "; ending the job");
     }

@@ -16,8 +16,12 @@
 //  * A watchdog thread for the phases that block inside MPI and cannot poll (MPI_Allreduce of
 //    the mpi strategy and of the per-step agreement, evaluation, barriers): the training thread
 //    marks a phase's entry (name + time) and exit; a phase longer than S is reported in one line
-//    naming the phase and step (and the rank missing where it can be known: with 2 ranks the
-//    other one; otherwise the last step's latest arrival) and the process _exits kExitStalled.
+//    naming the phase and step and the missing ranks, and the process _exits kExitStalled. To
+//    name them, the watchdogs ping each other (when the MPI library provides
+//    MPI_THREAD_MULTIPLE): each answers pings every 100 ms, and a rank whose watchdog does not
+//    answer within 2 s is named (a SIGSTOPped or hung process); else, with 2 ranks, the other.
+//    A process that was itself suspended (its own clock jumped) restarts its waits instead of
+//    blaming the others.
 // Both warn once, at S/4, that they are still waiting. mpirun then ends the other ranks (a
 // SIGSTOPped one too: it sends SIGKILL). S = 0 turns both off (the arrival check still records).
 #include <mpi.h>
@@ -83,6 +87,11 @@ class StallWatch {
  private:
   void watchdog_loop();
   [[noreturn]] void report_and_exit(const std::string& line);
+  // Watchdog thread, with MPI_THREAD_MULTIPLE: answers other ranks' pings; on a stall, pings every
+  // rank and returns the ones that do not answer within a second or two ("" if all do, or if
+  // the MPI library cannot be called from this thread).
+  void answer_pings();
+  std::string unanswered_pings();
 
   MPI_Comm comm_ = MPI_COMM_NULL;  // a duplicate, for the arrival messages only
   int rank_ = 0, world_ = 1;
@@ -100,7 +109,10 @@ class StallWatch {
   // Watchdog state.
   std::atomic<const char*> phase_{nullptr};
   std::atomic<double> phase_start_{0};
-  std::atomic<bool> polling_{false};  // the arrival check runs (and keeps its own deadline)
+  std::atomic<bool> polling_{false};
+  MPI_Comm ping_comm_ = MPI_COMM_NULL;  // with MPI_THREAD_MULTIPLE: the watchdogs' pings
+  MPI_Request ping_recv_ = MPI_REQUEST_NULL, pong_send_ = MPI_REQUEST_NULL;
+  int ping_in_ = 0, pong_out_ = 0;  // the arrival check runs (and keeps its own deadline)
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable cv_;
