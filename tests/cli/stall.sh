@@ -88,4 +88,11 @@ assert f["steps/skew"].attrs["units"] in ("s", b"s")
 PY
 else fail "last_rank/skew of the slow run"; fi
 
+plot_py=$(python_with h5py numpy matplotlib)
+if [[ -n $plot_py ]]; then
+  mkdir -p plots
+  "$plot_py" "$src/tools/plot_metrics.py" slow.h5 --out plots >plots.log 2>&1 && [[ -s plots/lateness.png ]] &&
+    pass "tools/plot_metrics.py draws lateness.png" || fail "lateness.png" "$(tail -n 3 plots.log)"
+fi
+
 ((failures == 0))
