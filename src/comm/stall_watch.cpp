@@ -235,22 +235,29 @@ void StallWatch::watchdog_loop() {
     const double start = phase_start_.load(std::memory_order_relaxed);
     if (!phase || polling_.load(std::memory_order_acquire)) continue;
     const double waited = now_seconds() - start;
+    if (waited < timeout_ / 4) continue;  // the common case: nothing to say, nothing allocated
     const size_t step = step_.load(std::memory_order_relaxed);
     std::string who;
     if (world_ == 2)
       who = describe_rank(1 - rank_);
     else if (const int late = last_late_.load(std::memory_order_relaxed); late >= 0 && late != rank_)
-      who = "unknown rank(s) (the latest to arrive at the step before was " + describe_rank(late) + ")";
+      who = "an unknown rank (the last to arrive at this step's first reduction was " + describe_rank(late) + ")";
     else
-      who = "unknown rank(s)";
+      who = "an unknown rank";
     const std::string where = " in " + std::string(phase) + " at global step " + std::to_string(step + 1);
     if (waited >= timeout_) {
       lock.unlock();
-      if (const std::string silent = unanswered_pings(); !silent.empty()) who = silent;
-      report_and_exit("stall: " + who + " did not arrive" + where + " within --stall-timeout " +
-                      seconds_text(timeout_) + "; ending the job");
+      const std::string limit = " within --stall-timeout " + seconds_text(timeout_) + "; ending the job";
+      if (ping_comm_ != MPI_COMM_NULL) {
+        const std::string silent = unanswered_pings();
+        if (silent.empty())
+          report_and_exit("stall: every rank answers, but " + std::string(phase) + " did not complete at global step " +
+                          std::to_string(step + 1) + limit);
+        who = silent;
+      }
+      report_and_exit("stall: " + who + " did not arrive" + where + limit);
     }
-    if (waited >= timeout_ / 4 && (warned_for != phase || warned_start != start)) {
+    if (warned_for != phase || warned_start != start) {
       warned_for = phase, warned_start = start;
       std::fprintf(stderr, "cifar_mpi: warning (rank %d): waiting %s for %s%s\n", rank_, seconds_text(waited).c_str(),
                    who.c_str(), where.c_str());
