@@ -106,7 +106,7 @@ std::string StallWatch::unanswered_pings() {
     answer_pings();  // the others may be asking at the same moment
     for (size_t i = 0; i < peers; ++i) {
       if (flags[i]) continue;
-      MPI_Test(&req[i], &flags[i], MPI_STATUS_IGNORE);
+      if (MPI_Test(&req[i], &flags[i], MPI_STATUS_IGNORE) != MPI_SUCCESS) flags[i] = 0;  // a peer gone: no answer
       if (flags[i]) ++answered;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -218,14 +218,17 @@ void StallWatch::watchdog_loop() {
   const char* warned_for = nullptr;
   double warned_start = -1;
   std::unique_lock lock(mutex_);
-  double last_wake = now_seconds();
+  double last_wake = now_seconds(), quiet_until = 0;
   while (!stop_) {
     cv_.wait_for(lock, kWatchdogPoll, [&] { return stop_.load(); });
     if (stop_) return;
-    answer_pings();
     const double woke = now_seconds();
     const bool frozen = woke - last_wake > kFrozenGap;  // this process was suspended
     last_wake = woke;
+    // A process just continued (mpirun sends SIGCONT before it kills) was the silent one: it does
+    // not answer the pings that ask who is silent.
+    if (frozen) quiet_until = woke + 3.0;
+    if (woke >= quiet_until) answer_pings();
     if (frozen) {
       double start = phase_start_.load(std::memory_order_relaxed);
       phase_start_.compare_exchange_strong(start, woke);  // its wait starts again
