@@ -3,6 +3,7 @@
 #  1. rank 1 SIGSTOPped mid-run with --stall-timeout 5: rank 0 prints ONE line naming rank 1 and
 #     the step, the job exits 76 within 5 + 10 s (+ 10 s of slack for a loaded machine), no
 #     cifar_mpi process is left (the stopped one too), and the last periodic checkpoint resumes;
+#     with 3 ranks, ring all-reduce and overlap, every waiting rank's line names the stopped rank;
 #  2. a slow but live rank (SIGSTOP, then SIGCONT 2 s later) is not a stall: the run finishes with
 #     exit 0, and the metrics file's steps/last_rank and steps/skew show rank 1 as the late one.
 # usage: stall.sh <cifar_mpi> <source dir> <data dir (ignored)>
@@ -58,6 +59,27 @@ if "${mpi[@]}" "$bin" "${args[@]}" --resume c.h5 --max-steps 30 --metrics r.h5 >
 else
   fail "resume from the checkpoint before the stall" "$(tail -n 5 resume.out)"
 fi
+
+# 1b. Three ranks, ring all-reduce with overlap: wherever rank 2 stops (arrival check, the ring's
+# messages, the agreement), every waiting rank's one line names rank 2 (the watchdogs ping each other).
+mpi3=(mpirun -np 3 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
+(exec "${mpi3[@]}" "$bin" "${args[@]}" --epochs 1000 --allreduce ring --overlap on --bucket-mb 0.3 --metrics "" \
+   >n3.out 2>n3.err) &
+pid=$!
+wait_for_step n3.out "epoch 2 step    3/" || fail "N=3 run did not reach epoch 2" "$(tail -n 3 n3.err)"
+victim=$(rank_pid 2)
+start=$(date +%s.%N)
+kill -STOP "$victim"
+wait "$pid"; rc=$?
+took=$(echo "$(date +%s.%N) - $start" | bc)
+sleep 1
+n_lines=$(grep -c "stall: " n3.err); n_named=$(grep -c "stall: rank 2 (" n3.err)
+if [[ $rc -eq 76 && $n_lines -ge 1 && $n_lines -eq $n_named ]] && (($(echo "$took <= 25" | bc))); then
+  pass "N=3 ring+overlap, rank 2 stopped: exit 76 after ${took}s, $n_lines line(s), all naming rank 2"
+else
+  fail "N=3 stall: exit $rc after ${took}s, $n_named of $n_lines line(s) name rank 2" "$(grep cifar_mpi: n3.err | head -n 6)"
+fi
+[[ $(procs | wc -l) -eq 0 ]] || { fail "N=3: process(es) left"; kill -9 $(procs) 2>/dev/null; }
 
 # 2. A slow but live rank: stopped for 2 s (< 5 s), then continued, three times. Where a stop lands
 # is chance: mostly in rank 1's compute (rank 0 then waits at the arrival check, which records it
