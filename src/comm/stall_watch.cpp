@@ -228,7 +228,12 @@ void StallWatch::watchdog_loop() {
     // A process just continued (mpirun sends SIGCONT before it kills) was the silent one: it does
     // not answer the pings that ask who is silent.
     if (frozen) quiet_until = woke + 3.0;
-    if (woke >= quiet_until) answer_pings();
+    // Only a rank that is itself waiting answers (a ping comes only after S of waiting, when every
+    // live rank waits too): no MPI call from this thread while the steps run normally.
+    const char* waiting_in = phase_.load(std::memory_order_acquire);
+    const bool waiting = polling_.load(std::memory_order_acquire) ||
+                         (waiting_in && woke - phase_start_.load(std::memory_order_relaxed) > 1.0);
+    if (waiting && woke >= quiet_until) answer_pings();
     if (frozen) {
       double start = phase_start_.load(std::memory_order_relaxed);
       phase_start_.compare_exchange_strong(start, woke);  // its wait starts again

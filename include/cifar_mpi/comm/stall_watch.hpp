@@ -18,7 +18,8 @@
 //    marks a phase's entry (name + time) and exit; a phase longer than S is reported in one line
 //    naming the phase and step and the missing ranks, and the process _exits kExitStalled. To
 //    name them, the watchdogs ping each other (when the MPI library provides
-//    MPI_THREAD_MULTIPLE): each answers pings every 100 ms, and a rank whose watchdog does not
+//    MPI_THREAD_MULTIPLE): each answers pings every 100 ms while its rank has waited over 1 s
+//    (no MPI call from the watchdog in a normal step), and a rank whose watchdog does not
 //    answer within 2 s is named (a SIGSTOPped or hung process); else, with 2 ranks, the other.
 //    A process that was itself suspended (its own clock jumped) restarts its waits instead of
 //    blaming the others.
