@@ -4,6 +4,9 @@
 // no rank is left waiting in a collective for one that has gone. A failure every rank detects
 // together (CollectiveError: configuration differs between ranks, NaN/Inf at a step) is printed
 // once, by rank 0, and every rank exits 1.
+// Exit codes: 0 done; 1 error; 75 (kExitCheckpointed) stopped by SIGTERM/SIGUSR1 after writing a
+// checkpoint; 76 (kExitStalled, comm/stall_watch.hpp) a rank did not arrive within --stall-timeout
+// (the waiting ranks name it and _exit; mpirun ends the rest).
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 

@@ -620,6 +620,46 @@ def write_compare_md(runs, out):
     print("\n".join(lines))
 
 
+# ---- who was late: per-rank lateness at the first gradient reduction --------------------------
+
+def plot_lateness(rows, out):
+    """lateness.png for the largest N: how often each rank arrived last at a step's first gradient
+    reduction, and how long the others waited for it (steps/last_rank and steps/skew; a step's
+    latecomer is the last_rank of the rank that waited longest). Skipped for files without them."""
+    r = rows[-1]["run"]
+    with h5py.File(r.path, "r") as f:
+        if "last_rank" not in f["steps"] or "skew" not in f["steps"] or r.n < 2:
+            return
+        last = np.asarray(f["steps/last_rank"][()])
+        skew = 1e3 * np.asarray(f["steps/skew"][()], dtype=np.float64)  # [step, rank], ms
+    if last.size == 0:
+        return
+    waiter = np.argmax(skew, axis=1)
+    late = last[np.arange(last.shape[0]), waiter]
+    waited = skew[np.arange(skew.shape[0]), waiter]
+    ranks = np.arange(r.n)
+    count = np.array([(late == k).sum() for k in ranks])
+    total = np.array([waited[late == k].sum() for k in ranks])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    axes[0].bar(ranks, count, color="tab:orange")
+    axes[0].set_xlabel("rank")
+    axes[0].set_ylabel("steps")
+    axes[0].set_title("steps at which the rank arrived last", fontsize=9)
+    axes[1].bar(ranks, total / 1e3, color="tab:red")
+    axes[1].set_xlabel("rank")
+    axes[1].set_ylabel("s")
+    axes[1].set_title("time the others waited for it (longest wait per step)", fontsize=9)
+    for ax in axes:
+        ax.set_xticks(ranks, [str(k) for k in ranks])
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"Who was late at the first gradient reduction, N={r.n}, {last.shape[0]} steps "
+                 f"(median longest wait {np.median(waited):.2f} ms)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.savefig(os.path.join(out, "lateness.png"), dpi=DPI)
+    plt.close(fig)
+    print(os.path.join(out, "lateness.png"))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", metavar="RESULTS_DIR|RUN.h5",
@@ -658,6 +698,7 @@ def main():
     plot_baseline_vs_distributed(rows, out)
     plot_step_distribution(rows, out)
     plot_accuracy_vs_time(runs, out)
+    plot_lateness(rows, out)
     write_summary_md(rows, out)
     for name in ("speedup.png", "time_breakdown.png", "baseline_vs_distributed.png", "step_distribution.png",
                  "accuracy_vs_time.png", "summary.md"):

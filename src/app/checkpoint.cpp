@@ -36,12 +36,38 @@ std::string read_string_attr(hid_t loc, const std::string& file, const std::stri
 std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
                                                                  bool hierarchical_ring) {
   const RunShape shape{world_size, hierarchical_ring};
-  std::vector<std::pair<std::string, std::string>> id{{"model", "SimpleCNN"},
-                                                      {"world_size", std::to_string(world_size)}};
+  // With --global-batch (elastic): the global batch instead of the world size and the per-rank
+  // batch, and none of the kBitwise rows (threads, all-reduce, buckets, ring layout).
+  const bool elastic = cfg.global_batch != 0;
+  std::vector<std::pair<std::string, std::string>> id{{"model", "SimpleCNN"}};
+  if (!elastic) id.emplace_back("world_size", std::to_string(world_size));
   for (const auto& o : config_options())
-    if (o.use & kIdentity) id.emplace_back(o.key, o.identity ? o.identity(cfg, shape) : o.value(cfg));
+    if ((o.use & kIdentity) && !(elastic && (o.use & kBitwise)))
+      id.emplace_back(o.key, o.identity ? o.identity(cfg, shape) : o.value(cfg));
   return id;
 }
+
+namespace {
+
+// The checkpoint's value of identity key k, for a key the file may lack: keys added after the
+// first checkpoints were written read as what those checkpoints ran. "" if neither.
+std::string checkpoint_value(hid_t f, const std::string& file, const std::string& k) {
+  const auto has = [&](const std::string& key) { return H5Aexists(f, ("config." + key).c_str()) > 0; };
+  if (has(k)) return read_string_attr(f, file, "config." + k);
+  // Keys added after the first checkpoints were written read as the value those checkpoints ran.
+  if (const ConfigOption* option = find_option(k); option && !option->legacy.empty()) return option->legacy;
+  if (k == "global_batch" && has("world_size") && has("batch_size"))  // per-rank batch x ranks
+    return std::to_string(std::stoull(read_string_attr(f, file, "config.world_size")) *
+                          std::stoull(read_string_attr(f, file, "config.batch_size")));
+  if (has("global_batch"))  // an elastic checkpoint, resumed with a per-rank batch
+    throw Error(file + ": checkpoint is incompatible: it was written with --global-batch " +
+                read_string_attr(f, file, "config.global_batch") +
+                " (for any number of ranks); resume it with --global-batch " +
+                read_string_attr(f, file, "config.global_batch") + ", not a per-rank --batch-size");
+  return read_string_attr(f, file, "config." + k);  // throws: not a cifar_mpi checkpoint
+}
+
+}  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
                      const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity) {
@@ -80,15 +106,14 @@ CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena
   if (read_string_attr(f, file, "format") != "cifar_mpi checkpoint 1")
     throw Error(file + ": unknown checkpoint format");
   for (const auto& [k, want] : identity) {
-    // Keys added after the first checkpoints were written read as the value those checkpoints ran.
-    const ConfigOption* option = find_option(k);
-    const bool added_later = option && !option->legacy.empty();
-    const std::string have = added_later && H5Aexists(f, ("config." + k).c_str()) <= 0
-                                 ? option->legacy
-                                 : read_string_attr(f, file, "config." + k);
-    if (have != want)
-      throw Error(file + ": checkpoint is incompatible: it was written with " + k + " = " + have +
-                  ", this run has " + k + " = " + want);
+    const std::string have = checkpoint_value(f, file, k);
+    if (have == want) continue;
+    std::string msg = file + ": checkpoint is incompatible: it was written with " + k + " = " + have +
+                      ", this run has " + k + " = " + want;
+    if (k == "world_size")
+      msg += " (with --global-batch " + checkpoint_value(f, file, "global_batch") +
+             " it resumes on any number of ranks that divides that batch)";
+    throw Error(msg);
   }
   for (const auto& s : arena.specs()) {
     const auto w = h5_read_floats(f, file, "weights/" + s.name, s.shape);

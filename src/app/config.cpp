@@ -158,21 +158,28 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
                           "batches in file order (batch i = records i*B .. (i+1)*B-1)", kAll | kIdentity));
   t.push_back(flag_option("drop-last", &Config::drop_last, "drop each epoch's final partial batch", kAll | kIdentity));
   t.push_back(value_option("epochs", &Config::epochs, "epochs to train", kAll, CLI::Range(1, 100000)));
-  ConfigOption batch = value_option("batch-size", &Config::batch_size, "per-rank batch size", kAll | kIdentity,
+  ConfigOption batch = value_option("batch-size", &Config::batch_size, "per-rank batch size",
+                                    kAll | kIdentity | kBitwise,
                                     CLI::Range(size_t{1}, size_t{65536}));
   batch.identity = [](const Config& c, const RunShape& r) {  // the per-rank batch that ran
     return text(c.global_batch ? c.global_batch / static_cast<size_t>(r.world_size) : c.batch_size);
   };
   t.push_back(batch);
-  t.push_back(value_option("global-batch", &Config::global_batch,
-                           "global batch split across ranks (0: use --batch-size)", kAll,
-                           CLI::Range(size_t{0}, size_t{1} << 20)));
+  ConfigOption global = value_option("global-batch", &Config::global_batch,
+                                     "global batch split across ranks (0: use --batch-size); a checkpoint "
+                                     "of a run with it resumes on any number of ranks that divides it",
+                                     kAll | kIdentity, CLI::Range(size_t{0}, size_t{1} << 20));
+  global.identity = [](const Config& c, const RunShape& r) {  // the global batch that ran, either way
+    return text(c.global_batch ? c.global_batch : c.batch_size * static_cast<size_t>(r.world_size));
+  };
+  t.push_back(global);
   t.push_back(value_option("lr", &Config::lr, "learning rate", kAll | kIdentity, positive_float));
   t.push_back(value_option("momentum", &Config::momentum, "SGD momentum", kAll | kIdentity,
                            finite_in(0, 0.99999, false, "in [0, 1)")));
   t.push_back(value_option("seed", &Config::seed, "seed of initial weights and shuffling", kAll | kIdentity,
                            non_negative));
-  t.push_back(value_option("threads", &Config::threads, "oneDNN/OpenMP threads per process", kAll | kIdentity,
+  t.push_back(value_option("threads", &Config::threads, "oneDNN/OpenMP threads per process",
+                           kAll | kIdentity | kBitwise,
                            CLI::Range(1, 1024)));
   t.push_back(value_option("max-steps", &Config::max_steps, "stop after K steps (0: whole epochs)", kAll,
                            non_negative));
@@ -240,13 +247,14 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   t.push_back(choice_option("allreduce", &Config::allreduce,
                             "gradient averaging: naive | mpi | ring | rhd (recursive halving and doubling: "
                             "2 log2(N) latency terms)",
-                            kAll | kIdentity,
+                            kAll | kIdentity | kBitwise,
                             {{"naive", AllreduceStrategy::naive},
                              {"mpi", AllreduceStrategy::mpi},
                              {"ring", AllreduceStrategy::ring},
                              {"rhd", AllreduceStrategy::rhd}},
                             "mpi"));
-  t.push_back(value_option("bucket-mb", &Config::bucket_mb, "gradient bucket size in MB", kAll | kIdentity,
+  t.push_back(value_option("bucket-mb", &Config::bucket_mb, "gradient bucket size in MB",
+                           kAll | kIdentity | kBitwise,
                            finite_in(1e-6, 1e6, false, "in [1e-6, 1e6]")));
   t.push_back(row<bool>("overlap", &Config::overlap, kAll, [](CLI::App& app, bool& v, const std::string& flag) {
     return app.add_option(flag, v, "overlap bucket reductions with backward (on/off)")
@@ -257,7 +265,7 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
       "ring-layout", &Config::ring_layout,
       "ring across hosts: hosts (within each host, then across: each link carries 2(H-1)/H of the "
       "gradients) | flat (one ring in rank order: 2(N-1)/N)",
-      kAll | kIdentity, {{"hosts", RingLayout::hosts}, {"flat", RingLayout::flat}}, "hosts");
+      kAll | kIdentity | kBitwise, {{"hosts", RingLayout::hosts}, {"flat", RingLayout::flat}}, "hosts");
   // What ran, not what was asked: on one host both layouts give the same bits.
   ring.identity = [](const Config&, const RunShape& r) {
     return std::string(r.hierarchical_ring ? "hierarchical" : "flat");
@@ -304,6 +312,10 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   t.push_back(value_option("trace", &Config::trace, "write a Chrome trace (JSON) of the steps here", kAll));
   t.push_back(flag_option("force", &Config::force, "overwrite existing output files", kAgreed));
   t.push_back(meta_option(kAgreed));
+  t.push_back(value_option("stall-timeout", &Config::stall_timeout,
+                           "seconds a rank may wait for another at a collective before the job ends "
+                           "with exit 76, naming the missing ranks (0: wait forever)",
+                           kAll, finite_in(0, 1e7, false, "in [0, 1e7]")));
 }
 
 // Options that are each valid but cannot run together: one line naming them.

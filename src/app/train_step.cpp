@@ -115,6 +115,7 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   rec.loss = r.loss;
   rec.comm_calls = static_cast<uint32_t>(c.calls);
   rec.comm_bytes = c.bytes;
+  rec.last_rank = c.last_rank, rec.skew = c.skew;
   out.images = b;
   if (run.metrics && b == run.batch) record_layer_times(run, net);
   // A step that faults is never written out: the run ends before the trace is.

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "training_run.hpp"
 
@@ -12,9 +13,15 @@ namespace cifar {
 
 RunResult run_training(const Config& cfg, MPI_Comm comm) {
   TrainingRun run(cfg, comm);
+  StallWatch watch(comm, cfg.stall_timeout);  // --stall-timeout (comm/stall_watch.hpp)
+  run.reducer.set_stall_watch(&watch);
+  using Phase = StallWatch::Phase;
   RunResult result;
   result.steps.reserve(run.planned_steps);
-  run.start_clock();
+  {
+    Phase p(&watch, "the start-up barrier");
+    run.start_clock();
+  }
   size_t global_step = run.start.global_step;
   bool stopped = false, reached = false;  // a stop signal; --target-accuracy reached
   for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < run.planned_steps && !stopped && !reached;
@@ -25,17 +32,25 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     for (size_t step = first_step; step < run.steps_per_epoch && global_step < run.planned_steps;
          ++step, ++global_step) {
       const StepPosition at{epoch, step, global_step};
+      watch.set_step(global_step);
       const StepOutcome outcome = train_step(run, order, at);
-      stopped = agree_on_step(run, outcome, at);  // throws, on every rank, if any rank has a fault
+      {
+        Phase p(&watch, "the step agreement");
+        stopped = agree_on_step(run, outcome, at);  // throws, on every rank, if any rank has a fault
+      }
       checkpoint_after_step(run, at, stopped);
       record_step(run, result, tally, outcome, at);
       if (stopped) break;
-      if (evaluation_due(run, at) && evaluate_and_record(run, tally, global_step + 1)) {
-        reached = true;  // every rank has the same test accuracy: all stop after this step
-        ++global_step;
-        break;
+      if (evaluation_due(run, at)) {
+        Phase p(&watch, "an evaluation (--eval-every)");
+        if (evaluate_and_record(run, tally, global_step + 1)) {
+          reached = true;  // every rank has the same test accuracy: all stop after this step
+          ++global_step;
+          break;
+        }
       }
     }
+    Phase p(&watch, "the epoch's end (evaluation, metrics)");
     reached |= record_epoch(run, result, tally, epoch, stopped, global_step);
   }
   result.target = summarize_target(run.evals, cfg.target_accuracy);
@@ -45,6 +60,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   result.total_wall = now_seconds() - run.t_run;
   result.stopped = stopped;
   if (!stopped) checkpoint_at_end(run, global_step);
+  Phase p(&watch, "writing the outputs");
   write_outputs(run, result);
   return result;
 }

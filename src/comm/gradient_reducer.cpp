@@ -41,6 +41,7 @@ GradientReducer::~GradientReducer() {
 void GradientReducer::reduce_bucket(size_t k) {
   const Bucket& b = buckets_[k];
   float* data = grads_.data() + b.offset;
+  if (k == 0 && watch_ && world_size_ > 1) arrival_ = watch_->arrive();  // before the clock: not comm time
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
     // With overlap, the communication thread polls and sleeps instead of spinning inside MPI:
@@ -88,6 +89,7 @@ void GradientReducer::on_grads_ready(size_t ready) {
 
 void GradientReducer::finish_step() {
   const double t0 = now_seconds();
+  StallWatch::Phase watched(watch_, "the gradient all-reduce");
   if (overlap_) {
     std::unique_lock lock(mutex_);
     ready_ = buckets_.size();
@@ -103,6 +105,9 @@ void GradientReducer::finish_step() {
     stats_.first_start = timings_.front().start;
     stats_.last_end = timings_.back().end;
   }
+  stats_.last_rank = arrival_.last_rank;
+  stats_.skew = arrival_.skew;
+  arrival_ = Arrival{};
   stats_.calls = world_size_ > 1 ? buckets_.size() : 0;
   if (world_size_ > 1)
     for (const auto& b : buckets_) stats_.bytes += b.count * wire_bytes(wire_);

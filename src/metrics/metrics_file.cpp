@@ -60,17 +60,19 @@ RunEnvironment gather_run_environment(MPI_Comm comm) {
 }
 
 namespace {
-constexpr int kFields = 8;  // a StepRecord travels as 8 doubles (counts are exact below 2^53)
+constexpr int kFields = 10;  // a StepRecord travels as 10 doubles (counts are exact below 2^53)
 
 void pack(const StepRecord& s, double* d) {
   d[0] = s.t_data, d[1] = s.t_comp, d[2] = s.t_comm, d[3] = s.t_wait, d[4] = s.t_update, d[5] = s.loss;
   d[6] = static_cast<double>(s.comm_calls), d[7] = static_cast<double>(s.comm_bytes);
+  d[8] = s.last_rank, d[9] = s.skew;
 }
 StepRecord unpack(const double* d) {
   StepRecord s;
   s.t_data = d[0], s.t_comp = d[1], s.t_comm = d[2], s.t_wait = d[3], s.t_update = d[4], s.loss = d[5];
   s.comm_calls = static_cast<uint32_t>(d[6]);
   s.comm_bytes = static_cast<uint64_t>(d[7]);
+  s.last_rank = static_cast<int32_t>(d[8]), s.skew = d[9];
   return s;
 }
 }  // namespace
@@ -369,6 +371,18 @@ void write_run_attributes(hid_t f, const RunInfo& info, bool complete) {
   attr(f, "version_compiler", "g++ " __VERSION__);
 }
 
+// steps/last_rank and steps/skew: who was late at each step's first gradient reduction.
+void write_lateness(hid_t g, const std::vector<StepRecord>& steps_by_rank, const std::vector<hsize_t>& dims) {
+  std::vector<int32_t> last(steps_by_rank.size());
+  std::vector<double> skew(steps_by_rank.size());
+  for (size_t i = 0; i < steps_by_rank.size(); ++i) last[i] = steps_by_rank[i].last_rank, skew[i] = steps_by_rank[i].skew;
+  dataset(g, "last_rank", H5T_STD_I32LE, H5T_NATIVE_INT32, last.data(), dims, "1",
+          "the rank this rank waited for last at the step's first gradient reduction (itself if it arrived "
+          "last; -1 with one rank)");
+  dataset(g, "skew", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, skew.data(), dims, "s",
+          "how long this rank waited there for last_rank (0 on the rank that arrived last)");
+}
+
 // steps/: [step, rank].
 void write_steps(hid_t f, const std::vector<StepRecord>& steps_by_rank, const std::vector<int>& step_epoch,
                  size_t world) {
@@ -396,6 +410,7 @@ void write_steps(hid_t f, const std::vector<StepRecord>& steps_by_rank, const st
           "collective calls of the step (one per bucket; 0 with one rank)");
   dataset(g, "comm_bytes", H5T_STD_U64LE, H5T_NATIVE_UINT64, bytes.data(), dims, "bytes",
           "gradient bytes this rank fed into the reductions");
+  write_lateness(g, steps_by_rank, dims);
   dataset(g, "epoch", H5T_STD_I32LE, H5T_NATIVE_INT32, step_epoch.data(), {steps}, "1",
           "the epoch (1-based) each step belongs to");
 }

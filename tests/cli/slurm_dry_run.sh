@@ -37,6 +37,15 @@ check "train: oversubscribed node, mpirun unbound" "$out" "mpirun -np 4 --map-by
 check "train: oversubscribed node, said why" "$out" "# oversubscribed: 100000 CPUs allocated"
 out=$(SLURM_CPUS_ON_NODE=100000 DRY_RUN=1 bash "$src/jobs/train.sbatch")
 check "train: oversubscribed node, srun unbound" "$out" "srun --mpi=pmix --cpus-per-task=1 /"
+# Resuming on another task count: the global batch is the first run's (per-rank batch x tasks),
+# kept in results/<job>/global_batch for the requeued job, whatever its task count.
+out=$(SLURM_NTASKS=4 TRAIN_ARGS="--batch-size 32" DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: --global-batch = per-rank batch x tasks" "$out" "--batch-size 32 --global-batch 128"
+check "train: --stall-timeout" "$out" "--stall-timeout 300"
+gb_root=$(mktemp -d); mkdir -p "$gb_root/dryrun"; echo 64 >"$gb_root/dryrun/global_batch"
+out=$(SLURM_NTASKS=1 RESULTS_ROOT="$gb_root" SLURM_RESTART_COUNT=1 DRY_RUN=1 bash "$src/jobs/train.sbatch")
+rm -rf "$gb_root"
+check "train: a requeued job keeps the first run's global batch" "$out" "--global-batch 64"
 out=$(LAUNCHER=aprun DRY_RUN=1 bash "$src/jobs/train.sbatch" 2>&1) && { echo "FAIL train: LAUNCHER=aprun accepted"; fail=1; }
 check "train: unknown launcher refused" "$out" "LAUNCHER must be srun or mpirun"
 exit $fail

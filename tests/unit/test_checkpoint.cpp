@@ -95,6 +95,44 @@ TEST(Checkpoint, RingLayoutIsCheckedAndOldCheckpointsReadAsFlat) {
   fs::remove(path);
 }
 
+// --global-batch: the identity holds the global batch, not the world size, per-rank batch, threads or
+// all-reduce; a per-rank checkpoint (or one from before the key) resumes elastically with its
+// N x B, and the refusals name --global-batch.
+TEST(Checkpoint, GlobalBatchResumesOnAnotherNumberOfRanks) {
+  const auto path = temp_file("elastic.h5");
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  Config elastic;
+  elastic.global_batch = 64;
+  save_checkpoint(path, a, momentum, {0, 5, 5}, resume_identity(elastic, 2));
+  Config other = elastic;
+  other.threads = 2;
+  other.allreduce = AllreduceStrategy::ring;
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(other, 4)); }), "");
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(other, 1)); }), "");
+  Config per_rank;
+  per_rank.batch_size = 16;
+  const std::string refused = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(per_rank, 4)); });
+  EXPECT_NE(refused.find("resume it with --global-batch 64"), std::string::npos) << refused;
+
+  per_rank.batch_size = 32;  // a per-rank checkpoint, N = 2
+  save_checkpoint(path, a, momentum, {0, 5, 5}, resume_identity(per_rank, 2));
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(elastic, 4)); }), "");
+  per_rank.batch_size = 16;
+  const std::string other_n = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(per_rank, 4)); });
+  EXPECT_NE(other_n.find("with --global-batch 64 it resumes on any number of ranks"), std::string::npos) << other_n;
+  {  // a checkpoint from before the key: its global batch is world_size x batch_size
+    H5Handle f(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), H5Fclose);
+    ASSERT_GE(f.get(), 0);
+    ASSERT_GE(H5Adelete(f, "config.global_batch"), 0);
+  }
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(elastic, 1)); }), "");
+  elastic.global_batch = 128;
+  const std::string other_g = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(elastic, 4)); });
+  EXPECT_NE(other_g.find("global_batch = 64, this run has global_batch = 128"), std::string::npos) << other_g;
+  fs::remove(path);
+}
+
 TEST(Checkpoint, WeightsFileTruncatedFileAndMissingFileAreRefused) {
   ParamArena a = testing::make_arena(1);
   std::vector<float> momentum(a.total_count());

@@ -129,6 +129,8 @@ std::vector<StepRecord> fake_steps(size_t first_step, size_t steps) {
       x.loss = 2.0 - 0.1 * static_cast<double>(s);
       x.comm_calls = 3;
       x.comm_bytes = 4000 + static_cast<uint64_t>(r);
+      x.last_rank = 1;  // rank 1 arrived last: rank 0 waited for it, rank 1 for itself
+      x.skew = r == 0 ? 0.01 * static_cast<double>(s + 1) : 0;
       v.push_back(x);
     }
   return v;
@@ -222,6 +224,22 @@ TEST(MetricsFile, WritesTheDocumentedLayoutAndNoTemporaryFile) {
   EXPECT_EQ(bytes, (std::vector<uint64_t>{4000, 4001, 4000, 4001, 4000, 4001}));
   EXPECT_EQ(read_all<uint32_t>(f, "steps/comm_calls", H5T_NATIVE_UINT32), std::vector<uint32_t>(6, 3));
   EXPECT_EQ(read_all<int32_t>(f, "steps/epoch", H5T_NATIVE_INT32), (std::vector<int32_t>{1, 1, 1}));
+  // Who was late at each step's first reduction (StallWatch::arrive).
+  EXPECT_EQ(dims_of(f, "steps/last_rank"), two_d);
+  EXPECT_EQ(dims_of(f, "steps/skew"), two_d);
+  {
+    H5Handle t(file_type_of(f, "steps/last_rank"), H5Tclose);
+    EXPECT_GT(H5Tequal(t, H5T_STD_I32LE), 0);
+  }
+  EXPECT_EQ(read_all<int32_t>(f, "steps/last_rank", H5T_NATIVE_INT32), std::vector<int32_t>(6, 1));
+  const auto skew = read_all<double>(f, "steps/skew", H5T_NATIVE_DOUBLE);
+  ASSERT_EQ(skew.size(), 6u);
+  for (size_t st = 0; st < 3; ++st) {
+    EXPECT_DOUBLE_EQ(skew[st * kWorld + 0], 0.01 * static_cast<double>(st + 1));
+    EXPECT_DOUBLE_EQ(skew[st * kWorld + 1], 0);
+  }
+  EXPECT_EQ(attr_string(f, "steps/skew", "units"), "s");
+  EXPECT_FALSE(attr_string(f, "steps/last_rank", "description").empty());
   EXPECT_EQ(read_all<double>(f, "epochs/test_accuracy", H5T_NATIVE_DOUBLE), std::vector<double>{0.6});
   EXPECT_EQ(read_all<double>(f, "epochs/wall", H5T_NATIVE_DOUBLE), std::vector<double>{2.0});
   EXPECT_EQ(attr_string(f, "steps/t_comp", "units"), "s");
@@ -329,6 +347,8 @@ TEST(MetricsFile, GatherOnOneRankKeepsTheRecords) {
   for (size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i].t_comp, local[i].t_comp);
     EXPECT_EQ(all[i].comm_bytes, local[i].comm_bytes);
+    EXPECT_EQ(all[i].last_rank, local[i].last_rank);
+    EXPECT_EQ(all[i].skew, local[i].skew);
   }
   const RunEnvironment env = gather_run_environment(MPI_COMM_SELF);
   EXPECT_EQ(env.world_size, 1);

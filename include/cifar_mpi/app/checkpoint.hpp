@@ -31,6 +31,12 @@ struct CheckpointPosition {
 // which adds its sums in another order; recorded as ring_layout = hierarchical | flat (what ran,
 // not what was asked: on one host both give the same bits). Checkpoints from before the key
 // existed read as flat, which is what they ran.
+// With --global-batch the identity is elastic: it holds global_batch instead of world_size and
+// the per-rank batch_size, and leaves out the kBitwise options (threads, allreduce, bucket_mb,
+// ring_layout), so the run resumes on any N' that divides the global batch, with the same samples
+// in the same order (see DistributedSampler). Every other checkpoint records global_batch too
+// (world_size x batch_size; derived so for checkpoints from before the key), so it resumes
+// elastically as well.
 std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
                                                                  bool hierarchical_ring = false);
 

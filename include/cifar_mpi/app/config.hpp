@@ -67,6 +67,7 @@ struct Config {
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
   long checkpoint_every = 0; // steps (0: only when signalled)
   std::string resume;        // continue from this checkpoint
+  double stall_timeout = 300;  // s a collective may wait for a rank before the job ends (0: never)
   // output
   std::string metrics;       // HDF5 metrics file ("" = results/run-<time>.h5)
   std::string trace;         // Chrome trace JSON ("" = none)
@@ -81,6 +82,10 @@ enum OptionUse : unsigned {
   kRecorded = 1,  // listed by config_items (the log, the metrics file's config.KEY attributes)
   kAgreed = 2,    // must be equal on every rank (check_config_agreement)
   kIdentity = 4,  // must equal the checkpoint's when resuming (resume_identity)
+  // With kIdentity: only for a bit-for-bit continuation, i.e. without --global-batch. With
+  // --global-batch the run may resume on another number of ranks, thread count or all-reduce
+  // (the same samples in the same order; sums in another order: equal to ~1e-6, not bitwise).
+  kBitwise = 8,
 };
 
 // What the run made of its options, for the identity values that are not an option's own text.

@@ -45,6 +45,7 @@
 #include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
+#include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
 
 namespace cifar {
@@ -59,6 +60,8 @@ struct StepCommStats {
   double wait = 0;         // time the main thread spent waiting for communication
   size_t calls = 0;        // collective calls (one per bucket)
   size_t bytes = 0;        // bytes reduced in the wire type (each rank's input size)
+  int last_rank = -1;      // the rank that arrived last at the first reduction (StallWatch::arrive)
+  double skew = 0;         // how long this rank waited for it, s
   double comm() const { return last_end > first_start ? last_end - first_start : 0; }
 };
 
@@ -81,6 +84,11 @@ class GradientReducer {
   // Reduces what is left (overlap off: everything), waits for all buckets, and records the step.
   void finish_step();
 
+  // With a watch, every step's first reduction starts with its arrival check (who is late, and a
+  // stall past --stall-timeout), and finish_step is a watched phase. Not owned; set before the
+  // first step.
+  void set_stall_watch(StallWatch* watch) { watch_ = watch; }
+
   const StepCommStats& last_step() const { return stats_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
@@ -102,6 +110,8 @@ class GradientReducer {
   std::vector<float> scratch_;  // its scratch, for the largest bucket
   std::vector<BucketTiming> timings_;
   StepCommStats stats_;
+  StallWatch* watch_ = nullptr;
+  Arrival arrival_;  // this step's, from the thread that reduced bucket 0
 
   // Overlap state, guarded by mutex_: buckets [0, ready_) may be reduced; [0, done_) are.
   std::thread thread_;

@@ -13,11 +13,16 @@ namespace cifar {
 //   t_comm   wall time from the first bucket reduction's start to the last one's end
 //   t_wait   the part of t_comm not hidden behind compute: what the step actually lost
 //   t_update the SGD update
+//   last_rank the rank whose arrival this rank waited for last at the step's first gradient
+//            reduction (this rank's own number if everyone was there before it); -1 with one rank
+//   skew     how long this rank waited for that rank (0 for the rank that arrived last)
 struct StepRecord {
   double t_data = 0, t_comp = 0, t_comm = 0, t_wait = 0, t_update = 0;
   double loss = 0;
   uint32_t comm_calls = 0;
   uint64_t comm_bytes = 0;
+  int32_t last_rank = -1;
+  double skew = 0;
 };
 
 struct EpochRecord {

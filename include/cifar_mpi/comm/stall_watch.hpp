@@ -1,0 +1,124 @@
+#pragma once
+// Stall detection (--stall-timeout S): a rank that stops arriving (SIGSTOP, a hung NFS read, a
+// dead link that TCP has not yet noticed) would otherwise leave every other rank waiting inside
+// a collective forever, with nothing in the log. Two mechanisms, one report:
+//
+//  * The arrival check, at each step's first gradient reduction (GradientReducer, before bucket
+//    0, overlap on or off): every rank posts an MPI_Isend of its step number to every other
+//    rank and an MPI_Irecv from each (on a duplicate of the communicator, so it cannot match an
+//    all-reduce's messages), then polls MPI_Testsome with a short sleep. Whose message is still
+//    missing after S seconds is known exactly: the waiting rank prints one line naming those
+//    ranks, their hosts and the step, and exits kExitStalled. The same check records, for every
+//    step, which rank arrived last (as this rank saw it) and how long this rank waited for it.
+//    Cost: 2(N-1) messages of 8 bytes per rank per step, no allocation (buffers are made here).
+//    For N in the thousands a tree (or a dissemination barrier built of Isend/Irecv) would cut
+//    that to O(log N) per rank at the price of naming a subtree instead of a rank.
+//  * A watchdog thread for the phases that block inside MPI and cannot poll (MPI_Allreduce of
+//    the mpi strategy and of the per-step agreement, evaluation, barriers): the training thread
+//    marks a phase's entry (name + time) and exit; a phase longer than S is reported in one line
+//    naming the phase and step and the missing ranks, and the process _exits kExitStalled. To
+//    name them, the watchdogs ping each other (when the MPI library provides
+//    MPI_THREAD_MULTIPLE): each answers pings every 100 ms while its rank has waited over 1 s
+//    (no MPI call from the watchdog in a normal step), and a rank whose watchdog does not
+//    answer within 2 s is named (a SIGSTOPped or hung process); else, with 2 ranks, the other.
+//    A process that was itself suspended (its own clock jumped) restarts its waits instead of
+//    blaming the others.
+// Both warn once, at S/4, that they are still waiting. mpirun then ends the other ranks (a
+// SIGSTOPped one too: it sends SIGKILL). S = 0 turns both off (the arrival check still records).
+#include <mpi.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace cifar {
+
+// The exit status of a rank that reported a stall (distinct from 1 = error and 75 = checkpointed
+// on a signal). sysexits' EX_PROTOCOL: "the remote system did something it should not".
+inline constexpr int kExitStalled = 76;
+
+struct Arrival {
+  int last_rank = -1;  // the rank whose message came last (this rank if all were already there)
+  double skew = 0;     // seconds this rank waited for it
+};
+
+class StallWatch {
+ public:
+  // Collective over comm (gathers the host names, duplicates the communicator). timeout_s <= 0:
+  // no deadline, no watchdog thread.
+  StallWatch(MPI_Comm comm, double timeout_s);
+  ~StallWatch();
+  StallWatch(const StallWatch&) = delete;
+  StallWatch& operator=(const StallWatch&) = delete;
+
+  // The global step (0-based) the training thread is on, for the messages.
+  void set_step(size_t global_step) { step_.store(global_step, std::memory_order_relaxed); }
+
+  // The arrival check (see above). Called by one thread at a time. Exits the process on a stall.
+  Arrival arrive();
+
+  // Marks a blocking phase of the training thread (a string literal); leave() ends it.
+  void enter(const char* phase);
+  void leave();
+
+  // RAII form of enter/leave.
+  class Phase {
+   public:
+    Phase(StallWatch* w, const char* name) : w_(w) {
+      if (w_) w_->enter(name);
+    }
+    ~Phase() {
+      if (w_) w_->leave();
+    }
+    Phase(const Phase&) = delete;
+    Phase& operator=(const Phase&) = delete;
+
+   private:
+    StallWatch* w_;
+  };
+
+  double timeout() const { return timeout_; }
+  // "rank 1 (host-b)"
+  std::string describe_rank(int r) const;
+
+ private:
+  void watchdog_loop();
+  [[noreturn]] void report_and_exit(const std::string& line);
+  // Watchdog thread, with MPI_THREAD_MULTIPLE: answers other ranks' pings; on a stall, pings every
+  // rank and returns the ones that do not answer within a second or two ("" if all do, or if
+  // the MPI library cannot be called from this thread).
+  void answer_pings();
+  std::string unanswered_pings();
+
+  MPI_Comm comm_ = MPI_COMM_NULL;  // a duplicate, for the arrival messages only
+  int rank_ = 0, world_ = 1;
+  double timeout_ = 0;
+  std::vector<std::string> hosts_;  // by rank
+  // Arrival check buffers (no allocation per step).
+  int64_t send_value_ = 0;
+  std::vector<int64_t> recv_;          // by peer slot
+  std::vector<MPI_Request> requests_;  // [0, N-1): receives, [N-1, 2N-2): sends
+  std::vector<int> peers_, done_idx_;
+  std::vector<char> arrived_;
+  std::atomic<size_t> step_{0};
+  std::atomic<int> last_late_{-1};  // the latest arrival of the last check (for the watchdog's line)
+
+  // Watchdog state.
+  std::atomic<const char*> phase_{nullptr};
+  std::atomic<double> phase_start_{0};
+  std::atomic<bool> polling_{false};
+  MPI_Comm ping_comm_ = MPI_COMM_NULL;  // with MPI_THREAD_MULTIPLE: the watchdogs' pings
+  MPI_Request ping_recv_ = MPI_REQUEST_NULL, pong_send_ = MPI_REQUEST_NULL;
+  int ping_in_ = 0, pong_out_ = 0;  // the arrival check runs (and keeps its own deadline)
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  std::mutex report_mutex_;
+};
+
+}  // namespace cifar
