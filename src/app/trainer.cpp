@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "training_run.hpp"
@@ -12,8 +14,13 @@
 namespace cifar {
 
 RunResult run_training(const Config& cfg, MPI_Comm comm) {
-  TrainingRun run(cfg, comm);
   StallWatch watch(comm, cfg.stall_timeout);  // --stall-timeout (comm/stall_watch.hpp)
+  std::optional<TrainingRun> setup;
+  {  // the set-up's collectives (data sizes, weights, resume, probes) wait for every rank too
+    StallWatch::Phase p(&watch, "the set-up");
+    setup.emplace(cfg, comm);
+  }
+  TrainingRun& run = *setup;
   run.reducer.set_stall_watch(&watch);
   using Phase = StallWatch::Phase;
   RunResult result;
