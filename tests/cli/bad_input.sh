@@ -74,6 +74,14 @@ expect_error "--warmup-epochs with onecycle" "--warmup-epochs" "onecycle" -- \
   --data-dir "$GOOD" --lr-schedule onecycle --warmup-epochs 1 --epochs 3
 expect_error "--lr-schedule step without --lr-step-epochs" "--lr-step-epochs" -- --data-dir "$GOOD" --lr-schedule step
 expect_error "--augment crop" "--augment" "crop" -- --data-dir "$GOOD" --augment crop
+expect_error "--lr-scaling cube" "--lr-scaling" "cube" -- --data-dir "$GOOD" --lr-scaling cube
+expect_error "--weight-decay -1" "--weight-decay" -- --data-dir "$GOOD" --weight-decay -1
+expect_error "--lr-gamma 0" "--lr-gamma" -- --data-dir "$GOOD" --lr-gamma 0
+expect_error "--eval-every -5" "--eval-every" -- --data-dir "$GOOD" --eval-every -5
+expect_error "--nesterov maybe" "--nesterov" -- --data-dir "$GOOD" --nesterov maybe
+expect_error "--conv-algo fast" "--conv-algo" "fast" -- --data-dir "$GOOD" --conv-algo fast
+expect_error "--compute-dtype fp64" "--compute-dtype" "fp64" -- --data-dir "$GOOD" --compute-dtype fp64
+expect_error "--stall-timeout -1" "--stall-timeout" -- --data-dir "$GOOD" --stall-timeout -1
 printf 'epochs = 2\nbatchsize = 3\n' >"$TMP/bad.toml"
 expect_error "unknown key in --config file" "batchsize" -- --config "$TMP/bad.toml" --data-dir "$GOOD"
 expect_error "missing --config file" "$TMP/none.toml" -- --config "$TMP/none.toml" --data-dir "$GOOD"
