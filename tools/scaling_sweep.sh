@@ -9,7 +9,7 @@
 #               np<N>.log (each run's output), commands.txt, the PNGs and summary.md
 #   --target A  time to accuracy: every N trains until its test accuracy reaches A (a fraction,
 #               e.g. 0.6; passed as --target-accuracy A) or its epochs run out (then "--epochs 30"
-#               unless given: an upper bound). At the end a table: N, throughput speedup,
+#               unless given or a --config file is: an upper bound). At the end a table: N, throughput speedup,
 #               time to target and time-to-accuracy speedup T_target(smallest N) / T_target(N)
 #   --eval-every K  with --target: also evaluate every K steps, not only at epochs' ends (passed
 #               as --eval-every K; default: none). Steps per epoch shrink as 1/N, so a K that is
@@ -53,7 +53,9 @@ if [[ -n $TARGET ]]; then
     { echo "scaling_sweep: --target: '$TARGET' is not an accuracy fraction in (0, 1], e.g. 0.6" >&2; exit 2; }
   given --target-accuracy && { echo "scaling_sweep: give the target once: --target A, or --target-accuracy A after --" >&2; exit 2; }
   DEFAULTS+=(--target-accuracy "$TARGET")
-  given --epochs || DEFAULTS+=(--epochs 30)  # an upper bound: the runs stop at the target
+  # an upper bound: the runs stop at the target (a --config file's own epochs are kept: a recipe's
+  # schedule spans them)
+  given --epochs || given --config || DEFAULTS+=(--epochs 30)
   if [[ -n $EVAL_EVERY ]]; then
     [[ $EVAL_EVERY =~ ^[1-9][0-9]*$ ]] || { echo "scaling_sweep: --eval-every: '$EVAL_EVERY' is not a positive integer" >&2; exit 2; }
     given --eval-every && { echo "scaling_sweep: give --eval-every once (before or after --)" >&2; exit 2; }
@@ -62,7 +64,7 @@ if [[ -n $TARGET ]]; then
 elif [[ -n $EVAL_EVERY ]]; then
   echo "scaling_sweep: --eval-every goes with --target (or pass it to cifar_mpi after --)" >&2; exit 2
 fi
-[[ -n $TARGET ]] || given --epochs || DEFAULTS+=(--epochs 1)
+[[ -n $TARGET ]] || given --epochs || given --config || DEFAULTS+=(--epochs 1)
 given --threads || DEFAULTS+=(--threads 1)
 
 BIN="$CIFAR_BUILD/cifar_mpi"
