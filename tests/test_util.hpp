@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <cstddef>
 #include <iostream>
@@ -15,7 +16,19 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/util/error.hpp"
+
 namespace cifar::testing {
+
+// The message of the cifar::Error that f throws, or "" if it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 struct CloseReport {
   bool ok = true;

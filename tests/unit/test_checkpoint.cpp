@@ -12,6 +12,7 @@
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/hdf5_file.hpp"
 #include "engine_fixture.hpp"
+#include "test_util.hpp"
 
 namespace cifar {
 namespace {
@@ -22,14 +23,7 @@ fs::path temp_file(const std::string& name) {
   return fs::temp_directory_path() / ("cifar_mpi_ckpt_" + std::to_string(::getpid()) + "_" + name);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(Checkpoint, RoundTripIsBitwise) {
   const auto path = temp_file("roundtrip.h5");

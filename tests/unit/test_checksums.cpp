@@ -15,20 +15,14 @@
 #include "cifar_mpi/util/hdf5_file.hpp"
 #include "engine_fixture.hpp"
 #include "scratch_dir.hpp"
+#include "test_util.hpp"
 
 namespace cifar {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // Byte offset of a dataset's (single) chunk in the file, and its size.
 std::pair<haddr_t, hsize_t> chunk_of(const fs::path& file, const std::string& dataset) {

@@ -16,6 +16,7 @@
 #include "cifar_mpi/metrics/metrics_file.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/hdf5_file.hpp"
+#include "test_util.hpp"
 
 namespace cifar {
 namespace {
@@ -40,14 +41,7 @@ class MetricsScratch {
   fs::path path_;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // ---- reading back ----
 std::vector<hsize_t> dims_of(hid_t file, const char* name) {
