@@ -8,6 +8,8 @@
 #include <span>
 #include <vector>
 
+#include "cifar_mpi/comm/allreduce.hpp"
+
 namespace cifar::testing {
 
 inline int world_rank() { int r = 0; MPI_Comm_rank(MPI_COMM_WORLD, &r); return r; }
@@ -30,6 +32,22 @@ inline bool same_bits_as_rank0(std::span<const float> v) {
   std::vector<float> root(v.begin(), v.end());
   if (!root.empty()) MPI_Bcast(root.data(), static_cast<int>(root.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
   return bits_equal(root, v);
+}
+
+// Sums `data` in place with `algo` (waited on, or polled to completion) and exactly the scratch it
+// asks for; false if it wrote past that scratch (a guard value) or is not complete.
+inline bool run(cifar::Allreduce& algo, std::vector<float>& data, bool polled) {
+  const size_t scratch_n = algo.scratch_floats(data.size());
+  std::vector<float> scratch(scratch_n + 1, 0.0f);
+  const float guard = -12345.0f;
+  scratch[scratch_n] = guard;
+  algo.start(data.data(), data.size(), scratch.data());
+  if (polled)
+    while (!algo.progress()) {
+    }
+  else
+    algo.wait();
+  return algo.progress() && scratch[scratch_n] == guard;
 }
 
 }  // namespace cifar::testing

@@ -43,21 +43,6 @@ std::unique_ptr<cifar::Allreduce> make(const cifar::AllreduceRow& row, WireDtype
   return row.make(MPI_COMM_WORLD, wire, std::move(hosts));
 }
 
-// Sums `data` in place with exactly the scratch asked for; false if the guard past it changed.
-bool run(cifar::Allreduce& algo, std::vector<float>& data, bool polled) {
-  const size_t scratch_n = algo.scratch_floats(data.size());
-  std::vector<float> scratch(scratch_n + 1, 0.0f);
-  const float guard = -12345.0f;
-  scratch[scratch_n] = guard;
-  algo.start(data.data(), data.size(), scratch.data());
-  if (polled)
-    while (!algo.progress()) {
-    }
-  else
-    algo.wait();
-  return algo.progress() && scratch[scratch_n] == guard;
-}
-
 TEST(AllreduceTable, EveryRowAndWireIsExactAsMpiAllreduce) {
   const int rank = world_rank(), n = world_size();
   ASSERT_LE(n, 4) << "inputs chosen for N <= 4";

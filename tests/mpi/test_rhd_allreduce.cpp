@@ -40,20 +40,6 @@ float exact_value(int rank, size_t i, WireDtype wire) {
 }
 float real_value(int rank, size_t i) { return static_cast<float>(std::sin(0.37 * static_cast<double>(i) + rank)); }
 
-bool run(RhdAllreduce& algo, std::vector<float>& data, bool polled) {
-  const size_t scratch_n = algo.scratch_floats(data.size());
-  std::vector<float> scratch(scratch_n + 1, 0.0f);
-  const float guard = -12345.0f;
-  scratch[scratch_n] = guard;
-  algo.start(data.data(), data.size(), scratch.data());
-  if (polled)
-    while (!algo.progress()) {
-    }
-  else
-    algo.wait();
-  return algo.progress() && scratch[scratch_n] == guard;
-}
-
 TEST(RhdAllreduce, Placement) {
   for (int n = 1; n <= 64; ++n) {
     const cifar::RhdPlace p0 = cifar::rhd_place(0, n);
