@@ -298,7 +298,7 @@ n=1
 while (($#)); do
   case $1 in
     -np) n=$2; shift 2 ;;
-    --bind-to) shift 2 ;;
+    --bind-to | --map-by) shift 2 ;;
     --oversubscribe) shift ;;
     --mca) shift 3 ;;
     *) break ;;
