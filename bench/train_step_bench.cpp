@@ -1,15 +1,25 @@
 // Speed of one training step (forward, backward, SGD update) of the reference network on one
 // process, beside the same machine's oneDNN sgemm for scale, and a per-layer time breakdown.
 //   train_step_bench [--batch 128] [--threads 2] [--steps 50] [--warmup 5] [--per-layer]
-//                    [--conv-algo direct|auto|winograd] [--compute-dtype fp32|bf16]
+//                    [--conv-algo direct|auto|winograd] [--compute-dtype fp32|bf16] [--ab-fuse R]
 // Prints images/s, achieved GFLOP/s (model FLOPs counted analytically) and sgemm GFLOP/s; with
 // auto, the start-up probe's line per convolution (its timings and the algorithms chosen).
+// --per-layer: every op of a step timed inside real steps (median over --steps). The convolutions
+// and inner products: time, GFLOP/s, oneDNN's implementation, ratio to sgemm. Everything else
+// (pooling, ReLU, reorders, loss, gradient averaging, SGD update): time, bytes it must move,
+// GB/s, and the fraction of two bounds measured in the same run at the same thread count: a
+// STREAM copy over 64 MB arrays (memory) and a copy moving the op's own byte count (the cache
+// level its data lives in).
+// --ab-fuse R: R rounds alternating a network with ReLU fused as a post-op and one with separate
+// ReLU passes (--steps steps each), the step-time ratio of every round and their median.
 #include <CLI/CLI.hpp>
 #include <dnnl.hpp>
 #include <mpi.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <ctime>
 #include <cstdio>
 #include <map>
@@ -18,6 +28,8 @@
 
 #include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/layers/conv2d.hpp"
+#include "cifar_mpi/model/layers/max_pool.hpp"
+#include "cifar_mpi/model/layers/relu.hpp"
 #include "cifar_mpi/model/simple_cnn.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "cifar_mpi/util/clock.hpp"
@@ -57,6 +69,213 @@ double sgemm_gflops(int threads) {
   return 2.0 * n * n * n * reps / seconds_since(t0) / 1e9;
 }
 
+// STREAM-like bandwidth at the current OpenMP thread count, best of `reps` (as STREAM reports):
+// copy moves 2 x 4 bytes per element, triad (a = b + 3c) 3 x 4.
+struct Bandwidth {
+  double copy_gbs, triad_gbs;
+};
+Bandwidth stream_bandwidth(size_t floats, int reps) {
+  std::vector<float> a(floats, 1.0f), b(floats, 2.0f), c(floats, 0.0f);
+  double copy = 1e30, triad = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < floats; ++i) c[i] = a[i];
+    copy = std::min(copy, seconds_since(t0));
+    t0 = Clock::now();
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < floats; ++i) a[i] = b[i] + 3.0f * c[i];
+    triad = std::min(triad, seconds_since(t0));
+  }
+  return {8.0 * floats / copy / 1e9, 12.0 * floats / triad / 1e9};
+}
+
+// Each op of a step, timed inside real steps: per op, one time per step (ms), in step order.
+struct OpTimes {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<double>> ms;
+  std::map<std::string, double> bytes, flops;
+  std::map<std::string, std::string> note;
+  template <class F>
+  void time(const std::string& name, dnnl::stream& s, F&& f) {
+    const auto t0 = Clock::now();
+    f();
+    s.wait();
+    if (!ms.count(name)) order.push_back(name);
+    ms[name].push_back(1e3 * seconds_since(t0));
+  }
+  double median(const std::string& name) const {
+    auto v = ms.at(name);
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  }
+};
+
+double mem_bytes(const dnnl::memory& m) { return static_cast<double>(m.get_desc().get_size()); }
+
+// Multiply-adds x 2 of one pass of a convolution or inner product (all three passes do the same).
+double pass_flops(cifar::WeightedLayer& w) {
+  const auto src = w.wanted_src_desc().dims(), dst = w.dst().get_desc().dims();
+  double dst_elems = 1, per_output = 1;
+  for (auto d : dst) dst_elems *= static_cast<double>(d);
+  if (dst.size() == 4) {  // convolution: C x K x K per output
+    const double k = static_cast<double>(src[2] - dst[2] + 1);
+    per_output = static_cast<double>(src[1]) * k * k;
+  } else {  // inner product: every input feature
+    for (size_t d = 1; d < src.size(); ++d) per_output *= static_cast<double>(src[d]);
+  }
+  return 2.0 * dst_elems * per_output;
+}
+
+void time_forward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
+  auto& l = *net.layers()[k];
+  const std::string n = l.name();
+  if (auto* w = dynamic_cast<cifar::WeightedLayer*>(&l)) {
+    for (const auto& r : w->active_reorders()) {
+      if (std::string(r.role) != "src" && std::string(r.role) != "weight fwd") continue;
+      const std::string name = n + " reorder " + r.role;
+      t.time(name, s, [&] { r.bridge->execute(s); });
+      t.bytes[name] = static_cast<double>(r.bridge->bytes());
+    }
+    t.time(n + " fwd", s, [&] { w->forward_primitive(s); });
+    t.flops[n + " fwd"] = pass_flops(*w);
+    t.note[n + " fwd"] = w->primitive_impls()[0];
+    return;
+  }
+  t.time(n + " fwd", s, [&] { l.forward(s); });
+  if (const auto* relu = dynamic_cast<const cifar::Relu*>(&l)) {
+    t.bytes[n + " fwd"] = relu->applied_upstream() ? 0 : 2 * mem_bytes(l.dst());  // in place: read + write
+    if (relu->applied_upstream()) t.note[n + " fwd"] = "post-op of the layer before: no pass";
+  } else if (const auto* pool = dynamic_cast<const cifar::MaxPool*>(&l)) {
+    t.bytes[n + " fwd"] = mem_bytes(net.layers()[k - 1]->dst()) + mem_bytes(l.dst()) + pool->workspace_bytes();
+  }
+}
+
+void time_backward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
+  auto& l = *net.layers()[k];
+  const std::string n = l.name();
+  if (auto* w = dynamic_cast<cifar::WeightedLayer*>(&l)) {
+    std::map<std::string, cifar::LayoutBridge*> bridges;
+    for (const auto& r : w->active_reorders()) bridges[r.role] = r.bridge;
+    auto reorder = [&](const char* role) {
+      if (!bridges.count(role)) return;
+      const std::string name = n + " reorder " + role;
+      t.time(name, s, [&] { bridges[role]->execute(s); });
+      t.bytes[name] = static_cast<double>(bridges[role]->bytes());
+    };
+    const auto impls = w->primitive_impls();
+    t.time(n + " bwd-weights", s, [&] { w->backward_weights_primitive(s); });
+    t.flops[n + " bwd-weights"] = pass_flops(*w);
+    t.note[n + " bwd-weights"] = impls[2];
+    reorder("dweight");
+    if (impls[1].empty()) return;  // the first layer: no data gradient
+    reorder("weight bwd");
+    t.time(n + " bwd-data", s, [&] { w->backward_data_primitive(s); });
+    t.flops[n + " bwd-data"] = pass_flops(*w);
+    t.note[n + " bwd-data"] = impls[1];
+    reorder("diff_src");
+    return;
+  }
+  t.time(n + " bwd", s, [&] { l.backward(s); });
+  if (dynamic_cast<const cifar::Relu*>(&l)) {
+    t.bytes[n + " bwd"] = 3 * mem_bytes(l.dst());  // reads dst and diff_dst, writes diff_src (in place)
+  } else if (const auto* pool = dynamic_cast<const cifar::MaxPool*>(&l)) {
+    t.bytes[n + " bwd"] = mem_bytes(l.diff_dst()) + pool->workspace_bytes() + mem_bytes(net.layers()[k - 1]->diff_dst());
+  }
+}
+
+// One training step, every op timed apart (each followed by a stream wait, as a step's layers are).
+void instrumented_step(cifar::SimpleCnn& net, cifar::ParamArena& arena, cifar::SgdMomentum& sgd, const int32_t* labels,
+                       dnnl::stream& s, OpTimes& t) {
+  const size_t n_layers = net.layers().size(), batch = net.batch(), classes = cifar::SimpleCnn::kClasses;
+  for (size_t k = 0; k < n_layers; ++k) time_forward(net, k, s, t);
+  auto& out = *net.layers().back();
+  t.time("loss (softmax-xent)", s, [&] {
+    cifar::softmax_cross_entropy(static_cast<float*>(out.dst().get_data_handle()), labels, batch, classes,
+                                 static_cast<float*>(out.diff_dst().get_data_handle()), batch);
+  });
+  t.bytes["loss (softmax-xent)"] = 2.0 * 4 * batch * classes + 4.0 * batch;
+  for (size_t k = n_layers; k-- > 0;) time_backward(net, k, s, t);
+  // The reducer's 1/N scaling after the sum (src/comm/gradient_reducer.cpp), over the whole
+  // arena; at N = 1 the program skips it, here it multiplies by 1 to time it.
+  static volatile float one = 1.0f;  // volatile: the compiler may not drop a multiply by 1
+  const float inv_n = one;
+  float* g = arena.grads().data();
+  const size_t n = arena.total_count();
+  t.time("grad averaging (x 1/N)", s, [&] {
+    for (size_t i = 0; i < n; ++i) g[i] *= inv_n;
+  });
+  t.bytes["grad averaging (x 1/N)"] = 2.0 * 4 * n;
+  t.time("SGD update", s, [&] { sgd.step(arena.params(), arena.grads()); });
+  t.bytes["SGD update"] = 5.0 * 4 * n;  // w and v read and written, g read
+}
+
+void print_op_tables(const OpTimes& t, double sgemm, double step_ms, const Bandwidth& dram) {
+  std::map<double, double> copy_at;  // op bytes -> same-size copy bound (GB/s)
+  std::printf("\nconvolutions and inner products (median of steps; the pass alone, reorders apart):\n");
+  std::printf("  %-18s %9s %9s %8s  %s\n", "pass", "ms", "GFLOP/s", "/sgemm", "oneDNN implementation");
+  double sum = 0;
+  for (const auto& name : t.order) {
+    sum += t.median(name);
+    if (!t.flops.count(name)) continue;
+    const double ms = t.median(name), gf = t.flops.at(name) / ms / 1e6;
+    std::printf("  %-18s %9.3f %9.1f %8.2f  %s\n", name.c_str(), ms, gf, gf / sgemm, t.note.at(name).c_str());
+  }
+  std::printf("\nthe other ops against memory bandwidth (copy bound: DRAM %.1f GB/s, triad %.1f GB/s):\n",
+              dram.copy_gbs, dram.triad_gbs);
+  std::printf("  %-26s %8s %8s %8s %8s %10s\n", "op", "ms", "MB", "GB/s", "/DRAM", "/same-size");
+  for (const auto& name : t.order) {
+    if (t.flops.count(name)) continue;
+    const double ms = t.median(name), bytes = t.bytes.count(name) ? t.bytes.at(name) : 0;
+    if (bytes == 0) {
+      std::printf("  %-26s %8.3f %8s  %s\n", name.c_str(), ms, "-", t.note.count(name) ? t.note.at(name).c_str() : "");
+      continue;
+    }
+    if (!copy_at.count(bytes)) copy_at[bytes] = stream_bandwidth(std::max<size_t>(1024, bytes / 8), 50).copy_gbs;
+    const double gbs = bytes / ms / 1e6;
+    std::printf("  %-26s %8.3f %8.2f %8.1f %8.2f %10.2f\n", name.c_str(), ms, bytes / 1e6, gbs, gbs / dram.copy_gbs,
+                gbs / copy_at[bytes]);
+  }
+  std::printf("  bias: added inside the forward primitives, its gradient inside backward-weights: no pass of its own\n");
+  std::printf("sum of the op medians %.2f ms; step measured above %.2f ms\n", sum, step_ms);
+}
+
+// Step time with ReLU fused against separate ReLU passes: rounds alternate which goes first.
+void ab_fuse(const dnnl::engine& eng, cifar::ParamArena& arena, size_t batch, cifar::NetworkOptions options,
+             const int32_t* labels, int rounds, int steps, dnnl::stream& s) {
+  options.fuse_relu = true;
+  cifar::SimpleCnn fused(eng, arena, batch, options);
+  options.fuse_relu = false;
+  cifar::SimpleCnn plain(eng, arena, batch, options);
+  std::copy(fused.input(), fused.input() + batch * 3072, plain.input());
+  cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
+  auto run = [&](cifar::SimpleCnn& net) {
+    for (int i = 0; i < 2; ++i) net.forward_backward(s, labels, batch);  // warm caches for this net
+    const auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) {
+      net.forward_backward(s, labels, batch);
+      sgd.step(arena.params(), arena.grads());
+    }
+    return 1e3 * seconds_since(t0) / steps;
+  };
+  std::vector<double> ratios;
+  for (int r = 0; r < rounds; ++r) {
+    double f = 0, p = 0;
+    if (r % 2 == 0) {
+      f = run(fused);
+      p = run(plain);
+    } else {
+      p = run(plain);
+      f = run(fused);
+    }
+    ratios.push_back(p / f);
+    std::printf("ab-fuse round %d: fused %.3f ms/step, separate relu %.3f ms/step, separate/fused %.4f\n", r, f, p,
+                p / f);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  std::printf("ab-fuse median separate/fused over %d rounds: %.4f\n", rounds, ratios[ratios.size() / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,7 +288,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads)->check(CLI::PositiveNumber);
   app.add_option("--steps", steps)->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup)->check(CLI::NonNegativeNumber);
-  app.add_flag("--per-layer", per_layer, "time each layer's forward and backward");
+  app.add_flag("--per-layer", per_layer, "time every op of a step; memory-bound ops against a STREAM bound");
+  int ab_rounds = 0;
+  app.add_option("--ab-fuse", ab_rounds, "rounds of fused-ReLU against separate-ReLU step times, alternated")
+      ->check(CLI::NonNegativeNumber);
   std::string conv_algo = "direct", compute_dtype = "fp32";
   app.add_option("--conv-algo", conv_algo, "convolution algorithm: direct | auto (probe) | winograd")
       ->check(CLI::IsMember({"direct", "auto", "winograd"}));
@@ -121,7 +343,7 @@ int main(int argc, char** argv) {
     net.forward_backward(s, labels.data(), batch);
     sgd.step(arena.params(), arena.grads());
   }
-  const double t = seconds_since(t0);
+  const double t = seconds_since(t0), t_step = t;
   const double cpu = process_cpu_seconds() - cpu0;
   const double ips = steps * batch / t;
   const double gflops = ips * train_flops_per_image() / 1e9;
@@ -132,32 +354,12 @@ int main(int argc, char** argv) {
               conv_algo.c_str(), compute_dtype.c_str(), threads, batch, steps, 1e3 * t / steps, ips, gflops, sgemm, gflops / sgemm, 1e3 * cpu / steps);
 
   if (per_layer) {
-    std::map<std::string, std::pair<double, double>> times;
-    auto& layers = net.layers();
-    for (int i = 0; i < steps; ++i) {
-      for (auto& l : layers) {
-        auto t1 = Clock::now();
-        l->forward(s);
-        s.wait();
-        times[l->name()].first += seconds_since(t1);
-      }
-      for (size_t k = layers.size(); k-- > 0;) {
-        auto t1 = Clock::now();
-        layers[k]->backward(s);
-        s.wait();
-        times[layers[k]->name()].second += seconds_since(t1);
-      }
-    }
-    for (auto& l : layers) {
-      std::string algo;
-      if (const auto* c = dynamic_cast<const cifar::Conv2d*>(l.get()))
-        algo = std::string("  (") + cifar::conv_algo_name(c->algos().forward) + "/" +
-               cifar::conv_algo_name(c->algos().backward_data) + "/" + cifar::conv_algo_name(c->algos().backward_weights) +
-               ": " + c->impl_names()[0] + ")";
-      std::printf("  %-6s forward %7.3f ms  backward %7.3f ms%s\n", l->name().c_str(),
-                  1e3 * times[l->name()].first / steps, 1e3 * times[l->name()].second / steps, algo.c_str());
-    }
+    const Bandwidth dram = stream_bandwidth(size_t(16) << 20, 10);  // 3 x 64 MB arrays: beyond any cache
+    OpTimes t;
+    for (int i = 0; i < steps; ++i) instrumented_step(net, arena, sgd, labels.data(), s, t);
+    print_op_tables(t, sgemm, 1e3 * t_step / steps, dram);
   }
+  if (ab_rounds > 0) ab_fuse(eng, arena, batch, options, labels.data(), ab_rounds, steps, s);
   MPI_Finalize();
   return 0;
 }
