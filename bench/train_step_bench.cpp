@@ -2,6 +2,7 @@
 // process, beside the same machine's oneDNN sgemm for scale, and a per-layer time breakdown.
 //   train_step_bench [--batch 128] [--threads 2] [--steps 50] [--warmup 5] [--per-layer]
 //                    [--conv-algo direct|auto|winograd] [--compute-dtype fp32|bf16] [--ab-fuse R]
+//                    [--fuse-relu on|off]
 // Prints images/s, achieved GFLOP/s (model FLOPs counted analytically) and sgemm GFLOP/s; with
 // auto, the start-up probe's line per convolution (its timings and the algorithms chosen).
 // --per-layer: every op of a step timed inside real steps (median over --steps). The convolutions
@@ -240,7 +241,9 @@ void print_op_tables(const OpTimes& t, double sgemm, double step_ms, const Bandw
   std::printf("sum of the op medians %.2f ms; step measured above %.2f ms\n", sum, step_ms);
 }
 
-// Step time with ReLU fused against separate ReLU passes: rounds alternate which goes first.
+// Step time with ReLU fused against separate ReLU passes, alternated step by step (on a shared
+// machine the load drifts within seconds): per round, the median wall time of each variant's
+// steps and the sum of each one's process CPU time.
 void ab_fuse(const dnnl::engine& eng, cifar::ParamArena& arena, size_t batch, cifar::NetworkOptions options,
              const int32_t* labels, int rounds, int steps, dnnl::stream& s) {
   options.fuse_relu = true;
@@ -249,31 +252,55 @@ void ab_fuse(const dnnl::engine& eng, cifar::ParamArena& arena, size_t batch, ci
   cifar::SimpleCnn plain(eng, arena, batch, options);
   std::copy(fused.input(), fused.input() + batch * 3072, plain.input());
   cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
-  auto run = [&](cifar::SimpleCnn& net) {
-    for (int i = 0; i < 2; ++i) net.forward_backward(s, labels, batch);  // warm caches for this net
+  auto step = [&](cifar::SimpleCnn& net, std::vector<double>& wall, double& cpu) {
     const auto t0 = Clock::now();
-    for (int i = 0; i < steps; ++i) {
-      net.forward_backward(s, labels, batch);
-      sgd.step(arena.params(), arena.grads());
-    }
-    return 1e3 * seconds_since(t0) / steps;
+    const double c0 = process_cpu_seconds();
+    net.forward_backward(s, labels, batch);
+    sgd.step(arena.params(), arena.grads());
+    cpu += process_cpu_seconds() - c0;
+    wall.push_back(1e3 * seconds_since(t0));
   };
-  std::vector<double> ratios;
+  auto median = [](std::vector<double> v) {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<double> wall_ratios, cpu_ratios;
   for (int r = 0; r < rounds; ++r) {
-    double f = 0, p = 0;
-    if (r % 2 == 0) {
-      f = run(fused);
-      p = run(plain);
-    } else {
-      p = run(plain);
-      f = run(fused);
+    std::vector<double> wf, wp;
+    double cf = 0, cp = 0;
+    for (int i = 0; i < steps; ++i) {
+      if ((i + r) % 2 == 0) step(fused, wf, cf), step(plain, wp, cp);
+      else step(plain, wp, cp), step(fused, wf, cf);
     }
-    ratios.push_back(p / f);
-    std::printf("ab-fuse round %d: fused %.3f ms/step, separate relu %.3f ms/step, separate/fused %.4f\n", r, f, p,
-                p / f);
+    wall_ratios.push_back(median(wp) / median(wf));
+    cpu_ratios.push_back(cp / cf);
+    std::printf("ab-fuse round %d: median wall fused %.3f ms, separate relu %.3f ms, separate/fused %.4f; cpu %.3f / %.3f ms, "
+                "%.4f\n", r, median(wf), median(wp), wall_ratios.back(), 1e3 * cf / steps, 1e3 * cp / steps,
+                cpu_ratios.back());
   }
-  std::sort(ratios.begin(), ratios.end());
-  std::printf("ab-fuse median separate/fused over %d rounds: %.4f\n", rounds, ratios[ratios.size() / 2]);
+  std::printf("ab-fuse over %d rounds of %d alternated steps: median separate/fused wall %.4f, cpu %.4f\n", rounds, steps,
+              median(wall_ratios), median(cpu_ratios));
+}
+
+// The convolutions' algorithms as --conv-algo asks; with auto, the start-up probe's choice
+// (its line per convolution printed).
+cifar::NetworkOptions network_options(const dnnl::engine& eng, size_t batch, const std::string& conv_algo,
+                                      cifar::ComputeDtype dtype) {
+  cifar::NetworkOptions options;
+  if (conv_algo == "auto") {
+    const double p0 = cifar::now_seconds();
+    const auto probes = cifar::probe_conv_algorithms(eng, batch, dtype);
+    std::printf("conv probe (%.2f s):\n", cifar::now_seconds() - p0);
+    for (const auto& p : probes) {
+      std::printf("  %s\n", p.summary().c_str());
+      options.conv[p.layer] = p.chosen;
+    }
+    options.dtype = dtype;
+  } else {
+    options = cifar::uniform_conv_options(conv_algo == "winograd" ? cifar::ConvAlgo::winograd : cifar::ConvAlgo::direct,
+                                          dtype);
+  }
+  return options;
 }
 
 }  // namespace
@@ -297,6 +324,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"direct", "auto", "winograd"}));
   app.add_option("--compute-dtype", compute_dtype, "convolution arithmetic: fp32 | bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));
+  std::string fuse_relu = "on";
+  app.add_option("--fuse-relu", fuse_relu, "ReLU as a post-op of the layer before (on) or separate passes (off)")
+      ->check(CLI::IsMember({"on", "off"}));
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   const cifar::ComputeDtype dtype = compute_dtype == "bf16" ? cifar::ComputeDtype::bf16 : cifar::ComputeDtype::fp32;
@@ -311,20 +341,8 @@ int main(int argc, char** argv) {
   cifar::ParamArena arena;
   cifar::register_simple_cnn(arena);
   cifar::init_pytorch_default(arena, 1);
-  cifar::NetworkOptions options;
-  if (conv_algo == "auto") {
-    const double p0 = cifar::now_seconds();
-    const auto probes = cifar::probe_conv_algorithms(eng, batch, dtype);
-    std::printf("conv probe (%.2f s):\n", cifar::now_seconds() - p0);
-    for (const auto& p : probes) {
-      std::printf("  %s\n", p.summary().c_str());
-      options.conv[p.layer] = p.chosen;
-    }
-    options.dtype = dtype;
-  } else {
-    options = cifar::uniform_conv_options(conv_algo == "winograd" ? cifar::ConvAlgo::winograd : cifar::ConvAlgo::direct,
-                                          dtype);
-  }
+  cifar::NetworkOptions options = network_options(eng, batch, conv_algo, dtype);
+  options.fuse_relu = fuse_relu == "on";
   cifar::SimpleCnn net(eng, arena, batch, options);
   cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
   std::mt19937 gen(7);
