@@ -59,19 +59,33 @@ double train_flops_per_image() {
   return 3 * forward_flops_per_image() - conv1;
 }
 
-double sgemm_gflops(int threads) {
+// Wall time, and process CPU time / threads: on a loaded, shared machine the second leaves out
+// the time other processes held our cores (OMP_WAIT_POLICY=passive keeps idle threads off it).
+struct Stopwatch {
+  Clock::time_point t0 = Clock::now();
+  double c0 = process_cpu_seconds();
+  double wall() const { return seconds_since(t0); }
+  double cpu_per_thread() const { return (process_cpu_seconds() - c0) / omp_get_max_threads(); }
+};
+
+struct Rate {
+  double wall, cpu;  // per wall second / per CPU second per thread
+};
+
+Rate sgemm_gflops(int threads) {
   const int n = 1024;
   std::vector<float> a(size_t(n) * n, 1.0f), b(size_t(n) * n, 0.5f), c(size_t(n) * n);
   omp_set_num_threads(threads);
   dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);  // warm-up
   const int reps = 20;
-  auto t0 = Clock::now();
+  const Stopwatch w;
   for (int r = 0; r < reps; ++r) dnnl_sgemm('N', 'N', n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-  return 2.0 * n * n * n * reps / seconds_since(t0) / 1e9;
+  const double flop = 2.0 * n * n * n * reps;
+  return {flop / w.wall() / 1e9, flop / w.cpu_per_thread() / 1e9};
 }
 
-// STREAM-like bandwidth at the current OpenMP thread count, best of `reps` (as STREAM reports):
-// copy moves 2 x 4 bytes per element, triad (a = b + 3c) 3 x 4.
+// STREAM-like bandwidth at the current OpenMP thread count, best of `reps` (as STREAM reports),
+// by CPU time per thread: copy moves 2 x 4 bytes per element, triad (a = b + 3c) 3 x 4.
 struct Bandwidth {
   double copy_gbs, triad_gbs;
 };
@@ -79,14 +93,14 @@ Bandwidth stream_bandwidth(size_t floats, int reps) {
   std::vector<float> a(floats, 1.0f), b(floats, 2.0f), c(floats, 0.0f);
   double copy = 1e30, triad = 1e30;
   for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
+    const Stopwatch w1;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < floats; ++i) c[i] = a[i];
-    copy = std::min(copy, seconds_since(t0));
-    t0 = Clock::now();
+    copy = std::min(copy, w1.cpu_per_thread());
+    const Stopwatch w2;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < floats; ++i) a[i] = b[i] + 3.0f * c[i];
-    triad = std::min(triad, seconds_since(t0));
+    triad = std::min(triad, w2.cpu_per_thread());
   }
   return {8.0 * floats / copy / 1e9, 12.0 * floats / triad / 1e9};
 }
@@ -94,19 +108,21 @@ Bandwidth stream_bandwidth(size_t floats, int reps) {
 // Each op of a step, timed inside real steps: per op, one time per step (ms), in step order.
 struct OpTimes {
   std::vector<std::string> order;
-  std::map<std::string, std::vector<double>> ms;
+  std::map<std::string, std::vector<double>> ms, cpu_ms;  // wall; CPU per thread
   std::map<std::string, double> bytes, flops;
   std::map<std::string, std::string> note;
+  // serial: the op runs on one thread (our own loops), so its CPU time is not divided by T.
   template <class F>
-  void time(const std::string& name, dnnl::stream& s, F&& f) {
-    const auto t0 = Clock::now();
+  void time(const std::string& name, dnnl::stream& s, F&& f, bool serial = false) {
+    const Stopwatch w;
     f();
     s.wait();
     if (!ms.count(name)) order.push_back(name);
-    ms[name].push_back(1e3 * seconds_since(t0));
+    ms[name].push_back(1e3 * w.wall());
+    cpu_ms[name].push_back(1e3 * w.cpu_per_thread() * (serial ? omp_get_max_threads() : 1));
   }
-  double median(const std::string& name) const {
-    auto v = ms.at(name);
+  double median(const std::string& name, bool cpu = true) const {
+    auto v = (cpu ? cpu_ms : ms).at(name);
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     return v[v.size() / 2];
   }
@@ -194,7 +210,7 @@ void instrumented_step(cifar::SimpleCnn& net, cifar::ParamArena& arena, cifar::S
   t.time("loss (softmax-xent)", s, [&] {
     cifar::softmax_cross_entropy(static_cast<float*>(out.dst().get_data_handle()), labels, batch, classes,
                                  static_cast<float*>(out.diff_dst().get_data_handle()), batch);
-  });
+  }, true);
   t.bytes["loss (softmax-xent)"] = 2.0 * 4 * batch * classes + 4.0 * batch;
   for (size_t k = n_layers; k-- > 0;) time_backward(net, k, s, t);
   // The reducer's 1/N scaling after the sum (src/comm/gradient_reducer.cpp), over the whole
@@ -205,40 +221,46 @@ void instrumented_step(cifar::SimpleCnn& net, cifar::ParamArena& arena, cifar::S
   const size_t n = arena.total_count();
   t.time("grad averaging (x 1/N)", s, [&] {
     for (size_t i = 0; i < n; ++i) g[i] *= inv_n;
-  });
+  }, true);
   t.bytes["grad averaging (x 1/N)"] = 2.0 * 4 * n;
-  t.time("SGD update", s, [&] { sgd.step(arena.params(), arena.grads()); });
+  t.time("SGD update", s, [&] { sgd.step(arena.params(), arena.grads()); }, true);
   t.bytes["SGD update"] = 5.0 * 4 * n;  // w and v read and written, g read
 }
 
-void print_op_tables(const OpTimes& t, double sgemm, double step_ms, const Bandwidth& dram) {
+// Rates are by CPU time per thread (load-robust); the wall-time median is printed beside.
+void print_op_tables(const OpTimes& t, Rate sgemm, double step_ms, const Bandwidth& dram) {
   std::map<double, double> copy_at;  // op bytes -> same-size copy bound (GB/s)
-  std::printf("\nconvolutions and inner products (median of steps; the pass alone, reorders apart):\n");
-  std::printf("  %-18s %9s %9s %8s  %s\n", "pass", "ms", "GFLOP/s", "/sgemm", "oneDNN implementation");
-  double sum = 0;
+  std::printf("\nconvolutions and inner products (median of steps; the pass alone, reorders apart; rates by CPU\n"
+              "time per thread, sgemm %.1f GFLOP/s so measured):\n", sgemm.cpu);
+  std::printf("  %-18s %8s %8s %9s %8s  %s\n", "pass", "ms wall", "ms cpu", "GFLOP/s", "/sgemm", "oneDNN implementation");
+  double sum = 0, sum_cpu = 0;
   for (const auto& name : t.order) {
-    sum += t.median(name);
+    sum += t.median(name, false);
+    sum_cpu += t.median(name);
     if (!t.flops.count(name)) continue;
     const double ms = t.median(name), gf = t.flops.at(name) / ms / 1e6;
-    std::printf("  %-18s %9.3f %9.1f %8.2f  %s\n", name.c_str(), ms, gf, gf / sgemm, t.note.at(name).c_str());
+    std::printf("  %-18s %8.3f %8.3f %9.1f %8.2f  %s\n", name.c_str(), t.median(name, false), ms, gf, gf / sgemm.cpu,
+                t.note.at(name).c_str());
   }
-  std::printf("\nthe other ops against memory bandwidth (copy bound: DRAM %.1f GB/s, triad %.1f GB/s):\n",
-              dram.copy_gbs, dram.triad_gbs);
-  std::printf("  %-26s %8s %8s %8s %8s %10s\n", "op", "ms", "MB", "GB/s", "/DRAM", "/same-size");
+  std::printf("\nthe other ops against memory bandwidth (STREAM over 64 MB arrays: copy %.1f GB/s, triad %.1f GB/s;\n"
+              "/same-size: against a copy moving the op's own bytes; loss, averaging and update run on one thread):\n", dram.copy_gbs, dram.triad_gbs);
+  std::printf("  %-26s %8s %8s %8s %8s %8s %10s\n", "op", "ms wall", "ms cpu", "MB", "GB/s", "/DRAM", "/same-size");
   for (const auto& name : t.order) {
     if (t.flops.count(name)) continue;
     const double ms = t.median(name), bytes = t.bytes.count(name) ? t.bytes.at(name) : 0;
     if (bytes == 0) {
-      std::printf("  %-26s %8.3f %8s  %s\n", name.c_str(), ms, "-", t.note.count(name) ? t.note.at(name).c_str() : "");
+      std::printf("  %-26s %8.3f %8.3f %8s  %s\n", name.c_str(), t.median(name, false), ms, "-",
+                  t.note.count(name) ? t.note.at(name).c_str() : "");
       continue;
     }
     if (!copy_at.count(bytes)) copy_at[bytes] = stream_bandwidth(std::max<size_t>(1024, bytes / 8), 50).copy_gbs;
     const double gbs = bytes / ms / 1e6;
-    std::printf("  %-26s %8.3f %8.2f %8.1f %8.2f %10.2f\n", name.c_str(), ms, bytes / 1e6, gbs, gbs / dram.copy_gbs,
-                gbs / copy_at[bytes]);
+    std::printf("  %-26s %8.3f %8.3f %8.2f %8.1f %8.2f %10.2f\n", name.c_str(), t.median(name, false), ms, bytes / 1e6,
+                gbs, gbs / dram.copy_gbs, gbs / copy_at[bytes]);
   }
   std::printf("  bias: added inside the forward primitives, its gradient inside backward-weights: no pass of its own\n");
-  std::printf("sum of the op medians %.2f ms; step measured above %.2f ms\n", sum, step_ms);
+  std::printf("sum of the op medians %.2f ms wall, %.2f ms cpu per thread; step measured above %.2f ms wall\n", sum,
+              sum_cpu, step_ms);
 }
 
 // Step time with ReLU fused against separate ReLU passes, alternated step by step (on a shared
@@ -365,7 +387,8 @@ int main(int argc, char** argv) {
   const double cpu = process_cpu_seconds() - cpu0;
   const double ips = steps * batch / t;
   const double gflops = ips * train_flops_per_image() / 1e9;
-  const double sgemm = sgemm_gflops(threads);
+  const Rate sgemm_rate = sgemm_gflops(threads);
+  const double sgemm = sgemm_rate.wall;
   omp_set_num_threads(threads);
   std::printf("conv-algo %s compute-dtype %s threads %d batch %zu steps %d: %.2f ms/step, %.0f images/s, %.1f GFLOP/s (model), "
               "sgemm %.1f GFLOP/s, model/sgemm %.2f, cpu %.2f ms/step\n",
@@ -375,7 +398,7 @@ int main(int argc, char** argv) {
     const Bandwidth dram = stream_bandwidth(size_t(16) << 20, 10);  // 3 x 64 MB arrays: beyond any cache
     OpTimes t;
     for (int i = 0; i < steps; ++i) instrumented_step(net, arena, sgd, labels.data(), s, t);
-    print_op_tables(t, sgemm, 1e3 * t_step / steps, dram);
+    print_op_tables(t, sgemm_rate, 1e3 * t_step / steps, dram);
   }
   if (ab_rounds > 0) ab_fuse(eng, arena, batch, options, labels.data(), ab_rounds, steps, s);
   MPI_Finalize();
