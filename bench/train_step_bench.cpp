@@ -111,13 +111,17 @@ struct OpTimes {
   std::map<std::string, std::vector<double>> ms, cpu_ms;  // wall; CPU per thread
   std::map<std::string, double> bytes, flops;
   std::map<std::string, std::string> note;
+  // Who runs each op: the layer, and in which direction (for the per-layer summary lines).
+  std::string layer;
+  bool backward = false;
+  std::map<std::string, std::pair<std::string, bool>> owner;
   // serial: the op runs on one thread (our own loops), so its CPU time is not divided by T.
   template <class F>
   void time(const std::string& name, dnnl::stream& s, F&& f, bool serial = false) {
     const Stopwatch w;
     f();
     s.wait();
-    if (!ms.count(name)) order.push_back(name);
+    if (!ms.count(name)) order.push_back(name), owner[name] = {layer, backward};
     ms[name].push_back(1e3 * w.wall());
     cpu_ms[name].push_back(1e3 * w.cpu_per_thread() * (serial ? omp_get_max_threads() : 1));
   }
@@ -147,6 +151,7 @@ double pass_flops(cifar::WeightedLayer& w) {
 void time_forward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
   auto& l = *net.layers()[k];
   const std::string n = l.name();
+  t.layer = n, t.backward = false;
   if (auto* w = dynamic_cast<cifar::WeightedLayer*>(&l)) {
     for (const auto& r : w->active_reorders()) {
       if (std::string(r.role) != "src" && std::string(r.role) != "weight fwd") continue;
@@ -171,6 +176,7 @@ void time_forward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) 
 void time_backward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
   auto& l = *net.layers()[k];
   const std::string n = l.name();
+  t.layer = n, t.backward = true;
   if (auto* w = dynamic_cast<cifar::WeightedLayer*>(&l)) {
     std::map<std::string, cifar::LayoutBridge*> bridges;
     for (const auto& r : w->active_reorders()) bridges[r.role] = r.bridge;
@@ -206,6 +212,7 @@ void instrumented_step(cifar::SimpleCnn& net, cifar::ParamArena& arena, cifar::S
                        dnnl::stream& s, OpTimes& t) {
   const size_t n_layers = net.layers().size(), batch = net.batch(), classes = cifar::SimpleCnn::kClasses;
   for (size_t k = 0; k < n_layers; ++k) time_forward(net, k, s, t);
+  t.layer.clear();
   auto& out = *net.layers().back();
   t.time("loss (softmax-xent)", s, [&] {
     cifar::softmax_cross_entropy(static_cast<float*>(out.dst().get_data_handle()), labels, batch, classes,
@@ -213,6 +220,7 @@ void instrumented_step(cifar::SimpleCnn& net, cifar::ParamArena& arena, cifar::S
   }, true);
   t.bytes["loss (softmax-xent)"] = 2.0 * 4 * batch * classes + 4.0 * batch;
   for (size_t k = n_layers; k-- > 0;) time_backward(net, k, s, t);
+  t.layer.clear();
   // The reducer's 1/N scaling after the sum (src/comm/gradient_reducer.cpp), over the whole
   // arena; at N = 1 the program skips it, here it multiplies by 1 to time it.
   static volatile float one = 1.0f;  // volatile: the compiler may not drop a multiply by 1
@@ -261,6 +269,18 @@ void print_op_tables(const OpTimes& t, Rate sgemm, double step_ms, const Bandwid
   std::printf("  bias: added inside the forward primitives, its gradient inside backward-weights: no pass of its own\n");
   std::printf("sum of the op medians %.2f ms wall, %.2f ms cpu per thread; step measured above %.2f ms wall\n", sum,
               sum_cpu, step_ms);
+}
+
+// Per layer, its forward and its backward ops (reorders included), median wall ms, in forward
+// order: the lines tools/cost_model reads ('<layer> forward X ms  backward Y ms').
+void print_layer_lines(const OpTimes& t, const cifar::SimpleCnn& net) {
+  std::printf("\nper layer (wall ms, reorders included):\n");
+  for (const auto& l : net.layers()) {
+    double fwd = 0, bwd = 0;
+    for (const auto& [name, who] : t.owner)
+      if (who.first == l->name()) (who.second ? bwd : fwd) += t.median(name, false);
+    std::printf("  %-6s forward %7.3f ms  backward %7.3f ms\n", l->name().c_str(), fwd, bwd);
+  }
 }
 
 // Step time with ReLU fused against separate ReLU passes, alternated step by step (on a shared
@@ -399,6 +419,7 @@ int main(int argc, char** argv) {
     OpTimes t;
     for (int i = 0; i < steps; ++i) instrumented_step(net, arena, sgd, labels.data(), s, t);
     print_op_tables(t, sgemm_rate, 1e3 * t_step / steps, dram);
+    print_layer_lines(t, net);
   }
   if (ab_rounds > 0) ab_fuse(eng, arena, batch, options, labels.data(), ab_rounds, steps, s);
   MPI_Finalize();
