@@ -58,26 +58,34 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch, c
     const auto algos = options.conv.find(shape.name);
     return std::make_unique<Conv2d>(shape.name, eng, src, diff_src, shape.out_channels, shape.kernel, arena.param(w),
                                     arena.param(b), arena.grad(w), arena.grad(b),
-                                    algos == options.conv.end() ? ConvPassAlgos{} : algos->second, options.dtype);
+                                    algos == options.conv.end() ? ConvPassAlgos{} : algos->second, options.dtype,
+                                    options.fuse_relu);
   };
-  auto fc = [&](const char* name, memory& src, memory* diff_src, int out) {
+  auto fc = [&](const char* name, memory& src, memory* diff_src, int out, bool relu_after) {
     const size_t w = idx((std::string(name) + ".weight").c_str()), b = w + 1;
     return std::make_unique<InnerProduct>(name, eng, src, diff_src, out, arena.param(w), arena.param(b),
-                                          arena.grad(w), arena.grad(b));
+                                          arena.grad(w), arena.grad(b), relu_after);
+  };
+  auto relu = [&](const char* name, Layer& prev) {
+    return std::make_unique<Relu>(name, eng, prev.dst(), prev.diff_dst(), options.fuse_relu);
   };
   auto last = [&]() -> Layer& { return *layers_.back(); };
   // ReLU runs after max pooling, on a quarter of the elements: ReLU is monotonic, so
   // maxpool(relu(x)) == relu(maxpool(x)) exactly, and the gradients agree (both are zero where
   // a window's maximum is <= 0) but for exact ties inside a window.
+  // With fuse_relu the convolutions and fc1 apply ReLU as a post-op in their own pass and the
+  // ReLU layers keep only the backward mask. Bitwise the same as unfused: max pooling of
+  // relu(conv) equals relu of the max; where the pooled value is > 0 both pick the same argmax;
+  // where it is <= 0 the mask zeroes the gradient before pooling scatters it.
   layers_.push_back(conv(kConvs[0], input_, nullptr));  // (B,32,30,30); no data gradient for the input
   layers_.push_back(std::make_unique<MaxPool>("pool1", eng, last().dst(), last().diff_dst()));  // (B,32,15,15)
-  layers_.push_back(std::make_unique<Relu>("relu1", eng, last().dst(), last().diff_dst()));
+  layers_.push_back(relu("relu1", last()));
   layers_.push_back(conv(kConvs[1], last().dst(), &last().diff_dst()));                     // (B,64,13,13)
   layers_.push_back(std::make_unique<MaxPool>("pool2", eng, last().dst(), last().diff_dst()));  // (B,64,6,6)
-  layers_.push_back(std::make_unique<Relu>("relu2", eng, last().dst(), last().diff_dst()));
-  layers_.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128));                           // (B,128)
-  layers_.push_back(std::make_unique<Relu>("relu3", eng, last().dst(), last().diff_dst()));
-  layers_.push_back(fc("fc2", last().dst(), &last().diff_dst(), 10));                            // (B,10)
+  layers_.push_back(relu("relu2", last()));
+  layers_.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128, options.fuse_relu));       // (B,128)
+  layers_.push_back(relu("relu3", last()));
+  layers_.push_back(fc("fc2", last().dst(), &last().diff_dst(), 10, false));                    // (B,10)
   logits_ = static_cast<float*>(last().dst().get_data_handle());
   dlogits_ = static_cast<float*>(last().diff_dst().get_data_handle());
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "engine_fixture.hpp"
@@ -21,7 +22,8 @@ constexpr double kRtol = 1e-4, kAtol = 1e-5;
 
 // Layer indices in SimpleCnn::layers(). The network applies ReLU after max pooling (the same
 // function), and ReLU works in place: after forward, pool1's memory holds the reference's
-// pool1 (= maxpool(relu(conv1_out))), conv1's holds conv1_out, fc1's holds relu3.
+// pool1 (= maxpool(relu(conv1_out))), fc1's holds relu3, and conv1's holds relu1 (= relu(conv1_out)): the
+// convolutions apply ReLU as a post-op (fuse_relu) and the ReLU layers only mask the gradient.
 enum { kConv1, kPool1, kRelu1, kConv2, kPool2, kRelu2, kFc1, kRelu3, kFc2 };
 
 class SimpleCnnVsReference : public ::testing::TestWithParam<size_t> {};
@@ -42,9 +44,9 @@ TEST_P(SimpleCnnVsReference, ForwardBackwardMatch) {
                                                      static_cast<int>(batch), &act, &dact, &grads);
   EXPECT_NEAR(r.loss, ref_loss, 1e-5 * std::max(1.0f, std::fabs(ref_loss)));
   const auto& L = net.layers();
-  expect_close("conv1_out", testing::to_plain(L[kConv1]->dst(), e), act.conv1_out, kRtol, kAtol);
+  expect_close("relu1", testing::to_plain(L[kConv1]->dst(), e), act.relu1, kRtol, kAtol);
   expect_close("pool1", testing::to_plain(L[kPool1]->dst(), e), act.pool1, kRtol, kAtol);
-  expect_close("conv2_out", testing::to_plain(L[kConv2]->dst(), e), act.conv2_out, kRtol, kAtol);
+  expect_close("relu2", testing::to_plain(L[kConv2]->dst(), e), act.relu2, kRtol, kAtol);
   expect_close("pool2", testing::to_plain(L[kPool2]->dst(), e), act.pool2, kRtol, kAtol);
   expect_close("relu3", testing::to_plain(L[kRelu3]->dst(), e), act.relu3, kRtol, kAtol);
   expect_close("logits", testing::to_plain(L[kFc2]->dst(), e), act.logits, kRtol, kAtol);
@@ -88,6 +90,36 @@ TEST(SimpleCnn, GradsReadyHookReportsGrowingPrefixEndingAtWholeArena) {
   EXPECT_TRUE(std::is_sorted(ready.begin(), ready.end()));
   EXPECT_EQ(ready.front(), arena.spec("fc2.weight").offset + arena.spec("fc2.weight").count);
   EXPECT_EQ(ready.back(), arena.total_count());
+}
+
+// ReLU fused as a post-op (the default) against separate ReLU passes: the same bits, in the
+// logits, the loss and every gradient, over three SGD steps (so later steps see fused weights).
+// Inputs include exact zeros and negative-only windows, where pooling's argmax could differ.
+TEST(SimpleCnn, FusedReluGivesTheSameBitsAsSeparateRelu) {
+  Engine e;
+  ParamArena fused_arena = testing::make_arena(17), plain_arena = testing::make_arena(17);
+  NetworkOptions plain_options;
+  plain_options.fuse_relu = false;
+  const size_t batch = 16;
+  SimpleCnn fused(e.eng, fused_arena, batch), plain(e.eng, plain_arena, batch, plain_options);
+  auto x = testing::random_input(batch, 12);
+  for (size_t i = 0; i < 3072; ++i) x[i] = 0.0f;       // image 0: all zero
+  for (size_t i = 3072; i < 2 * 3072; ++i) x[i] = -std::fabs(x[i]);  // image 1: all negative
+  const auto y = testing::random_labels(batch, 13);
+  std::copy(x.begin(), x.end(), fused.input());
+  std::copy(x.begin(), x.end(), plain.input());
+  SgdMomentum sgd_fused(fused_arena.total_count(), 0.05f, 0.9f), sgd_plain(plain_arena.total_count(), 0.05f, 0.9f);
+  for (int step = 0; step < 3; ++step) {
+    const LossResult a = fused.forward_backward(e.stream, y.data(), batch);
+    const LossResult b = plain.forward_backward(e.stream, y.data(), batch);
+    EXPECT_EQ(a.loss, b.loss) << "step " << step;
+    ASSERT_EQ(0, std::memcmp(fused.logits(), plain.logits(), batch * SimpleCnn::kClasses * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(fused_arena.grads().data(), plain_arena.grads().data(),
+                             fused_arena.total_count() * sizeof(float)))
+        << "step " << step;
+    sgd_fused.step(fused_arena.params(), fused_arena.grads());
+    sgd_plain.step(plain_arena.params(), plain_arena.grads());
+  }
 }
 
 // Whole-model finite differences on the oneDNN engine itself: central differences of the loss
@@ -165,7 +197,8 @@ TEST(SimpleCnnVsPyTorch, TwoStepsMatchFixture) {
     EXPECT_NEAR(r.loss, want_loss, 1e-5 * std::max(1.0f, std::fabs(want_loss))) << g;
     if (step == 1) {
       const auto& L = net.layers();
-      expect_close("step1 conv1_out", testing::to_plain(L[kConv1]->dst(), e), testing::read_f32("step1/act/conv1_out"), kRtol, kAtol);
+      // conv1 applies ReLU as a post-op (fuse_relu): its dst is PyTorch's relu1.
+      expect_close("step1 relu1", testing::to_plain(L[kConv1]->dst(), e), testing::read_f32("step1/act/relu1"), kRtol, kAtol);
       expect_close("step1 pool1", testing::to_plain(L[kPool1]->dst(), e), testing::read_f32("step1/act/pool1"), kRtol, kAtol);
       expect_close("step1 pool2", testing::to_plain(L[kPool2]->dst(), e), testing::read_f32("step1/act/pool2"), kRtol, kAtol);
       expect_close("step1 logits", testing::to_plain(L[kFc2]->dst(), e), testing::read_f32("step1/act/logits"), kRtol, kAtol);

@@ -32,6 +32,8 @@ struct ConvPassAlgos {
 struct NetworkOptions {
   std::map<std::string, ConvPassAlgos> conv;
   ComputeDtype dtype = ComputeDtype::fp32;
+  // ReLU as a post-op of the layer before it (conv1, conv2, fc1); off only to measure the gain.
+  bool fuse_relu = true;
 };
 
 // True when oneDNN runs a bf16 convolution on this CPU with a native (not reference) kernel:

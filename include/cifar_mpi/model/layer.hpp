@@ -45,6 +45,8 @@ class LayoutBridge {
                bool to_inner);
   dnnl::memory& inner() { return inner_; }
   void execute(dnnl::stream& s);  // no-op when layouts agree
+  bool active() const { return reorder_.has_value(); }
+  size_t bytes() const { return outer_.get_desc().get_size() + inner_.get_desc().get_size(); }  // one pass
 
  private:
   dnnl::memory outer_, inner_;

@@ -16,10 +16,10 @@ dnnl::algorithm dnnl_algorithm(ConvAlgo a) {
 
 Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels,
                int kernel, float* weight, float* bias, float* dweight, float* dbias, ConvPassAlgos algos,
-               ComputeDtype dtype)
+               ComputeDtype dtype, bool relu_post_op)
     : WeightedLayer(std::move(name)), algos_(algos) {
   try {
-    build(eng, src, diff_src, out_channels, kernel, weight, bias, dweight, dbias, dtype);
+    build(eng, src, diff_src, out_channels, kernel, weight, bias, dweight, dbias, dtype, relu_post_op);
   } catch (const dnnl::error& e) {
     throw ConvUnsupported(name_ + ": oneDNN offers no " + to_string(dtype) + " convolution with forward " +
                           conv_algo_name(algos.forward) + ", backward-data " + conv_algo_name(algos.backward_data) +
@@ -29,7 +29,8 @@ Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* d
 }
 
 void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels, int kernel,
-                   float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype) {
+                   float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype,
+                   bool relu_post_op) {
   const ConvPassAlgos algos = algos_;
   const auto sd = src.get_desc().dims();  // (B, C, H, W)
   const memory::dim B = sd[0], C = sd[1], H = sd[2], W = sd[3], O = out_channels, K = kernel;
@@ -47,7 +48,7 @@ void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int o
   dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, dnnl_algorithm(algos.forward),
                                            any(sd, compute), any(weight_dims, compute), bias_.get_desc(),
                                            any(dst_dims, compute), strides, padding, padding);
-  dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, eng);
+  dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, forward_attr(relu_post_op), eng);
   impl_names_[0] = fwd_pd.impl_info_str();
   fwd_ = dnnl::convolution_forward(fwd_pd);
   src_ = LayoutBridge(src, fwd_pd.src_desc(), eng, /*to_inner=*/true);

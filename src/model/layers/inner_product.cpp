@@ -7,7 +7,8 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 InnerProduct::InnerProduct(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src,
-                           int out_features, float* weight, float* bias, float* dweight, float* dbias)
+                           int out_features, float* weight, float* bias, float* dweight, float* dbias,
+                           bool relu_post_op)
     : WeightedLayer(std::move(name)) {
   const auto sd = src.get_desc().dims();
   const memory::dim B = sd[0], O = out_features;
@@ -27,7 +28,8 @@ InnerProduct::InnerProduct(std::string name, const dnnl::engine& eng, memory& sr
   // 0.4 ms a step on one thread), more than the plain-layout gemm loses.
 
   dnnl::inner_product_forward::primitive_desc fwd_pd(
-      {dnnl::prop_kind::forward_training, any(sd), user_weight.get_desc(), bias_.get_desc(), dst_md}, eng);
+      {dnnl::prop_kind::forward_training, any(sd), user_weight.get_desc(), bias_.get_desc(), dst_md},
+      forward_attr(relu_post_op), eng);
   fwd_ = dnnl::inner_product_forward(fwd_pd);
   src_ = LayoutBridge(src, fwd_pd.src_desc(), eng, true);
   weight_fwd_ = LayoutBridge(user_weight, fwd_pd.weights_desc(), eng, true);

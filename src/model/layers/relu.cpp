@@ -2,8 +2,9 @@
 
 namespace cifar {
 
-Relu::Relu(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory& diff_src)
-    : name_(std::move(name)) {
+Relu::Relu(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory& diff_src,
+           bool applied_upstream)
+    : name_(std::move(name)), applied_upstream_(applied_upstream) {
   const auto md = src.get_desc();
   const auto alg = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
   dnnl::eltwise_forward::primitive_desc fwd_pd({dnnl::prop_kind::forward_training, alg, md, 0.f, 0.f}, eng);
@@ -14,7 +15,9 @@ Relu::Relu(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::m
   diff_dst_ = diff_src;  // in place
 }
 
-void Relu::forward(dnnl::stream& s) { fwd_.execute(s, {{DNNL_ARG_SRC, dst_}, {DNNL_ARG_DST, dst_}}); }
+void Relu::forward(dnnl::stream& s) {
+  if (!applied_upstream_) fwd_.execute(s, {{DNNL_ARG_SRC, dst_}, {DNNL_ARG_DST, dst_}});
+}
 
 void Relu::backward(dnnl::stream& s) {
   // diff_src = dst > 0 ? diff_dst : 0   (=, in place)

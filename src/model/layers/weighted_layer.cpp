@@ -5,6 +5,10 @@ namespace cifar {
 void WeightedLayer::forward(dnnl::stream& s) {
   src_.execute(s);
   weight_fwd_.execute(s);
+  forward_primitive(s);
+}
+
+void WeightedLayer::forward_primitive(dnnl::stream& s) {
   fwd_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
                    {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
                    {DNNL_ARG_BIAS, bias_},
@@ -17,23 +21,62 @@ void WeightedLayer::backward(dnnl::stream& s) {
 }
 
 void WeightedLayer::backward_weights(dnnl::stream& s) {
+  backward_weights_primitive(s);
+  dweight_.execute(s);
+}
+
+void WeightedLayer::backward_weights_primitive(dnnl::stream& s) {
   // dweight = f(src, diff_dst), dbias = sum of diff_dst   (=, oneDNN overwrites)
   bwd_weights_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
                            {DNNL_ARG_DIFF_DST, diff_dst_},
                            {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
                            {DNNL_ARG_DIFF_BIAS, dbias_}});
-  dweight_.execute(s);
 }
 
 void WeightedLayer::backward_data(dnnl::stream& s) {
   if (bwd_data_) {
-    // diff_src = g(diff_dst, weight)   (=)
     weight_bwd_.execute(s);
+    backward_data_primitive(s);
+    diff_src_.execute(s);
+  }
+}
+
+void WeightedLayer::backward_data_primitive(dnnl::stream& s) {
+  // diff_src = g(diff_dst, weight)   (=)
+  if (bwd_data_)
     bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, diff_dst_},
                            {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
                            {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
-    diff_src_.execute(s);
+}
+
+std::array<std::string, 3> WeightedLayer::primitive_impls() const {
+  auto impl = [](const dnnl::primitive& p) -> std::string {
+    const_dnnl_primitive_desc_t pd = nullptr;
+    const char* info = nullptr;
+    if (dnnl_primitive_get_primitive_desc(p.get(), &pd) != dnnl_success ||
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &info) != dnnl_success || !info)
+      return "?";
+    return info;
+  };
+  return {impl(fwd_), bwd_data_ ? impl(*bwd_data_) : "", impl(bwd_weights_)};
+}
+
+dnnl::primitive_attr WeightedLayer::forward_attr(bool relu) {
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    attr.set_post_ops(ops);
   }
+  return attr;
+}
+
+std::vector<WeightedLayer::Reorder> WeightedLayer::active_reorders() {
+  std::vector<Reorder> out;
+  for (const Reorder r : {Reorder{"src", &src_}, Reorder{"weight fwd", &weight_fwd_}, Reorder{"weight bwd", &weight_bwd_},
+                          Reorder{"dweight", &dweight_}, Reorder{"diff_src", &diff_src_}})
+    if (r.bridge->active()) out.push_back(r);
+  return out;
 }
 
 }  // namespace cifar

@@ -5,6 +5,9 @@
 //   bias    (O)                     arena, f32
 //   dst     (B, O, H-K+1, W-K+1)    layout chosen by oneDNN, in the compute type
 //   dweight (O, C, K, K), dbias (O) arena, f32 (oneDNN writes f32 gradients from bf16 data)
+// relu_post_op: dst = relu(conv) in the forward pass itself. The caller then owes the ReLU's
+// backward mask (SimpleCnn applies it after max pooling, where it is the same mask on 4x fewer
+// elements); the backward passes take diff_dst as the gradient w.r.t. the pre-activation.
 #include <array>
 #include <stdexcept>
 
@@ -24,7 +27,7 @@ class Conv2d : public WeightedLayer {
   // Throws ConvUnsupported when oneDNN has no implementation of an asked algorithm for these shapes.
   Conv2d(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src,
          int out_channels, int kernel, float* weight, float* bias, float* dweight, float* dbias,
-         ConvPassAlgos algos = {}, ComputeDtype dtype = ComputeDtype::fp32);
+         ConvPassAlgos algos = {}, ComputeDtype dtype = ComputeDtype::fp32, bool relu_post_op = false);
 
   const ConvPassAlgos& algos() const { return algos_; }
   // oneDNN's implementation names: forward, backward data ("" for the first layer), backward
@@ -33,7 +36,7 @@ class Conv2d : public WeightedLayer {
 
  private:
   void build(const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src, int out_channels, int kernel,
-             float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype);
+             float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype, bool relu_post_op);
   ConvPassAlgos algos_;
   std::array<std::string, 3> impl_names_;
 };

@@ -6,6 +6,8 @@
 //   weight  (O, I)                   arena, PyTorch layout
 //   bias    (O)                      arena
 //   dst     (B, O)                   plain row-major (the loss reads it directly)
+// relu_post_op: dst = relu(x W^T + b) in the forward pass itself; the caller owes the ReLU's
+// backward mask (a Relu layer built with applied_upstream), as for Conv2d.
 #include "cifar_mpi/model/layers/weighted_layer.hpp"
 
 namespace cifar {
@@ -13,7 +15,8 @@ namespace cifar {
 class InnerProduct : public WeightedLayer {
  public:
   InnerProduct(std::string name, const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src,
-               int out_features, float* weight, float* bias, float* dweight, float* dbias);
+               int out_features, float* weight, float* bias, float* dweight, float* dbias,
+               bool relu_post_op = false);
 };
 
 }  // namespace cifar

@@ -14,6 +14,7 @@ class MaxPool : public Layer {
   std::string name() const override { return name_; }
   void forward(dnnl::stream& s) override;
   void backward(dnnl::stream& s) override;
+  size_t workspace_bytes() const { return workspace_.get_desc().get_size(); }  // argmax indices
 
  private:
   std::string name_;

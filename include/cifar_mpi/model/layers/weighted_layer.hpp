@@ -5,6 +5,10 @@
 //   backward: weight gradient (=) -> reorder it to the arena if needed
 //             -> data gradient (=) into the previous layer's diff_dst (not for the first layer)
 // The subclasses only build the primitives; forward and backward are written once, here.
+#include <array>
+#include <string>
+#include <vector>
+
 #include "cifar_mpi/model/layer.hpp"
 
 namespace cifar {
@@ -17,12 +21,28 @@ class WeightedLayer : public Layer {
   // The two halves of backward, apart for timing them (probe_conv_algorithms).
   void backward_weights(dnnl::stream& s);
   void backward_data(dnnl::stream& s);  // no-op for the first layer
+  // The three primitives alone, without the reorders around them (train_step_bench times the
+  // two apart; a step always runs forward / backward, which call these).
+  void forward_primitive(dnnl::stream& s);
+  void backward_weights_primitive(dnnl::stream& s);
+  void backward_data_primitive(dnnl::stream& s);
+  // oneDNN's implementation of forward, backward data ("" for the first layer), backward weights.
+  std::array<std::string, 3> primitive_impls() const;
   bool has_params() const override { return true; }
   // The src layout the forward primitive reads (a src in another layout is reordered to it).
   dnnl::memory::desc wanted_src_desc() { return src_.inner().get_desc(); }
+  // The reorders this layer runs each step (layouts that differ), by role, for train_step_bench.
+  struct Reorder {
+    const char* role;  // "src", "weight fwd", "weight bwd", "dweight", "diff_src"
+    LayoutBridge* bridge;
+  };
+  std::vector<Reorder> active_reorders();
 
  protected:
   explicit WeightedLayer(std::string name) : name_(std::move(name)) {}
+  // The forward primitive's attributes: with relu, ReLU as an eltwise post-op (applied to dst in
+  // the same pass, so dst is the activated output; exact: it is the eltwise primitive's kernel).
+  static dnnl::primitive_attr forward_attr(bool relu);
 
   std::string name_;
   dnnl::primitive fwd_, bwd_weights_;
