@@ -49,7 +49,6 @@ void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int o
                                            any(sd, compute), any(weight_dims, compute), bias_.get_desc(),
                                            any(dst_dims, compute), strides, padding, padding);
   dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, forward_attr(relu_post_op), eng);
-  impl_names_[0] = fwd_pd.impl_info_str();
   fwd_ = dnnl::convolution_forward(fwd_pd);
   src_ = LayoutBridge(src, fwd_pd.src_desc(), eng, /*to_inner=*/true);
   weight_fwd_ = LayoutBridge(user_weight, fwd_pd.weights_desc(), eng, true);
@@ -62,7 +61,6 @@ void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int o
                                                    any(weight_dims, dt::f32), dbias_.get_desc(), fwd_pd.dst_desc(),
                                                    strides, padding, padding);
   dnnl::convolution_backward_weights::primitive_desc bw_pd(bw_desc, eng, fwd_pd);
-  impl_names_[2] = bw_pd.impl_info_str();
   bwd_weights_ = dnnl::convolution_backward_weights(bw_pd);
   dweight_ = LayoutBridge(user_dweight, bw_pd.diff_weights_desc(), eng, /*to_inner=*/false);
 
@@ -71,7 +69,6 @@ void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int o
                                                   any(weight_dims, compute), fwd_pd.dst_desc(), strides, padding,
                                                   padding);
     dnnl::convolution_backward_data::primitive_desc bd_pd(bd_desc, eng, fwd_pd);
-    impl_names_[1] = bd_pd.impl_info_str();
     bwd_data_ = dnnl::convolution_backward_data(bd_pd);
     weight_bwd_ = LayoutBridge(user_weight, bd_pd.weights_desc(), eng, true);
     diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, /*to_inner=*/false);
