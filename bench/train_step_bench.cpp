@@ -47,18 +47,6 @@ double process_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-// Multiply-adds of one image's forward pass; a training step is ~3x (forward, backward data,
-// backward weights; conv1 has no backward-data, which we subtract).
-double forward_flops_per_image() {
-  const double conv1 = 2.0 * 32 * 30 * 30 * 3 * 9, conv2 = 2.0 * 64 * 13 * 13 * 32 * 9;
-  const double fc1 = 2.0 * 128 * 2304, fc2 = 2.0 * 10 * 128;
-  return conv1 + conv2 + fc1 + fc2;
-}
-double train_flops_per_image() {
-  const double conv1 = 2.0 * 32 * 30 * 30 * 3 * 9;
-  return 3 * forward_flops_per_image() - conv1;
-}
-
 // Wall time, and process CPU time / threads: on a loaded, shared machine the second leaves out
 // the time other processes held our cores (OMP_WAIT_POLICY=passive keeps idle threads off it).
 struct Stopwatch {
@@ -146,6 +134,20 @@ double pass_flops(cifar::WeightedLayer& w) {
     for (size_t d = 1; d < src.size(); ++d) per_output *= static_cast<double>(src[d]);
   }
   return 2.0 * dst_elems * per_output;
+}
+
+// Multiply-adds x 2 of one training step per image, from the built network: every convolution
+// and inner product does three passes of pass_flops (forward, backward data, backward weights)
+// but the first, which has no data gradient.
+double train_flops_per_image(cifar::SimpleCnn& net, size_t batch) {
+  double flops = 0;
+  bool first = true;
+  for (const auto& l : net.layers())
+    if (auto* w = dynamic_cast<cifar::WeightedLayer*>(l.get())) {
+      flops += (first ? 2 : 3) * pass_flops(*w);
+      first = false;
+    }
+  return flops / static_cast<double>(batch);
 }
 
 void time_forward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
@@ -406,7 +408,7 @@ int main(int argc, char** argv) {
   const double t = seconds_since(t0), t_step = t;
   const double cpu = process_cpu_seconds() - cpu0;
   const double ips = steps * batch / t;
-  const double gflops = ips * train_flops_per_image() / 1e9;
+  const double gflops = ips * train_flops_per_image(net, batch) / 1e9;
   const Rate sgemm_rate = sgemm_gflops(threads);
   const double sgemm = sgemm_rate.wall;
   omp_set_num_threads(threads);
