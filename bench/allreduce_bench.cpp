@@ -3,12 +3,13 @@
 //
 //   mpirun -np 2 allreduce_bench [--min-bytes 4096] [--max-bytes 67108864] [--iters 20]
 //                                [--warmup 5] [--rounds 5] [--csv FILE] [--ring-layout hosts|flat]
-//                                [--algorithms mpi,ring,rhd] [--no-memcpy]
+//                                [--algorithms mpi,ring,rhd,ring_flat,rhd_flat] [--no-memcpy]
 //
 // "mpi", "ring" and "rhd" are the all-reduces cifar_mpi runs for --allreduce mpi, ring and rhd,
-// made from the same table (allreduce.hpp, make_allreduce): the ring, with several hosts of
-// several ranks each, is hierarchical (hierarchical_allreduce.hpp) unless --ring-layout flat; the
-// header line says which. --algorithms picks which are timed (default mpi,ring); the CSV has
+// made from the same table (allreduce.hpp, make_allreduce): the ring and rhd, with several hosts
+// of several ranks each, are hierarchical (hierarchical_allreduce.hpp: the ring or rhd across
+// hosts) unless --ring-layout flat; the header line says which. "ring_flat" and "rhd_flat" are
+// the flat ones whatever --ring-layout, to time both layouts in one run. --algorithms picks which are timed (default mpi,ring); the CSV has
 // <name>_time_us, <name>_algbw_gbps, <name>_busbw_gbps per algorithm, in the order given, and
 // ring_over_mpi_busbw when both mpi and ring are timed (the default columns are those of before).
 //
@@ -181,10 +182,12 @@ int run(const Config& cfg) {
   const cifar::RingLayout layout = cfg.flat_ring ? cifar::RingLayout::flat : cifar::RingLayout::hosts;
   std::vector<cifar::ChosenAllreduce> chosen;
   for (const std::string& a : names) {
-    const cifar::AllreduceStrategy s = a == "mpi"    ? cifar::AllreduceStrategy::mpi
-                                       : a == "ring" ? cifar::AllreduceStrategy::ring
-                                                     : cifar::AllreduceStrategy::rhd;
-    chosen.push_back(cifar::make_allreduce(s, cifar::WireDtype::fp32, layout, MPI_COMM_WORLD));
+    const bool flat = a.ends_with("_flat");
+    const cifar::AllreduceStrategy s = a == "mpi"                       ? cifar::AllreduceStrategy::mpi
+                                       : a == "ring" || a == "ring_flat" ? cifar::AllreduceStrategy::ring
+                                                                         : cifar::AllreduceStrategy::rhd;
+    chosen.push_back(
+        cifar::make_allreduce(s, cifar::WireDtype::fp32, flat ? cifar::RingLayout::flat : layout, MPI_COMM_WORLD));
   }
   // The ring's layout, as make_allreduce picks it (hierarchical with several hosts of several ranks).
   const bool hierarchical = !cfg.flat_ring && hosts.hierarchical();
@@ -215,10 +218,10 @@ int run(const Config& cfg) {
     std::printf("# allreduce_bench: N=%d ranks, host %.*s, float32 sum in place, iters %d x %d rounds, warmup %d\n", n,
                 host_len, host, cfg.iters, cfg.rounds, cfg.warmup);
     if (hierarchical)
-      std::printf("# ring: hierarchical, %d hosts x %d ranks (within each host, then across hosts)\n", hosts.hosts(),
+      std::printf("# ring, rhd: hierarchical, %d hosts x %d ranks (within each host, then across hosts)\n", hosts.hosts(),
                   hosts.ranks_per_host());
     else
-      std::printf("# ring: flat, %d ranks in rank order (%d host(s))\n", n, hosts.hosts());
+      std::printf("# ring, rhd: flat, %d ranks in rank order (%d host(s))\n", n, hosts.hosts());
     if (cfg.memcpy)
       std::printf("# memcpy %zu MiB: %.2f GB/s on 1 rank, %.2f GB/s per rank with all %d copying\n", copy_bytes >> 20,
                   copy_one, copy_all, n);
@@ -289,13 +292,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, INT_MAX));
   app.add_option("--csv", cfg.csv, "also write the rows to this CSV file (rank 0)");
   std::string layout = "hosts";
-  app.add_option("--ring-layout", layout, "hosts: hierarchical ring across hosts (as cifar_mpi) | flat: one ring")
+  app.add_option("--ring-layout", layout,
+                 "hosts: ring and rhd hierarchical across hosts (as cifar_mpi) | flat: one ring, one rhd")
       ->capture_default_str()
       ->check(CLI::IsMember({"hosts", "flat"}));
   app.add_option("--algorithms", cfg.algorithms, "all-reduces to time, comma-separated, in CSV column order")
       ->delimiter(',')
       ->capture_default_str()
-      ->check(CLI::IsMember({"mpi", "ring", "rhd"}));
+      ->check(CLI::IsMember({"mpi", "ring", "rhd", "ring_flat", "rhd_flat"}));
   bool no_memcpy = false;
   app.add_flag("--no-memcpy", no_memcpy, "skip the memcpy bandwidth lines (64 MiB a rank: too much under SimGrid)");
   try {

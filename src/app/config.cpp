@@ -263,8 +263,9 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   }));
   ConfigOption ring = choice_option(
       "ring-layout", &Config::ring_layout,
-      "ring across hosts: hosts (within each host, then across: each link carries 2(H-1)/H of the "
-      "gradients) | flat (one ring in rank order: 2(N-1)/N)",
+      "ring and rhd across hosts: hosts (within each host, then the ring or rhd across hosts: each "
+      "link carries 2(H-1)/H of the gradients) | flat (one ring or rhd in rank order: 2(N-1)/N); "
+      "naive and mpi ignore it",
       kAll | kIdentity | kBitwise, {{"hosts", RingLayout::hosts}, {"flat", RingLayout::flat}}, "hosts");
   // What ran, not what was asked: on one host both layouts give the same bits.
   ring.identity = [](const Config&, const RunShape& r) {

@@ -22,16 +22,20 @@ std::unique_ptr<Allreduce> make_ring(MPI_Comm comm, WireDtype wire, std::unique_
 std::unique_ptr<Allreduce> make_rhd(MPI_Comm comm, WireDtype wire, std::unique_ptr<HostLayout>) {
   return std::make_unique<RhdAllreduce>(comm, wire);
 }
-std::unique_ptr<Allreduce> make_hierarchical(MPI_Comm, WireDtype wire, std::unique_ptr<HostLayout> hosts) {
-  return std::make_unique<HierarchicalRingAllreduce>(std::move(hosts), wire);
+std::unique_ptr<Allreduce> make_hierarchical_ring(MPI_Comm, WireDtype wire, std::unique_ptr<HostLayout> hosts) {
+  return std::make_unique<HierarchicalAllreduce>(std::move(hosts), wire, CrossHostStep::ring);
+}
+std::unique_ptr<Allreduce> make_hierarchical_rhd(MPI_Comm, WireDtype wire, std::unique_ptr<HostLayout> hosts) {
+  return std::make_unique<HierarchicalAllreduce>(std::move(hosts), wire, CrossHostStep::rhd);
 }
 
 constexpr AllreduceRow kTable[] = {
     {"naive", AllreduceStrategy::naive, false, make_mpi},  // per-tensor buckets: the planner's part
     {"mpi", AllreduceStrategy::mpi, false, make_mpi},
     {"ring", AllreduceStrategy::ring, false, make_ring},
-    {"hierarchical ring", AllreduceStrategy::ring, true, make_hierarchical},
+    {"hierarchical ring", AllreduceStrategy::ring, true, make_hierarchical_ring},
     {"rhd", AllreduceStrategy::rhd, false, make_rhd},
+    {"hierarchical rhd", AllreduceStrategy::rhd, true, make_hierarchical_rhd},
 };
 
 }  // namespace
@@ -44,10 +48,13 @@ ChosenAllreduce make_allreduce(AllreduceStrategy strategy, WireDtype wire, RingL
   MPI_CHECK(MPI_Comm_size(comm, &n));
   std::unique_ptr<HostLayout> hosts;
   std::string note;
-  if (strategy == AllreduceStrategy::ring && layout == RingLayout::hosts && n > 1) {
+  // The ring and rhd have hierarchical rows (within each host, then across hosts); MPI's
+  // collectives find the hosts themselves.
+  const bool has_hierarchical = strategy == AllreduceStrategy::ring || strategy == AllreduceStrategy::rhd;
+  if (has_hierarchical && layout == RingLayout::hosts && n > 1) {
     // Collective on every rank alike (the configuration is the same on all).
     hosts = std::make_unique<HostLayout>(comm, host_color);
-    if (!hosts->uniform()) note = " (flat ring: hosts have different numbers of ranks)";
+    if (!hosts->uniform()) note = " (flat " + to_string(strategy) + ": hosts have different numbers of ranks)";
     if (!hosts->hierarchical()) hosts.reset();
   }
   for (const AllreduceRow& row : kTable) {

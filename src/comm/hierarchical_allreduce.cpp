@@ -1,8 +1,12 @@
-// Hierarchical ring all-reduce: three rings in sequence (see the header for why and what each
-// link carries), one phase sequence polled or waited on, so the communication thread can sleep
-// between polls like the flat ring (gradient_reducer.hpp).
+// Hierarchical all-reduce: a ring within each host, the ring or rhd across hosts, a ring within
+// each host again (see the header for why and what each link carries), one phase sequence polled
+// or waited on, so the communication thread can sleep between polls like the flat ring
+// (gradient_reducer.hpp).
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 
+#include <algorithm>
+
+#include "cifar_mpi/comm/rhd_allreduce.hpp"
 
 #include "cifar_mpi/util/error.hpp"
 
@@ -16,31 +20,39 @@ RingSegment host_share(size_t count, const HostLayout& hosts) {
 }
 
 const HostLayout& uniform(const HostLayout& hosts) {
-  if (!hosts.uniform()) throw Error("hierarchical ring all-reduce needs the same number of ranks on every host");
+  if (!hosts.uniform()) throw Error("hierarchical all-reduce needs the same number of ranks on every host");
   return hosts;
+}
+
+std::unique_ptr<Allreduce> make_across(CrossHostStep step, MPI_Comm cross, WireDtype wire, int tag_base) {
+  if (step == CrossHostStep::rhd) return std::make_unique<RhdAllreduce>(cross, wire, tag_base);
+  return std::make_unique<RingAllreduce>(cross, wire, tag_base);
 }
 }  // namespace
 
-HierarchicalRingAllreduce::HierarchicalRingAllreduce(const HostLayout& hosts, WireDtype wire, int tag_base)
+HierarchicalAllreduce::HierarchicalAllreduce(const HostLayout& hosts, WireDtype wire, int tag_base,
+                                             CrossHostStep across)
     : hosts_(uniform(hosts)),
       within_(hosts.local(), WireDtype::fp32, tag_base),
-      across_(hosts.cross(), wire, tag_base) {}
+      across_(make_across(across, hosts.cross(), wire, tag_base)) {}
 
-HierarchicalRingAllreduce::HierarchicalRingAllreduce(std::unique_ptr<HostLayout> hosts, WireDtype wire)
-    : HierarchicalRingAllreduce(*hosts, wire) {
+HierarchicalAllreduce::HierarchicalAllreduce(std::unique_ptr<HostLayout> hosts, WireDtype wire, CrossHostStep across)
+    : HierarchicalAllreduce(*hosts, wire, 0, across) {
   owned_ = std::move(hosts);
 }
 
-HierarchicalRingAllreduce::~HierarchicalRingAllreduce() { complete_in_destructor(*this); }
+HierarchicalAllreduce::~HierarchicalAllreduce() { complete_in_destructor(*this); }
 
-size_t HierarchicalRingAllreduce::scratch_floats(size_t count) const {
-  // The within-host rings need a segment of count / L; the cross-host ring's, (count / L) / H, is
-  // never larger.
-  return ring_scratch_floats(count, hosts_.ranks_per_host());
+size_t HierarchicalAllreduce::scratch_floats(size_t count) const {
+  // The within-host rings need the largest segment of count / L, the cross-host step runs on the
+  // largest share (segment 0): the ring's need for it is smaller, rhd's (whole share for a fold)
+  // may be as large or, with a 16-bit wire, a little larger. Both grow with count.
+  const size_t share = ring_segment(count, hosts_.ranks_per_host(), 0).count;
+  return std::max(ring_scratch_floats(count, hosts_.ranks_per_host()), across_->scratch_floats(share));
 }
 
-void HierarchicalRingAllreduce::start(float* data, size_t count, float* scratch) {
-  if (in_flight()) throw Error("HierarchicalRingAllreduce::start: previous all-reduce still in flight");
+void HierarchicalAllreduce::start(float* data, size_t count, float* scratch) {
+  if (in_flight()) throw Error("HierarchicalAllreduce::start: previous all-reduce still in flight");
   data_ = data;
   scratch_ = scratch;
   count_ = count;
@@ -53,14 +65,14 @@ void HierarchicalRingAllreduce::start(float* data, size_t count, float* scratch)
   }
 }
 
-void HierarchicalRingAllreduce::start_phase() {
+void HierarchicalAllreduce::start_phase() {
   switch (phase_) {
     case 0:
       within_.start(data_, count_, scratch_, RingPhases::reduce_scatter);
       break;
     case 1: {
       const RingSegment share = host_share(count_, hosts_);
-      across_.start(data_ + share.offset, share.count, scratch_);
+      across_->start(data_ + share.offset, share.count, scratch_);
       break;
     }
     case 2:
@@ -69,12 +81,12 @@ void HierarchicalRingAllreduce::start_phase() {
   }
 }
 
-bool HierarchicalRingAllreduce::advance(bool block) {
+bool HierarchicalAllreduce::advance(bool block) {
   while (in_flight()) {
-    RingAllreduce& ring = phase_ == 1 ? across_ : within_;
+    Allreduce& step = phase_ == 1 ? *across_ : static_cast<Allreduce&>(within_);
     if (block)
-      ring.wait();
-    else if (!ring.progress())
+      step.wait();
+    else if (!step.progress())
       return false;
     if (++phase_ < kDone) start_phase();
   }

@@ -1,10 +1,13 @@
-// Hierarchical ring all-reduce on hosts drawn on one machine (HostLayout's host_color): ranks
-// placed host by host (color rank / L) and round-robin (color rank % H), for every L that
-// divides N. Integer-valued inputs make every sum exact in float whatever the order of
-// additions, so the result must equal the closed form bit for bit; inexact inputs check that
-// every rank ends with the same bits, that the polled form equals the blocking one, and that
-// with one rank per host or one host the result is bitwise the flat ring's (the layouts that
-// the hierarchy cannot change). Verdicts go through all_ranks() so all ranks agree.
+// Hierarchical all-reduce, the ring and rhd as the cross-host step, on hosts drawn on one machine
+// (HostLayout's host_color): ranks placed host by host (color rank / L) and round-robin (color
+// rank % H), for every L that divides N. Integer-valued inputs make every sum exact in float
+// whatever the order of additions, so the result must equal the closed form bit for bit; inexact
+// inputs check that every rank ends with the same bits, that the polled form equals the blocking
+// one, and that with one rank per host the result is bitwise the flat ring's or rhd's, and with
+// one host the flat ring's (the layouts that the hierarchy cannot change). Verdicts go through
+// all_ranks() so all ranks agree. ctest runs it at N = 1..4 (2 hosts x 2 at N = 4); at N = 6 and
+// 8 (3 hosts x 2, 2 x 3, 4 x 2, 2 x 4: rhd's fold across 3 hosts) run it by hand:
+//   mpirun -np 8 --oversubscribe build/test_hierarchical_allreduce
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -16,6 +19,7 @@
 
 #include "cifar_mpi/comm/hierarchical_allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
+#include "cifar_mpi/comm/rhd_allreduce.hpp"
 #include "cifar_mpi/comm/ring_allreduce.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
 #include "cifar_mpi/util/error.hpp"
@@ -23,7 +27,11 @@
 
 namespace {
 
+using cifar::CrossHostStep;
 using namespace cifar::testing;  // all_ranks, bits_equal, same_bits_as_rank0, world_rank, world_size
+
+constexpr CrossHostStep kAcross[] = {CrossHostStep::ring, CrossHostStep::rhd};
+std::string name(CrossHostStep across) { return across == CrossHostStep::rhd ? "rhd across, " : "ring across, "; }
 
 // An integer below 2^17 that depends on rank and position (a prime period, so it does not line
 // up with segment boundaries): any sum over N <= 64 ranks is exact in float.
@@ -64,8 +72,9 @@ std::vector<Placement> placements() {
 }
 
 // Runs the hierarchical all-reduce in place with exactly the scratch it asks for plus a guard.
-bool run(std::vector<float>& data, const cifar::HostLayout& hosts, bool polled, int tag_base = 0) {
-  cifar::HierarchicalRingAllreduce op(hosts, cifar::WireDtype::fp32, tag_base);
+bool run(std::vector<float>& data, const cifar::HostLayout& hosts, bool polled, CrossHostStep across,
+         int tag_base = 0) {
+  cifar::HierarchicalAllreduce op(hosts, cifar::WireDtype::fp32, tag_base, across);
   const size_t scratch_n = op.scratch_floats(data.size());
   std::vector<float> scratch(scratch_n + 1, 0.0f);
   const float guard = -12345.0f;
@@ -95,76 +104,92 @@ TEST(HierarchicalAllreduce, LayoutCountsHostsAndRanks) {
 
 TEST(HierarchicalAllreduce, ExactForEveryPlacementAndCount) {
   const int rank = world_rank(), n = world_size();
-  for (const Placement& p : placements()) {
-    cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
-    for (size_t count : counts()) {
-      std::vector<float> want(count, 0.0f);
-      for (int r = 0; r < n; ++r)
-        for (size_t i = 0; i < count; ++i) want[i] += exact_value(r, i);
-      for (bool polled : {false, true}) {
-        std::vector<float> got = input(rank, count, true);
-        const bool scratch_ok = run(got, hosts, polled);
-        EXPECT_TRUE(all_ranks(scratch_ok)) << p.name() << ", count " << count << ": wrote past its scratch";
-        EXPECT_TRUE(all_ranks(bits_equal(got, want)))
-            << p.name() << ", count " << count << (polled ? ", polled" : ", blocking") << ": not the exact sum";
+  for (CrossHostStep across : kAcross)
+    for (const Placement& p : placements()) {
+      cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+      for (size_t count : counts()) {
+        std::vector<float> want(count, 0.0f);
+        for (int r = 0; r < n; ++r)
+          for (size_t i = 0; i < count; ++i) want[i] += exact_value(r, i);
+        for (bool polled : {false, true}) {
+          std::vector<float> got = input(rank, count, true);
+          const bool scratch_ok = run(got, hosts, polled, across);
+          EXPECT_TRUE(all_ranks(scratch_ok))
+              << name(across) << p.name() << ", count " << count << ": wrote past its scratch";
+          EXPECT_TRUE(all_ranks(bits_equal(got, want)))
+              << name(across) << p.name() << ", count " << count << (polled ? ", polled" : ", blocking")
+              << ": not the exact sum";
+        }
       }
     }
-  }
 }
 
 TEST(HierarchicalAllreduce, InexactSumsAgreeAcrossRanksAndForms) {
   const int rank = world_rank(), n = world_size();
-  for (const Placement& p : placements()) {
-    cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
-    for (size_t count : counts()) {
-      const std::vector<float> in = input(rank, count, false);
-      std::vector<float> blocking = in, polled = in, flat = in, mpi = in;
-      const bool blocking_ok = run(blocking, hosts, false);  // both run on every rank: collectives
-      const bool polled_ok = run(polled, hosts, true, 7);
-      bool ok = blocking_ok && polled_ok;
-      std::vector<float> scratch(cifar::ring_scratch_floats(count, n) + 1);
-      cifar::ring_allreduce_sum(flat.data(), count, scratch.data(), MPI_COMM_WORLD);
-      MPI_Allreduce(MPI_IN_PLACE, mpi.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-      for (size_t i = 0; i < count && ok; ++i) ok = std::fabs(blocking[i] - mpi[i]) <= 1e-3f * (1.0f + std::fabs(mpi[i]));
-      const bool same = same_bits_as_rank0(blocking);
-      EXPECT_TRUE(all_ranks(ok)) << p.name() << ", count " << count << ": wrong sum or scratch overrun";
-      EXPECT_TRUE(all_ranks(bits_equal(blocking, polled))) << p.name() << ", count " << count << ": forms differ";
-      EXPECT_TRUE(all_ranks(same)) << p.name() << ", count " << count << ": ranks disagree bitwise";
-      // One rank per host, or one host holding all ranks in rank order: the flat ring exactly.
-      if (p.per_host == 1 || (p.per_host == n && !p.round_robin))
-        EXPECT_TRUE(all_ranks(bits_equal(blocking, flat))) << p.name() << ", count " << count << ": not the flat ring";
+  for (CrossHostStep across : kAcross)
+    for (const Placement& p : placements()) {
+      cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+      for (size_t count : counts()) {
+        const std::vector<float> in = input(rank, count, false);
+        std::vector<float> blocking = in, polled = in, flat = in, flat_rhd = in, mpi = in;
+        const bool blocking_ok = run(blocking, hosts, false, across);  // both run on every rank: collectives
+        const bool polled_ok = run(polled, hosts, true, across, 7);
+        bool ok = blocking_ok && polled_ok;
+        std::vector<float> scratch(cifar::ring_scratch_floats(count, n) + 1);
+        cifar::ring_allreduce_sum(flat.data(), count, scratch.data(), MPI_COMM_WORLD);
+        cifar::RhdAllreduce rhd(MPI_COMM_WORLD);
+        std::vector<float> rhd_scratch(rhd.scratch_floats(count) + 1);
+        rhd.start(flat_rhd.data(), count, rhd_scratch.data());
+        rhd.wait();
+        MPI_Allreduce(MPI_IN_PLACE, mpi.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        for (size_t i = 0; i < count && ok; ++i)
+          ok = std::fabs(blocking[i] - mpi[i]) <= 1e-3f * (1.0f + std::fabs(mpi[i]));
+        const bool same = same_bits_as_rank0(blocking);
+        const std::string what = name(across) + p.name() + ", count " + std::to_string(count);
+        EXPECT_TRUE(all_ranks(ok)) << what << ": wrong sum or scratch overrun";
+        EXPECT_TRUE(all_ranks(bits_equal(blocking, polled))) << what << ": forms differ";
+        EXPECT_TRUE(all_ranks(same)) << what << ": ranks disagree bitwise";
+        // One rank per host: the flat cross-host algorithm exactly. One host holding all ranks in
+        // rank order: the flat ring (the cross-host step has one rank).
+        if (p.per_host == 1)
+          EXPECT_TRUE(all_ranks(bits_equal(blocking, across == CrossHostStep::rhd ? flat_rhd : flat)))
+              << what << ": not the flat " << (across == CrossHostStep::rhd ? "rhd" : "ring");
+        if (p.per_host == n && !p.round_robin)
+          EXPECT_TRUE(all_ranks(bits_equal(blocking, flat))) << what << ": not the flat ring";
+      }
     }
-  }
 }
 
 // 16-bit values on the links: small integers (every partial sum below 2^8) are exact in bf16 and
 // fp16, so the sum must be exact; sines must leave every rank with the same bits.
 TEST(HierarchicalAllreduce, Wire16ExactWhereTheFormatIsExactAndAgreesAcrossRanks) {
   const int rank = world_rank(), n = world_size();
-  for (cifar::WireDtype wire : {cifar::WireDtype::bf16, cifar::WireDtype::fp16})
-    for (const Placement& p : placements()) {
-      cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
-      for (size_t count : counts()) {
-        std::vector<float> small(count), want(count, 0.0f), sines = input(rank, count, false);
-        for (size_t i = 0; i < count; ++i) {
-          small[i] = static_cast<float>((static_cast<size_t>(rank) * 7 + i) % 32);
-          for (int r = 0; r < n; ++r) want[i] += static_cast<float>((static_cast<size_t>(r) * 7 + i) % 32);
+  for (CrossHostStep across : kAcross)
+    for (cifar::WireDtype wire : {cifar::WireDtype::bf16, cifar::WireDtype::fp16})
+      for (const Placement& p : placements()) {
+        cifar::HostLayout hosts(MPI_COMM_WORLD, p.color(rank, n));
+        for (size_t count : counts()) {
+          std::vector<float> small(count), want(count, 0.0f), sines = input(rank, count, false);
+          for (size_t i = 0; i < count; ++i) {
+            small[i] = static_cast<float>((static_cast<size_t>(rank) * 7 + i) % 32);
+            for (int r = 0; r < n; ++r) want[i] += static_cast<float>((static_cast<size_t>(r) * 7 + i) % 32);
+          }
+          cifar::HierarchicalAllreduce op(hosts, wire, 0, across);
+          const size_t scratch_n = op.scratch_floats(count);
+          std::vector<float> scratch(scratch_n + 1);
+          const float guard = -12345.0f;
+          scratch[scratch_n] = guard;
+          for (auto* v : {&small, &sines}) {
+            op.start(v->data(), count, scratch.data());
+            op.wait();
+          }
+          EXPECT_TRUE(all_ranks(scratch[scratch_n] == guard)) << cifar::to_string(wire) << ": wrote past its scratch";
+          const std::string what =
+              name(across) + cifar::to_string(wire) + ", " + p.name() + ", count " + std::to_string(count);
+          EXPECT_TRUE(all_ranks(bits_equal(small, want))) << what << ": not the exact sum";
+          EXPECT_TRUE(all_ranks(same_bits_as_rank0(sines))) << what << ": ranks disagree bitwise";
         }
-        cifar::HierarchicalRingAllreduce op(hosts, wire);
-        const size_t scratch_n = op.scratch_floats(count);
-        std::vector<float> scratch(scratch_n + 1);
-        const float guard = -12345.0f;
-        scratch[scratch_n] = guard;
-        for (auto* v : {&small, &sines}) {
-          op.start(v->data(), count, scratch.data());
-          op.wait();
-        }
-        EXPECT_TRUE(all_ranks(scratch[scratch_n] == guard)) << cifar::to_string(wire) << ": wrote past its scratch";
-        const std::string what = cifar::to_string(wire) + ", " + p.name() + ", count " + std::to_string(count);
-        EXPECT_TRUE(all_ranks(bits_equal(small, want))) << what << ": not the exact sum";
-        EXPECT_TRUE(all_ranks(same_bits_as_rank0(sines))) << what << ": ranks disagree bitwise";
       }
-    }
 }
 
 TEST(HierarchicalAllreduce, RefusesHostsOfDifferentSizes) {
@@ -172,13 +197,15 @@ TEST(HierarchicalAllreduce, RefusesHostsOfDifferentSizes) {
   if (n < 3) GTEST_SKIP() << "needs 3 ranks for hosts of 1 and 2";
   cifar::HostLayout hosts(MPI_COMM_WORLD, rank == 0 ? 0 : 1);  // 1 rank, then n - 1
   EXPECT_FALSE(hosts.uniform());
-  bool threw = false;
-  try {
-    cifar::HierarchicalRingAllreduce op(hosts);
-  } catch (const cifar::Error& e) {
-    threw = std::string(e.what()).find("same number of ranks on every host") != std::string::npos;
+  for (CrossHostStep across : kAcross) {
+    bool threw = false;
+    try {
+      cifar::HierarchicalAllreduce op(hosts, cifar::WireDtype::fp32, 0, across);
+    } catch (const cifar::Error& e) {
+      threw = std::string(e.what()).find("same number of ranks on every host") != std::string::npos;
+    }
+    EXPECT_TRUE(all_ranks(threw)) << name(across);
   }
-  EXPECT_TRUE(all_ranks(threw));
 }
 
 }  // namespace

@@ -12,9 +12,10 @@
 //   chosen.algo->start(data, count, scratch.data());
 //   while (!chosen.algo->progress()) { /* compute, or sleep */ }   // or chosen.algo->wait()
 //
-// Blocking use is start + wait. An algorithm that cannot be polled (MPI_Allreduce) completes
-// inside start(), and progress() is then true at once. All ranks must start the same
-// operations in the same order.
+// Blocking use is start + wait. MPI's all-reduce takes its form from the first call after
+// start(): wait() runs the blocking MPI_Allreduce, progress() posts MPI_Iallreduce and tests it
+// (mpi_allreduce.hpp), so for it every rank must use the same form. All ranks must start the
+// same operations in the same order.
 #include <mpi.h>
 
 #include <cstddef>
@@ -87,11 +88,12 @@ std::span<const AllreduceRow> allreduce_table();
 struct ChosenAllreduce {
   std::unique_ptr<Allreduce> algo;
   const AllreduceRow* row = nullptr;
-  std::string description;  // for the start-up line: "ring", "hierarchical ring (2 hosts x 2 ranks)", ...
+  std::string description;  // for the start-up line: "ring", "hierarchical rhd (2 hosts x 2 ranks)", ...
 };
 
 // The row for (strategy, wire, layout) on this communicator, made. Collective over `comm` (the
-// ring with RingLayout::hosts groups the ranks by host); host_color as in HostLayout.
+// ring and rhd with RingLayout::hosts group the ranks by host, and take their hierarchical row
+// where HostLayout::hierarchical()); host_color as in HostLayout.
 ChosenAllreduce make_allreduce(AllreduceStrategy strategy, WireDtype wire, RingLayout layout, MPI_Comm comm,
                                int host_color = -1);
 

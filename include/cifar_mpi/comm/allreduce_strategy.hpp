@@ -1,6 +1,6 @@
 #pragma once
-// Which all-reduce averages the gradients (--allreduce) and how the ring orders ranks that share
-// a host (--ring-layout). MPI-free, like wire_dtype.hpp, so the configuration (and its fuzzer)
+// Which all-reduce averages the gradients (--allreduce) and how the ring and rhd treat ranks that
+// share a host (--ring-layout). MPI-free, like wire_dtype.hpp, so the configuration (and its fuzzer)
 // can name them without linking MPI.
 #include <string>
 
@@ -10,9 +10,10 @@ namespace cifar {
 // sends 2(N-1), for many ranks.
 enum class AllreduceStrategy { naive, mpi, ring, rhd };
 
-// hosts = hierarchical (reduce-scatter within each host, a ring across hosts, all-gather within
-// each host; comm/hierarchical_allreduce.hpp), flat = one ring over all ranks in rank order. The
-// same bits wherever a host has one rank or there is one host.
+// How the ring and rhd treat ranks that share a host (MPI's collectives find hosts themselves):
+// hosts = hierarchical (reduce-scatter within each host, the ring or rhd across hosts, all-gather
+// within each host; comm/hierarchical_allreduce.hpp), flat = one ring or rhd over all ranks in
+// rank order. The same as flat wherever a host has one rank or there is one host.
 enum class RingLayout { hosts, flat };
 
 inline std::string to_string(AllreduceStrategy s) {

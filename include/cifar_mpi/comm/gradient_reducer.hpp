@@ -17,13 +17,14 @@
 // 1 Gbit/s link: overlap hid 84% of T_comm but stretched T_comp by 20%). So the communication
 // thread starts each bucket's all-reduce and polls it (allreduce.hpp), sleeping kPollInterval
 // between polls: the kernel moves the bytes meanwhile. Same bits as blocking (start + wait).
-// Every ring polls so, whatever the wire type; MPI_Allreduce cannot be polled and blocks.
+// Every algorithm polls so, whatever the wire type: the ring and rhd step by step, MPI's as
+// MPI_Iallreduce + MPI_Test (with overlap off it is waited on: the blocking MPI_Allreduce).
 //
 // The reducer only schedules buckets: which all-reduce runs is chosen once, at construction,
 // from (strategy, wire type, layout) through the table of allreduce.hpp.
 //
-// With the ring and several ranks on each of several hosts, the ring is hierarchical
-// (hierarchical_allreduce.hpp) unless RingLayout::flat is asked for: each host link then carries
+// With the ring or rhd and several ranks on each of several hosts, the all-reduce is hierarchical
+// (hierarchical_allreduce.hpp, the ring or rhd across hosts) unless RingLayout::flat is asked for: each host link then carries
 // 2(H-1)/H of the gradients instead of 2(N-1)/N (with a 16-bit wire type, 16-bit values on the
 // links only).
 //
@@ -92,7 +93,8 @@ class GradientReducer {
   const StepCommStats& last_step() const { return stats_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
-  // The ring is hierarchical: more than one host, more than one rank on each, the same on all.
+  // The all-reduce is hierarchical (ring or rhd across hosts): more than one host, more than one
+  // rank on each, the same on all.
   bool hierarchical() const { return chosen_.row->hierarchical; }
   // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring, 2 hosts x 2 ranks".
   std::string describe() const;
