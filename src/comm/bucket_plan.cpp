@@ -1,6 +1,9 @@
 #include "cifar_mpi/comm/bucket_plan.hpp"
 
 #include <algorithm>
+#include <limits>
+
+#include "cifar_mpi/util/error.hpp"
 
 namespace cifar {
 
@@ -21,6 +24,46 @@ std::vector<Bucket> plan_buckets(const ParamArena& arena, size_t bucket_bytes, b
   }
   if (current.count > 0) buckets.push_back(current);
   return buckets;
+}
+
+namespace {
+
+// When the prefix [0, end) is final: the first ready point covering it.
+double ready_time(std::span<const ReadyPoint> ready, size_t end) {
+  for (const ReadyPoint& p : ready)
+    if (p.floats >= end) return p.time;
+  throw Error("bucket plan: a bucket ends past the last ready point");
+}
+
+}  // namespace
+
+double predicted_end(std::span<const Bucket> buckets, std::span<const ReadyPoint> ready, const ReductionCost& cost) {
+  double end = 0;
+  for (const Bucket& b : buckets)
+    end = std::max(end, ready_time(ready, b.offset + b.count)) + cost(b.count * sizeof(float));
+  return end;
+}
+
+std::vector<Bucket> plan_overlapped_buckets(std::span<const ReadyPoint> ready, const ReductionCost& cost) {
+  // Distinct boundaries (a layer without parameters repeats its predecessor's prefix: keep the
+  // earliest time), led by 0.
+  std::vector<ReadyPoint> p{ReadyPoint{0, 0}};
+  for (const ReadyPoint& r : ready)
+    if (r.floats > p.back().floats) p.push_back(r);
+  if (p.size() < 2) throw Error("bucket plan: no gradients to plan");
+  const size_t n = p.size();
+  std::vector<double> f(n, std::numeric_limits<double>::infinity());
+  std::vector<size_t> from(n, 0), buckets(n, 0);
+  f[0] = 0;
+  for (size_t j = 1; j < n; ++j)
+    for (size_t i = 0; i < j; ++i) {
+      const double end = std::max(f[i], p[j].time) + cost((p[j].floats - p[i].floats) * sizeof(float));
+      if (end < f[j] || (end == f[j] && buckets[i] + 1 < buckets[j])) f[j] = end, from[j] = i, buckets[j] = buckets[i] + 1;
+    }
+  std::vector<Bucket> out;
+  for (size_t j = n - 1; j > 0; j = from[j]) out.push_back({p[from[j]].floats, p[j].floats - p[from[j]].floats});
+  std::reverse(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace cifar

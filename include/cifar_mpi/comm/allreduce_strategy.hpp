@@ -7,8 +7,9 @@
 namespace cifar {
 
 // rhd = recursive halving / doubling (comm/rhd_allreduce.hpp): 2 log2 N messages where the ring
-// sends 2(N-1), for many ranks.
-enum class AllreduceStrategy { naive, mpi, ring, rhd };
+// sends 2(N-1), for many ranks. auto_ = per bucket, the table's algorithm of least predicted time
+// (link_model.hpp); it names no row itself.
+enum class AllreduceStrategy { naive, mpi, ring, rhd, auto_ };
 
 // hosts = hierarchical (reduce-scatter within each host, a ring across hosts, all-gather within
 // each host; comm/hierarchical_allreduce.hpp), flat = one ring over all ranks in rank order. The
@@ -21,6 +22,7 @@ inline std::string to_string(AllreduceStrategy s) {
     case AllreduceStrategy::mpi: return "mpi";
     case AllreduceStrategy::ring: return "ring";
     case AllreduceStrategy::rhd: return "rhd";
+    case AllreduceStrategy::auto_: return "auto";
   }
   return "?";
 }

@@ -20,7 +20,8 @@
 // Every ring polls so, whatever the wire type; MPI_Allreduce cannot be polled and blocks.
 //
 // The reducer only schedules buckets: which all-reduce runs is chosen once, at construction,
-// from (strategy, wire type, layout) through the table of allreduce.hpp.
+// from (strategy, wire type, layout) through the table of allreduce.hpp; each bucket may have its
+// own strategy (--allreduce auto), and the reducer then holds one all-reduce per distinct one.
 //
 // With the ring and several ranks on each of several hosts, the ring is hierarchical
 // (hierarchical_allreduce.hpp) unless RingLayout::flat is asked for: each host link then carries
@@ -74,6 +75,10 @@ class GradientReducer {
   GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy, bool overlap,
                   MPI_Comm comm, WireDtype wire = WireDtype::fp32, RingLayout layout = RingLayout::hosts,
                   int host_color = -1);  // host_color >= 0: tests draw hosts on one machine (HostLayout)
+  // One strategy per bucket (bucket_strategies.size() == buckets.size(); none naive or auto).
+  GradientReducer(std::span<float> grads, std::vector<Bucket> buckets,
+                  std::vector<AllreduceStrategy> bucket_strategies, bool overlap, MPI_Comm comm,
+                  WireDtype wire = WireDtype::fp32, RingLayout layout = RingLayout::hosts, int host_color = -1);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -92,10 +97,13 @@ class GradientReducer {
   const StepCommStats& last_step() const { return stats_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
-  // The ring is hierarchical: more than one host, more than one rank on each, the same on all.
-  bool hierarchical() const { return chosen_.row->hierarchical; }
-  // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring, 2 hosts x 2 ranks".
+  // Some bucket's all-reduce is hierarchical: more than one host, more than one rank on each.
+  bool hierarchical() const;
+  // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring (2 hosts x 2
+  // ranks)", or per distinct all-reduce "ring for 1 bucket(s), rhd for 2 bucket(s)".
   std::string describe() const;
+  // Bucket k's all-reduce: its table row's name ("ring", "hierarchical ring", ...).
+  std::string bucket_algorithm(size_t k) const { return chosen_[bucket_algo_[k]].row->name; }
 
  private:
   void reduce_bucket(size_t k);  // sum over ranks, then scale by 1/N
@@ -106,8 +114,9 @@ class GradientReducer {
   bool overlap_;
   WireDtype wire_;
   int world_size_ = 1;
-  ChosenAllreduce chosen_;      // the all-reduce every bucket runs
-  std::vector<float> scratch_;  // its scratch, for the largest bucket
+  std::vector<ChosenAllreduce> chosen_;  // one per distinct strategy, in order of first use
+  std::vector<size_t> bucket_algo_;      // per bucket: its index into chosen_
+  std::vector<float> scratch_;           // for the largest bucket, under any of them
   std::vector<BucketTiming> timings_;
   StepCommStats stats_;
   StallWatch* watch_ = nullptr;
