@@ -52,16 +52,25 @@ std::vector<Bucket> plan_overlapped_buckets(std::span<const ReadyPoint> ready, c
     if (r.floats > p.back().floats) p.push_back(r);
   if (p.size() < 2) throw Error("bucket plan: no gradients to plan");
   const size_t n = p.size();
-  std::vector<double> f(n, std::numeric_limits<double>::infinity());
-  std::vector<size_t> from(n, 0), buckets(n, 0);
-  f[0] = 0;
-  for (size_t j = 1; j < n; ++j)
-    for (size_t i = 0; i < j; ++i) {
-      const double end = std::max(f[i], p[j].time) + cost((p[j].floats - p[i].floats) * sizeof(float));
-      if (end < f[j] || (end == f[j] && buckets[i] + 1 < buckets[j])) f[j] = end, from[j] = i, buckets[j] = buckets[i] + 1;
-    }
+  // g[b][j]: the least end of prefix j cut into exactly b buckets (a bucket count per table keeps
+  // the fewest buckets exact on ties: a later max() can absorb an earlier difference).
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> g(n, std::vector<double>(n, inf));
+  std::vector<std::vector<size_t>> from(n, std::vector<size_t>(n, 0));
+  g[0][0] = 0;
+  for (size_t b = 1; b < n; ++b)
+    for (size_t j = b; j < n; ++j)
+      for (size_t i = b - 1; i < j; ++i) {
+        if (g[b - 1][i] == inf) continue;
+        const double end = std::max(g[b - 1][i], p[j].time) + cost((p[j].floats - p[i].floats) * sizeof(float));
+        if (end < g[b][j]) g[b][j] = end, from[b][j] = i;
+      }
+  size_t best = 1;
+  for (size_t b = 2; b < n; ++b)
+    if (g[b][n - 1] < g[best][n - 1]) best = b;
   std::vector<Bucket> out;
-  for (size_t j = n - 1; j > 0; j = from[j]) out.push_back({p[from[j]].floats, p[j].floats - p[from[j]].floats});
+  for (size_t b = best, j = n - 1; b > 0; j = from[b][j], --b)
+    out.push_back({p[from[b][j]].floats, p[j].floats - p[from[b][j]].floats});
   std::reverse(out.begin(), out.end());
   return out;
 }

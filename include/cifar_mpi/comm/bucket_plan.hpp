@@ -11,8 +11,9 @@
 // link, link_model.hpp), the boundaries that minimise the predicted end of the last reduction:
 // bucket k can start once backward has produced its last tensor and once bucket k-1 is reduced
 // (one communication thread, reductions one after another), and takes cost(bytes). A dynamic
-// program over the boundaries: f(j) = min over i < j of max(f(i), ready_j) + cost(bytes(i, j)),
-// exact because that expression never decreases in f(i). O(L^2) for L layers with parameters.
+// program over the boundaries and the bucket count: g(b, j) = min over i < j of
+// max(g(b-1, i), ready_j) + cost(bytes(i, j)), exact because that expression never decreases in
+// g(b-1, i); the answer is the fewest b of least g(b, L). O(L^3) for L layers with parameters.
 #include <cstddef>
 #include <functional>
 #include <span>
