@@ -280,7 +280,7 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   t.push_back(value_option("link-model", &Config::link_model,
                            "alpha-beta per all-reduce from allreduce_bench --fit-out FILE, instead of the "
                            "start-up probe (--allreduce auto, --bucket-mb auto)",
-                           kAll));
+                           kAll, CLI::ExistingFile));
   t.push_back(row<bool>("overlap", &Config::overlap, kAll, [](CLI::App& app, bool& v, const std::string& flag) {
     return app.add_option(flag, v, "overlap bucket reductions with backward (on/off)")
         ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
