@@ -62,10 +62,11 @@ std::vector<AllreduceStrategy> auto_candidates() {
 
 namespace {
 
-constexpr size_t kRepeats = 3;            // timed, after one untimed warm-up
-constexpr size_t kFirstFloats = 1024;     // 4 KiB
-constexpr size_t kLastFloats = 1 << 18;   // 1 MiB
-constexpr double kStopGrowingAfter = 0.02;  // s: a size this slow is the last one
+constexpr size_t kRepeats = 3;  // timed, after one untimed warm-up
+// 4 KiB, 64 KiB, 512 KiB, 1 MiB: latency- to bandwidth-bound, up to the trainer's largest buckets.
+constexpr size_t kSizes[] = {1024, 16384, 131072, 262144};
+constexpr size_t kMinSizes = 2;         // a line needs two sizes, whatever the budget says
+constexpr double kProbeBudget = 0.5;    // s for all candidates together
 
 // One reduction of `count` floats, the slowest rank's seconds (the same value on every rank).
 double time_once(Allreduce& algo, std::vector<float>& data, std::vector<float>& scratch, size_t count,
@@ -79,17 +80,27 @@ double time_once(Allreduce& algo, std::vector<float>& data, std::vector<float>& 
   return t;
 }
 
-AlgorithmCost probe_one(AllreduceStrategy s, WireDtype wire, RingLayout layout, MPI_Comm comm, int host_color) {
+// Sizes in the order 4 KiB, 512 KiB (the two a line needs), then 64 KiB and 1 MiB while this
+// candidate's share of the budget lasts. The elapsed time is a sum of agreed (MPI_MAX) times, so
+// every rank stops at the same size.
+AlgorithmCost probe_one(AllreduceStrategy s, WireDtype wire, RingLayout layout, MPI_Comm comm, int host_color,
+                        double budget) {
   ChosenAllreduce chosen = make_allreduce(s, wire, layout, comm, host_color);
-  std::vector<float> data(kLastFloats, 1.0f / 1024), scratch(chosen.algo->scratch_floats(kLastFloats));
+  const size_t largest = *std::max_element(std::begin(kSizes), std::end(kSizes));
+  std::vector<float> data(largest, 1.0f / 1024), scratch(chosen.algo->scratch_floats(largest));
   std::vector<double> xs, ys;
-  for (size_t count = kFirstFloats; count <= kLastFloats; count *= 4) {
-    time_once(*chosen.algo, data, scratch, count, comm);  // warm-up: connections, caches
+  double spent = 0;
+  for (size_t count : {kSizes[0], kSizes[2], kSizes[1], kSizes[3]}) {
+    if (xs.size() >= kMinSizes && spent > budget) break;
+    spent += time_once(*chosen.algo, data, scratch, count, comm);  // warm-up: connections, caches
     double best = std::numeric_limits<double>::infinity();
-    for (size_t r = 0; r < kRepeats; ++r) best = std::min(best, time_once(*chosen.algo, data, scratch, count, comm));
+    for (size_t r = 0; r < kRepeats; ++r) {
+      const double t = time_once(*chosen.algo, data, scratch, count, comm);
+      spent += t;
+      best = std::min(best, t);
+    }
     xs.push_back(static_cast<double>(count * sizeof(float)));
     ys.push_back(best);
-    if (best > kStopGrowingAfter) break;  // the same decision on every rank: `best` is agreed
   }
   return AlgorithmCost{s, chosen.row->name, fit_alpha_beta(xs, ys)};
 }
@@ -99,7 +110,8 @@ AlgorithmCost probe_one(AllreduceStrategy s, WireDtype wire, RingLayout layout, 
 LinkModel probe_link_model(std::span<const AllreduceStrategy> candidates, WireDtype wire, RingLayout layout,
                            MPI_Comm comm, int host_color) {
   LinkModel m;
-  for (AllreduceStrategy s : candidates) m.algorithms.push_back(probe_one(s, wire, layout, comm, host_color));
+  const double share = kProbeBudget / static_cast<double>(std::max<size_t>(1, candidates.size()));
+  for (AllreduceStrategy s : candidates) m.algorithms.push_back(probe_one(s, wire, layout, comm, host_color, share));
   // The fits are computed from agreed numbers already; rank 0's are sent anyway, so that no
   // compiler or library difference between nodes can make two ranks choose differently.
   std::vector<double> ab;

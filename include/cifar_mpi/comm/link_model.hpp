@@ -49,9 +49,9 @@ struct LinkModel {
 LinkCost fit_alpha_beta(std::span<const double> bytes, std::span<const double> seconds);
 
 // Times each candidate's all-reduce (made from the table as make_allreduce would for this run) at
-// a few sizes: collective over `comm`, the same on every rank. Sizes grow from 4 KiB to at most
-// 1 MiB and stop growing once a size takes over 20 ms, so the probe stays near or under ~0.5 s
-// even on a slow link.
+// a few sizes (4 KiB and 512 KiB always, 64 KiB and 1 MiB while the candidate's share of a 0.5 s
+// budget lasts; each the minimum of 3 after a warm-up): collective over `comm`, the same on every
+// rank. Over budget only where two sizes alone take longer (a link under ~100 Mbit/s).
 LinkModel probe_link_model(std::span<const AllreduceStrategy> candidates, WireDtype wire, RingLayout layout,
                            MPI_Comm comm, int host_color = -1);
 
