@@ -4,6 +4,7 @@
 //   mpirun -np 2 allreduce_bench [--min-bytes 4096] [--max-bytes 67108864] [--iters 20]
 //                                [--warmup 5] [--rounds 5] [--csv FILE] [--ring-layout hosts|flat]
 //                                [--algorithms mpi,ring,rhd,ring_flat,rhd_flat] [--no-memcpy]
+//                                [--fit-out FILE]
 //
 // "mpi", "ring" and "rhd" are the all-reduces cifar_mpi runs for --allreduce mpi, ring and rhd,
 // made from the same table (allreduce.hpp, make_allreduce): the ring and rhd, with several hosts
@@ -12,6 +13,11 @@
 // the flat ones whatever --ring-layout, to time both layouts in one run. --algorithms picks which are timed (default mpi,ring); the CSV has
 // <name>_time_us, <name>_algbw_gbps, <name>_busbw_gbps per algorithm, in the order given, and
 // ring_over_mpi_busbw when both mpi and ring are timed (the default columns are those of before).
+//
+// --fit-out FILE (rank 0): per algorithm, alpha + beta * bytes fitted by least squares to the
+// timed sizes up to 4 MiB (the trainer's buckets are smaller; larger sizes would swamp alpha), in
+// the link model format cifar_mpi --link-model reads instead of its start-up probe
+// (comm/link_model.hpp). Run it with the ranks and hosts of the training job.
 //
 // Time per op: each rank's mean over --iters timed calls, then the maximum over ranks; the
 // collectives are timed in alternation for --rounds rounds and each keeps its best round.
@@ -46,6 +52,7 @@
 
 #include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
+#include "cifar_mpi/comm/link_model.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
@@ -60,6 +67,7 @@ struct Config {
   std::string csv;
   bool flat_ring = false;
   std::vector<std::string> algorithms = {"mpi", "ring"};
+  std::string fit_out;  // link model file (rank 0)
   bool memcpy = true;  // --no-memcpy: skip the memcpy lines (64 MiB per rank: too much under SMPI)
 };
 
@@ -181,14 +189,17 @@ int run(const Config& cfg) {
   const cifar::HostLayout hosts(MPI_COMM_WORLD);
   const cifar::RingLayout layout = cfg.flat_ring ? cifar::RingLayout::flat : cifar::RingLayout::hosts;
   std::vector<cifar::ChosenAllreduce> chosen;
+  std::vector<cifar::AllreduceStrategy> strategies;
   for (const std::string& a : names) {
     const bool flat = a.ends_with("_flat");
     const cifar::AllreduceStrategy s = a == "mpi"                       ? cifar::AllreduceStrategy::mpi
                                        : a == "ring" || a == "ring_flat" ? cifar::AllreduceStrategy::ring
                                                                          : cifar::AllreduceStrategy::rhd;
+    strategies.push_back(s);
     chosen.push_back(
         cifar::make_allreduce(s, cifar::WireDtype::fp32, flat ? cifar::RingLayout::flat : layout, MPI_COMM_WORLD));
   }
+  std::vector<std::vector<double>> fit_bytes(names.size()), fit_seconds(names.size());
   // The ring's layout, as make_allreduce picks it (hierarchical with several hosts of several ranks).
   const bool hierarchical = !cfg.flat_ring && hosts.hierarchical();
   // Ranks in the ring that crosses the links: the hosts for the hierarchical ring, else all N
@@ -243,6 +254,9 @@ int run(const Config& cfg) {
         for (char& ch : verdict) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
       }
     all_ok = all_ok && verdict == "ok";
+    if (bytes <= (size_t{4} << 20))
+      for (size_t a = 0; a < results.size(); ++a)
+        fit_bytes[a].push_back(static_cast<double>(count * sizeof(float))), fit_seconds[a].push_back(results[a].time_us * 1e-6);
     char ratio[32] = "-";  // busbw is 0 at N = 1: no ratio
     if (ratio_column && n > 1)
       std::snprintf(ratio, sizeof ratio, "%.3f",
@@ -262,6 +276,16 @@ int run(const Config& cfg) {
     }
   }
   if (csv) std::fclose(csv);
+  if (rank == 0 && !cfg.fit_out.empty() && !fit_bytes.empty() && !fit_bytes[0].empty()) {
+    cifar::LinkModel m;
+    for (size_t a = 0; a < names.size(); ++a)
+      m.algorithms.push_back({strategies[a], chosen[a].row->name, cifar::fit_alpha_beta(fit_bytes[a], fit_seconds[a])});
+    FILE* f = std::fopen(cfg.fit_out.c_str(), "w");
+    if (!f) throw cifar::Error("cannot open --fit-out file " + cfg.fit_out + " for writing");
+    std::fputs(cifar::link_model_text(m).c_str(), f);
+    std::fclose(f);
+    std::printf("# fit (sizes <= 4 MiB) -> %s: %s\n", cfg.fit_out.c_str(), m.summary().c_str());
+  }
   if (!all_ok && rank == 0) std::fprintf(stderr, "allreduce_bench: a sum was wrong (see the check column)\n");
   return all_ok ? 0 : 1;
 }
@@ -291,6 +315,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, INT_MAX));
   app.add_option("--csv", cfg.csv, "also write the rows to this CSV file (rank 0)");
+  app.add_option("--fit-out", cfg.fit_out,
+                 "write alpha + beta*bytes per algorithm (sizes <= 4 MiB) for cifar_mpi --link-model (rank 0)");
   std::string layout = "hosts";
   app.add_option("--ring-layout", layout,
                  "hosts: ring and rhd hierarchical across hosts (as cifar_mpi) | flat: one ring, one rhd")

@@ -510,7 +510,7 @@ def write_summary_md(rows, out):
         "",
         f"Host(s) `{text(a.get('hosts', '?'))}`, {int(a.get('hardware_threads', 0))} hardware threads; "
         f"{int(a['threads_per_rank'])} thread(s) per rank; all-reduce `{text(a['strategy'])}`, "
-        f"bucket {float(a['bucket_mb']):g} MB, overlap {'on' if int(a.get('overlap', 0)) else 'off'}; "
+        f"bucket {'auto' if float(a['bucket_mb']) == 0 else format(float(a['bucket_mb']), 'g')} MB, overlap {'on' if int(a.get('overlap', 0)) else 'off'}; "
         f"per-rank batch {int(a['batch_per_rank'])}; {int(a['parameter_count'])} parameters "
         f"({int(a['gradient_bytes'])} gradient bytes); commit `{text(a.get('git_commit', '?'))}`.",
         "",

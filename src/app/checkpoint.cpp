@@ -70,7 +70,8 @@ std::string checkpoint_value(hid_t f, const std::string& file, const std::string
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
-                     const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity) {
+                     const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity,
+                     const std::string& reduction_plan) {
   // The training loop stops on a non-finite weight; this keeps any other caller from saving one.
   for (const auto& [what, values] : {std::pair{"weights", arena.params()}, std::pair{"momentum", momentum}})
     if (const size_t i = find_non_finite(values); i < values.size())
@@ -89,6 +90,7 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
       write_string_attr(f, "step", std::to_string(pos.step));
       write_string_attr(f, "global_step", std::to_string(pos.global_step));
       for (const auto& [k, v] : identity) write_string_attr(f, "config." + k, v);
+      if (!reduction_plan.empty()) write_string_attr(f, "reduction_plan", reduction_plan);
       H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush " + tmp.string());
     }
     commit_temp_file(tmp, path);
@@ -96,6 +98,16 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
     throw Error("cannot write checkpoint " + path.string() + ": " + e.what());
+  }
+}
+
+std::string read_reduction_plan(const std::filesystem::path& path) {
+  try {
+    H5Handle f = h5_open_read(path);
+    if (H5Aexists(f, "reduction_plan") <= 0) return {};
+    return read_string_attr(f, path.string(), "reduction_plan");
+  } catch (const Error&) {
+    return {};
   }
 }
 

@@ -148,6 +148,27 @@ ConfigOption meta_option(unsigned use) {
 //  * kRecorded: everything but log_every, force and meta (meta has attributes of its own).
 constexpr unsigned kAll = kRecorded | kAgreed;
 
+// --bucket-mb auto | MB: 0 in Config::bucket_mb is auto (reduction_plan.hpp), shown as "auto".
+ConfigOption bucket_mb_option() {
+  ConfigOption o;
+  o.name = "bucket-mb";
+  o.key = "bucket_mb";
+  o.use = kAll | kIdentity | kBitwise;
+  o.value = [](const Config& c) { return c.bucket_mb == 0 ? std::string("auto") : text(c.bucket_mb); };
+  o.add_to_cli = [](CLI::App& app, Config& c) {
+    const auto in_range = finite_in(1e-6, 1e6, false, "auto or a number in [1e-6, 1e6]");
+    app.add_option_function<std::string>(
+           "--bucket-mb", [&c](const std::string& v) { c.bucket_mb = v == "auto" ? 0 : std::stod(v); },
+           "gradient bucket size in MB, or auto: planned from the timed backward and the fitted link so the "
+           "first reduction starts early (overlap on), one bucket (overlap off)")
+        ->check(CLI::Validator(
+            [in_range](std::string& v) -> std::string { return v == "auto" ? std::string() : in_range(v); },
+            "auto or a number in [1e-6, 1e6]"))
+        ->default_str("auto");
+  };
+  return o;
+}
+
 void add_data_and_training(std::vector<ConfigOption>& t) {
   // lr is a float: below FLT_MIN it would round to 0, above FLT_MAX to inf.
   const auto positive_float = finite_in(FLT_MIN, FLT_MAX, false, "> 0");
@@ -246,16 +267,20 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   t.push_back(value_option("save-weights", &Config::save_weights, "write the final weights here (HDF5)", kAll));
   t.push_back(choice_option("allreduce", &Config::allreduce,
                             "gradient averaging: naive | mpi | ring | rhd (recursive halving and doubling: "
-                            "2 log2(N) latency terms)",
+                            "2 log2(N) latency terms) | auto (per bucket, the least predicted time under an "
+                            "alpha-beta link model fitted at start-up)",
                             kAll | kIdentity | kBitwise,
                             {{"naive", AllreduceStrategy::naive},
                              {"mpi", AllreduceStrategy::mpi},
                              {"ring", AllreduceStrategy::ring},
-                             {"rhd", AllreduceStrategy::rhd}},
+                             {"rhd", AllreduceStrategy::rhd},
+                             {"auto", AllreduceStrategy::auto_}},
                             "mpi"));
-  t.push_back(value_option("bucket-mb", &Config::bucket_mb, "gradient bucket size in MB",
-                           kAll | kIdentity | kBitwise,
-                           finite_in(1e-6, 1e6, false, "in [1e-6, 1e6]")));
+  t.push_back(bucket_mb_option());
+  t.push_back(value_option("link-model", &Config::link_model,
+                           "alpha-beta per all-reduce from allreduce_bench --fit-out FILE, instead of the "
+                           "start-up probe (--allreduce auto, --bucket-mb auto)",
+                           kAll, CLI::ExistingFile));
   t.push_back(row<bool>("overlap", &Config::overlap, kAll, [](CLI::App& app, bool& v, const std::string& flag) {
     return app.add_option(flag, v, "overlap bucket reductions with backward (on/off)")
         ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))

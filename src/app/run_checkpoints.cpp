@@ -10,7 +10,8 @@ namespace cifar {
 namespace {
 
 void write_checkpoint(TrainingRun& run, const CheckpointPosition& pos) {
-  if (run.root) save_checkpoint(run.checkpoint_path, run.arena, run.sgd.velocity(), pos, run.identity);
+  if (run.root) save_checkpoint(run.checkpoint_path, run.arena, run.sgd.velocity(), pos, run.identity,
+                                  run.plan.text(run.world, run.cfg));
   run.last_checkpoint_step = static_cast<long long>(pos.global_step);
 }
 

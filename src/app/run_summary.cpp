@@ -17,8 +17,9 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   const std::vector<StepRecord> all = gather_step_records(r.steps, comm);
   if (rank != 0) return;
   const MetricsSummary m = summarize(r.epochs, all, world, cfg.eval, r.total_wall);
-  std::printf("\n==== summary: %d rank(s) x %d thread(s), allreduce %s, overlap %s, bucket %.3g MB, wire %s ====\n",
-              world, cfg.threads, to_string(cfg.allreduce).c_str(), cfg.overlap ? "on" : "off", cfg.bucket_mb,
+  std::printf("\n==== summary: %d rank(s) x %d thread(s), allreduce %s, overlap %s, bucket %s MB, wire %s ====\n",
+              world, cfg.threads, to_string(cfg.allreduce).c_str(), cfg.overlap ? "on" : "off",
+              find_option("bucket_mb")->value(cfg).c_str(),
               to_string(cfg.wire_dtype).c_str());
   std::printf("  %-34s %12.0f\n", "comm calls per epoch (per rank)", m.comm_calls_per_epoch);
   std::printf("  %-34s %12.3f s   (max over ranks %.3f s)\n", "total comm time (T_comm)", m.total_comm_time,

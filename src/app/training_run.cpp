@@ -147,7 +147,9 @@ NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng
 
 // The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced,
 // the layers (what tools/cost_model reads instead of constants).
-ModelInfo describe_model(const ParamArena& arena, const std::vector<Bucket>& buckets, const SimpleCnn& net) {
+ModelInfo describe_model(const ParamArena& arena, const GradientReducer& reducer, const ReductionPlan& plan,
+                         const SimpleCnn& net) {
+  const std::vector<Bucket>& buckets = reducer.buckets();
   ModelInfo m;
   std::vector<TensorSpec> specs = arena.specs();
   std::sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
@@ -155,7 +157,26 @@ ModelInfo describe_model(const ParamArena& arena, const std::vector<Bucket>& buc
     m.tensor_names.push_back(t.name), m.tensor_offsets.push_back(t.offset), m.tensor_floats.push_back(t.count);
   for (const Bucket& b : buckets) m.bucket_offsets.push_back(b.offset), m.bucket_floats.push_back(b.count);
   for (const auto& layer : net.layers()) m.layer_names.push_back(layer->name());
+  for (size_t k = 0; k < buckets.size(); ++k) m.bucket_algorithms.push_back(reducer.bucket_algorithm(k));
+  m.plan_source = plan.source;
+  if (plan.link)
+    for (const auto& a : plan.link->algorithms)
+      m.link_algorithms.push_back(a.name), m.link_alpha.push_back(a.cost.alpha), m.link_beta.push_back(a.cost.beta);
+  for (const ReadyPoint& p : plan.ready) m.ready_floats.push_back(p.floats), m.ready_time.push_back(p.time);
   return m;
+}
+
+// The plan's line: where it came from, the fitted link, each bucket's size and all-reduce.
+void log_plan(const ReductionPlan& plan, const GradientReducer& reducer) {
+  std::string buckets;
+  for (size_t k = 0; k < reducer.buckets().size(); ++k)
+    buckets += fmt::format("{}{:.3f} MB {}", k ? ", " : "", reducer.buckets()[k].count * sizeof(float) / 1e6,
+                           reducer.bucket_algorithm(k));
+  spdlog::info("reduction plan ({}{}{}): {}{}", plan.source,
+               plan.probe_seconds > 0 ? fmt::format(", link probe {:.3f} s", plan.probe_seconds) : std::string(),
+               plan.timing_seconds > 0 ? fmt::format(", timed backward {:.3f} s", plan.timing_seconds) : std::string(),
+               buckets,
+               plan.link ? "; link: " + plan.link->summary() : std::string());
 }
 
 // The lr policy of the options; the global batch decides the scaling. The schedule spans
@@ -221,10 +242,8 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       stream(eng),
       nets(eng, share_initial_weights(arena, cfg_, root, comm_), choose_network_options(cfg_, eng, batch, root, comm_)),
       sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
-      reducer(arena.grads(),
-              plan_buckets(arena, static_cast<size_t>(cfg_.bucket_mb * 1e6),
-                           /*per_tensor=*/cfg_.allreduce == AllreduceStrategy::naive),
-              cfg_.allreduce, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
+      plan(plan_reduction(cfg_, arena, nets.get(batch), stream, comm_, root)),
+      reducer(arena.grads(), plan.buckets, plan.strategies, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
       identity(resume_identity(cfg_, world, reducer.hierarchical())),
       start(resume()),
       checkpoint_path(cfg_.checkpoint.empty() ? "checkpoint.h5" : cfg_.checkpoint),
@@ -247,6 +266,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
                  cfg.threads, batch, steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
+  if (root) log_plan(plan, reducer);
   if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.lr_scaling != LrScaling::none ||
                cfg.warmup_epochs > 0 || cfg.augment != Augment::none || cfg.weight_decay > 0 || cfg.nesterov))
     spdlog::info("policy: lr {} scaled {} to {:.4g} (global batch {}), schedule {}, warm-up {} epoch(s); weight decay "
@@ -266,7 +286,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                                                        ", backward-weights " + conv_algo_name(a.backward_weights));
     metrics->set_run_info(std::move(info));
   }
-  if (metrics) metrics->set_model(describe_model(arena, reducer.buckets(), nets.get(batch)));
+  if (metrics) metrics->set_model(describe_model(arena, reducer, plan, nets.get(batch)));
 }
 
 // Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go to all.

@@ -27,6 +27,7 @@
 #include "cifar_mpi/model/simple_cnn.hpp"
 #include "cifar_mpi/optim/lr_schedule.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
+#include "reduction_plan.hpp"
 
 namespace cifar {
 
@@ -79,6 +80,7 @@ struct TrainingRun {
   ParamArena arena;
   NetworkCache nets;
   SgdMomentum sgd;
+  ReductionPlan plan;  // buckets and per-bucket all-reduce (the checkpoint's when resuming)
   GradientReducer reducer;
   std::vector<std::pair<std::string, std::string>> identity;  // what a checkpoint must share
   CheckpointPosition start;                                   // where this run begins

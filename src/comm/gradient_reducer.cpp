@@ -10,12 +10,34 @@ namespace cifar {
 
 GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy,
                                  bool overlap, MPI_Comm comm, WireDtype wire, RingLayout layout, int host_color)
+    : GradientReducer(grads, buckets, std::vector<AllreduceStrategy>(std::max<size_t>(1, buckets.size()), strategy),
+                      overlap, comm, wire, layout, host_color) {}
+
+GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buckets,
+                                 std::vector<AllreduceStrategy> bucket_strategies, bool overlap, MPI_Comm comm,
+                                 WireDtype wire, RingLayout layout, int host_color)
     : grads_(grads), buckets_(std::move(buckets)), overlap_(overlap), wire_(wire) {
   MPI_CHECK(MPI_Comm_size(comm, &world_size_));
-  chosen_ = make_allreduce(strategy, wire, layout, comm, host_color);
+  if (bucket_strategies.empty() || (bucket_strategies.size() != buckets_.size() && !buckets_.empty()))
+    throw Error("gradient reducer: " + std::to_string(bucket_strategies.size()) + " strategies for " +
+                std::to_string(buckets_.size()) + " buckets");
+  // One all-reduce per distinct strategy, made in the order of first use: the same on every rank
+  // (make_allreduce is collective).
+  std::vector<AllreduceStrategy> made;
+  for (AllreduceStrategy s : bucket_strategies) {
+    auto it = std::find(made.begin(), made.end(), s);
+    if (it == made.end()) {
+      chosen_.push_back(make_allreduce(s, wire, layout, comm, host_color));
+      made.push_back(s);
+      it = made.end() - 1;
+    }
+    bucket_algo_.push_back(static_cast<size_t>(it - made.begin()));
+  }
   size_t largest = 0;
   for (const auto& b : buckets_) largest = std::max(largest, b.count);
-  scratch_.resize(chosen_.algo->scratch_floats(largest));
+  size_t scratch = 0;
+  for (const auto& c : chosen_) scratch = std::max(scratch, c.algo->scratch_floats(largest));
+  scratch_.resize(scratch);
   timings_.resize(buckets_.size());
   if (overlap_) {
     int provided = MPI_THREAD_SINGLE;
@@ -47,7 +69,7 @@ void GradientReducer::reduce_bucket(size_t k) {
     // With overlap, the communication thread polls and sleeps instead of spinning inside MPI:
     // while the bytes are on the wire (the kernel moves them), its core computes backward. See
     // kPollInterval in the header.
-    Allreduce& algo = *chosen_.algo;
+    Allreduce& algo = *chosen_[bucket_algo_[k]].algo;
     algo.start(data, b.count, scratch_.data());
     if (overlap_)
       while (!algo.progress()) std::this_thread::sleep_for(kPollInterval);
@@ -59,7 +81,19 @@ void GradientReducer::reduce_bucket(size_t k) {
   timings_[k].end = now_seconds();
 }
 
-std::string GradientReducer::describe() const { return chosen_.description; }
+bool GradientReducer::hierarchical() const {
+  return std::any_of(chosen_.begin(), chosen_.end(), [](const ChosenAllreduce& c) { return c.row->hierarchical; });
+}
+
+std::string GradientReducer::describe() const {
+  if (chosen_.size() == 1) return chosen_.front().description;
+  std::string s;
+  for (size_t a = 0; a < chosen_.size(); ++a) {
+    const auto uses = std::count(bucket_algo_.begin(), bucket_algo_.end(), a);
+    s += (s.empty() ? "" : ", ") + chosen_[a].description + " for " + std::to_string(uses) + " bucket(s)";
+  }
+  return s;
+}
 
 void GradientReducer::comm_thread_loop() {
   std::unique_lock lock(mutex_);

@@ -470,6 +470,23 @@ void write_summary(hid_t f, const MetricsSummary& m) {
   attr(g, "final_test_accuracy", m.final_test_accuracy);
 }
 
+// model/: the reduction plan beside the buckets: each bucket's all-reduce, where the plan came from,
+// the link model it was chosen by and the timed backward it was planned from (empty if none).
+void write_reduction_plan(hid_t g, const ModelInfo& m) {
+  attr(g, "plan_source", m.plan_source);
+  string_dataset(g, "bucket_algorithm", m.bucket_algorithms, "the all-reduce (table row) of each bucket");
+  string_dataset(g, "link_algorithm", m.link_algorithms,
+                 "the link model's all-reduces (--allreduce auto / --bucket-mb auto; empty if none was fitted)");
+  dataset(g, "link_alpha", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, m.link_alpha.data(), {m.link_alpha.size()}, "s",
+          "fitted latency of one reduction of each link_algorithm");
+  dataset(g, "link_beta", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, m.link_beta.data(), {m.link_beta.size()}, "s/B",
+          "fitted seconds per float32 byte of the bucket of each link_algorithm");
+  int_dataset(g, "ready_floats", m.ready_floats, "floats",
+              "the timed backward --bucket-mb auto planned from: arena prefix final at ready_time");
+  dataset(g, "ready_time", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, m.ready_time.data(), {m.ready_time.size()}, "s",
+          "seconds after backward began (slowest rank, minimum of 3 passes)");
+}
+
 // model/: tensors, buckets and per-layer times (the cost model's inputs).
 void write_model(hid_t f, const ModelInfo& m, const std::vector<double>& forward_sum,
                  const std::vector<double>& backward_sum, size_t layer_steps) {
@@ -484,6 +501,7 @@ void write_model(hid_t f, const ModelInfo& m, const std::vector<double>& forward
               "offset of each bucket into the gradient arena, in the order reduced (backward)");
   int_dataset(g, "bucket_floats", m.bucket_floats, "floats", "elements of each bucket");
   string_dataset(g, "layer_name", m.layer_names, "layers in forward order");
+  write_reduction_plan(g, m);
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double steps = static_cast<double>(layer_steps);
   std::vector<double> fwd(forward_sum.size()), bwd(backward_sum.size());

@@ -64,6 +64,11 @@ expect_error "missing data_batch_4.bin" "$MISSING/data_batch_4.bin" -- --data-di
 expect_error "--batch-size 0" "--batch-size" -- --data-dir "$GOOD" --batch-size 0
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
 expect_error "--allreduce foo" "--allreduce" "foo" -- --data-dir "$GOOD" --allreduce foo
+# the reduction plan: --bucket-mb is auto or a number in range; --link-model a readable file
+expect_error "--bucket-mb abc" "--bucket-mb" "abc" -- --data-dir "$GOOD" --bucket-mb abc
+expect_error "--bucket-mb 0" "--bucket-mb" "auto or a number" -- --data-dir "$GOOD" --bucket-mb 0
+expect_error "--bucket-mb Auto" "--bucket-mb" "Auto" -- --data-dir "$GOOD" --bucket-mb Auto
+expect_error "--link-model missing" "--link-model" "$TMP/no_such_link" -- --data-dir "$GOOD" --link-model "$TMP/no_such_link"
 # time to accuracy: each bad value or combination names its option
 expect_error "--target-accuracy 1.5" "--target-accuracy" "1.5" -- --data-dir "$GOOD" --target-accuracy 1.5
 expect_error "--warmup-epochs -1" "--warmup-epochs" -- --data-dir "$GOOD" --warmup-epochs -1
@@ -299,6 +304,13 @@ EOF
       "non-finite gradient in fc1.weight (element 0 is inf) at epoch 1 step 1 (global step 1) on rank 1" -- \
       --data-dir "$TMP/class0" "${common[@]}" : --data-dir "$BIG" "${common[@]}"
   fi
+  # --link-model is read (rank 0) where a plan needs it: a bad line, or a missing algorithm
+  printf 'ring 1e-5 banana ring\n' >"$TMP/bad_link.txt"
+  mpi_expect_error "--link-model with a bad line" "bad_link.txt:1" -- \
+    --data-dir "$GOOD" --allreduce auto --link-model "$TMP/bad_link.txt" --max-steps 1 --eval false
+  printf 'ring 1e-5 1e-9 ring\n' >"$TMP/ring_link.txt"
+  mpi_expect_error "--link-model without rhd for --allreduce auto" "no line for" -- \
+    --data-dir "$GOOD" --allreduce auto --link-model "$TMP/ring_link.txt" --max-steps 1 --eval false
   # a checkpoint written by 2 ranks, resumed by 1
   if timeout 60 mpirun "${MPI_FLAGS[@]}" "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --eval false \
        --checkpoint "$TMP/ckpt_np2.h5" --metrics "$TMP/metrics_np2.h5" >"$TMP/np2.out" 2>&1; then

@@ -6,7 +6,10 @@
 #     after the same step, write a checkpoint and exit 75; --resume then finishes bitwise equal;
 #  3. a rank killed with SIGKILL ends the job non-zero within 30 s with no process left behind,
 #     the last periodic checkpoint is readable, and --resume finishes the run;
-#  4. a checkpoint from another world size is refused with the reason.
+#  4. a checkpoint from another world size is refused with the reason;
+#  5. with --bucket-mb auto (the default), --allreduce auto and overlap on, on 3 ranks (where the
+#     order of the sums shows in the bits), the resumed run reduces with the checkpoint's plan and
+#     algorithms, even given a link model that would choose others, and ends bitwise equal.
 # usage: checkpoint_resume.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src="$2"
@@ -94,4 +97,21 @@ PY
 mpirun -np 3 --oversubscribe --bind-to none "$bin" "${args[@]}" --resume c1.h5 >n3.log 2>&1 && bad "N=3 resume of an N=2 checkpoint should fail" n3.log
 grep -q "world_size = 2, this run has world_size = 3" n3.log && ok "N=3 refuses an N=2 checkpoint" ||
   bad "N=3 refusal message" n3.log
+# 5. The link models are fixed files so that the uninterrupted run and the first part plan alike:
+# with the ring nearly free, the plan is two buckets (all but conv1, then conv1) whatever the timed
+# backward says. The resumed run is given one that favours rhd instead.
+printf 'mpi 1e-3 1e-9 mpi\nring 1e-6 1e-10 ring\nrhd 1e-3 1e-9 rhd\n' >ring_link.txt
+printf 'mpi 1e-3 1e-9 mpi\nring 1e-3 1e-9 ring\nrhd 1e-6 1e-10 rhd\n' >rhd_link.txt
+run3() { mpirun -np 3 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 "$bin" "${args[@]}" \
+           --allreduce auto --overlap on "$@"; }
+run3 --link-model ring_link.txt --max-steps 20 --save-weights auto_full.h5 >auto_full.log 2>&1 ||
+  bad "auto: uninterrupted run" auto_full.log
+run3 --link-model ring_link.txt --max-steps 12 --checkpoint auto_ck.h5 >auto_part.log 2>&1 || bad "auto: first part" auto_part.log
+run3 --link-model rhd_link.txt --max-steps 20 --resume auto_ck.h5 --save-weights auto_resumed.h5 >auto_resume.log 2>&1 ||
+  bad "auto: resume" auto_resume.log
+grep -q "reduction plan (planned.*ring" auto_part.log && grep -q "reduction plan (checkpoint).*ring" auto_resume.log &&
+  ! grep -q "reduction plan.*rhd" auto_resume.log && ok "auto: the resumed run reuses the checkpoint's plan (ring)" ||
+  bad "auto: the resumed run did not reuse the checkpoint's plan" auto_resume.log
+same_weights auto_full.h5 auto_resumed.h5 && ok "auto: resume after step 12 at N=3 is bitwise equal" ||
+  bad "auto: resumed weights differ" auto_resume.log
 exit $fail

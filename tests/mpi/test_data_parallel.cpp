@@ -42,6 +42,7 @@
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
+#include "cifar_mpi/comm/link_model.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/model/param_arena.hpp"
@@ -96,11 +97,13 @@ struct Variant {
 };
 
 // Every strategy x bucket size x overlap (naive ignores the bucket size: one bucket per tensor,
-// run at both anyway, the plans are then identical).
+// run at both anyway, the plans are then identical). auto stands for --allreduce auto's kind of
+// plan: each bucket its own all-reduce, here every candidate in turn (strategies_for), so that
+// buckets with different algorithms run side by side whatever a probe would find.
 std::vector<Variant> all_variants() {
   std::vector<Variant> v;
   for (AllreduceStrategy s : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring,
-                              AllreduceStrategy::rhd})
+                              AllreduceStrategy::rhd, AllreduceStrategy::auto_})
     for (double mb : {kDefaultBucketMb, kSmallBucketMb})
       for (bool overlap : {false, true}) v.push_back({s, overlap, mb});
   return v;
@@ -109,6 +112,22 @@ std::vector<Variant> all_variants() {
 // The trainer's plan (TrainingRun in src/app/training_run.cpp).
 std::vector<cifar::Bucket> plan_for(const ParamArena& arena, const Variant& v) {
   return cifar::plan_buckets(arena, static_cast<size_t>(v.bucket_mb * 1e6), v.strategy == AllreduceStrategy::naive);
+}
+
+// Each bucket's all-reduce: the variant's, or for auto the table's candidates in turn.
+std::vector<AllreduceStrategy> strategies_for(const Variant& v, size_t buckets) {
+  if (v.strategy != AllreduceStrategy::auto_) return std::vector<AllreduceStrategy>(std::max<size_t>(1, buckets), v.strategy);
+  const auto c = cifar::auto_candidates();
+  std::vector<AllreduceStrategy> s;
+  for (size_t k = 0; k < std::max<size_t>(1, buckets); ++k) s.push_back(c[k % c.size()]);
+  return s;
+}
+
+GradientReducer make_reducer(const ParamArena& arena, std::span<float> grads, const Variant& v) {
+  auto plan = plan_for(arena, v);
+  const auto strategies = strategies_for(v, plan.size());
+  return GradientReducer(grads, std::move(plan), strategies, v.overlap, MPI_COMM_WORLD, v.wire,
+                         cifar::RingLayout::hosts, v.host_color());
 }
 
 // How many floats differ from rank 0's (for the failure message).
@@ -196,8 +215,7 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
               const Variant& v) {
   cifar::init_pytorch_default(arena, kWeightSeed);
   cifar::SgdMomentum sgd(arena.total_count(), kLr, kMomentum);
-  GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD, v.wire,
-                          cifar::RingLayout::hosts, v.host_color());
+  GradientReducer reducer = make_reducer(arena, arena.grads(), v);
   const auto hook = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
   for (const auto& d : data) {
     std::copy(d.x.begin(), d.x.end(), net.input());
@@ -279,7 +297,7 @@ TEST_F(DataParallel, UnionBatchGradientEquivalence) {
 
   double worst_all = 0;
   for (const Variant& v : all_variants()) {
-    GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD);
+    GradientReducer reducer = make_reducer(arena, arena.grads(), v);
     // Poison the gradients: backward must overwrite every element (it assigns, never adds).
     std::fill(arena.grads().begin(), arena.grads().end(), std::numeric_limits<float>::quiet_NaN());
     net.forward_backward(e.stream, labels.data(), kLocalBatch,
@@ -335,7 +353,7 @@ TEST_F(DataParallel, ReplicasStayBitwiseIdentical) {
     EXPECT_TRUE(all_ranks(grads_diff == 0)) << v.name() << ": last averaged gradients differ from rank 0's";
   }
   print_rank0("N=" + std::to_string(n) + ": parameters bitwise identical on all ranks after " +
-              std::to_string(kSteps) + " steps, all 12 variants");
+              std::to_string(kSteps) + " steps, all " + std::to_string(all_variants().size()) + " variants");
 }
 
 TEST_F(DataParallel, StrategiesAgree) {
@@ -447,7 +465,7 @@ TEST_F(DataParallel, StepCommStatsAreConsistent) {
 
   for (const Variant& v : all_variants()) {
     cifar::init_pytorch_default(arena, kWeightSeed);
-    GradientReducer reducer(arena.grads(), plan_for(arena, v), v.strategy, v.overlap, MPI_COMM_WORLD);
+    GradientReducer reducer = make_reducer(arena, arena.grads(), v);
     const auto& buckets = reducer.buckets();
     std::string why;
     auto check = [&why](bool c, const std::string& what) {
@@ -521,3 +539,54 @@ TEST_F(DataParallel, StepCommStatsAreConsistent) {
 }
 
 }  // namespace
+
+// --allreduce auto as the trainer runs it: a probed link model (the same numbers on every rank),
+// buckets planned from ready points at the tensor boundaries, each bucket's all-reduce the least
+// predicted; replicas bitwise identical, overlap changes no bit, within kParamTol of MPI's.
+TEST_F(DataParallel, ProbedAutoPlanKeepsReplicasIdentical) {
+  const int n = world_size();
+  const auto data = per_rank_data();
+  ParamArena arena = cifar::testing::make_arena(kWeightSeed);
+  SimpleCnn net(e.eng, arena, kLocalBatch);
+  const Trained base = train(e, arena, net, data, {AllreduceStrategy::mpi, false, kDefaultBucketMb});
+  const auto candidates = cifar::auto_candidates();
+  const cifar::LinkModel link =
+      cifar::probe_link_model(candidates, cifar::WireDtype::fp32, cifar::RingLayout::hosts, MPI_COMM_WORLD);
+  ASSERT_EQ(link.algorithms.size(), candidates.size());
+  std::vector<float> numbers;  // as floats for same_bits_as_rank0 (alpha, beta > 1e-38 where nonzero)
+  for (const auto& a : link.algorithms) numbers.push_back(float(a.cost.alpha)), numbers.push_back(float(a.cost.beta));
+  EXPECT_TRUE(all_ranks(same_bits_as_rank0(numbers))) << "ranks fitted different link models";
+  std::vector<cifar::ReadyPoint> ready;
+  std::vector<cifar::TensorSpec> specs = arena.specs();
+  std::sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  for (size_t i = 0; i < specs.size(); ++i) ready.push_back({specs[i].offset + specs[i].count, 1e-3 * double(i + 1)});
+  std::vector<cifar::Bucket> buckets = cifar::plan_overlapped_buckets(ready, [&](size_t b) { return link.time(b); });
+  std::vector<AllreduceStrategy> strategies;
+  std::string plan;
+  for (const auto& b : buckets) {
+    strategies.push_back(link.algorithms[link.best(b.count * sizeof(float))].strategy);
+    plan += " " + std::to_string(b.count) + ":" + cifar::to_string(strategies.back());
+  }
+  std::vector<float> results[2];
+  for (bool overlap : {false, true}) {
+    cifar::init_pytorch_default(arena, kWeightSeed);
+    cifar::SgdMomentum sgd(arena.total_count(), kLr, kMomentum);
+    GradientReducer reducer(arena.grads(), buckets, strategies, overlap, MPI_COMM_WORLD);
+    for (const auto& d : data) {
+      std::copy(d.x.begin(), d.x.end(), net.input());
+      net.forward_backward(e.stream, d.y.data(), kLocalBatch, [&](size_t r) { reducer.on_grads_ready(r); });
+      reducer.finish_step();
+      sgd.step(arena.params(), arena.grads());
+    }
+    results[overlap].assign(arena.params().begin(), arena.params().end());
+  }
+  EXPECT_TRUE(all_ranks(count_diff_from_rank0(results[0]) == 0)) << "replicas differ under the auto plan" << plan;
+  EXPECT_TRUE(all_ranks(bits_equal(results[0], results[1]))) << "overlap changed bits under the auto plan" << plan;
+  bool ok = true;
+  std::string why;
+  const double worst = max_over_ranks(compare_tensors(arena, results[0], base.params, kParamTol, ok, why));
+  report_local_failure(ok, "auto plan vs mpi:" + why);
+  EXPECT_TRUE(all_ranks(ok)) << "auto plan vs mpi: worst " << worst;
+  print_rank0("N=" + std::to_string(n) + " probed auto plan (floats:algorithm)" + plan + "; link " + link.summary() +
+              "; vs mpi worst " + fmt(worst));
+}

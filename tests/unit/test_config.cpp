@@ -100,7 +100,8 @@ void expect_defaults(const Config& c) {
   EXPECT_EQ(c.init_weights, "");
   EXPECT_EQ(c.save_weights, "");
   EXPECT_EQ(c.allreduce, AllreduceStrategy::mpi);
-  EXPECT_DOUBLE_EQ(c.bucket_mb, 25.0);
+  EXPECT_DOUBLE_EQ(c.bucket_mb, 0.0);  // auto
+  EXPECT_EQ(find_option("bucket_mb")->value(c), "auto");
   EXPECT_FALSE(c.overlap);
   EXPECT_EQ(c.metrics, "");
   EXPECT_EQ(c.trace, "");

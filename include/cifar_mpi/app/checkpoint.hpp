@@ -40,8 +40,15 @@ struct CheckpointPosition {
 std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
                                                                  bool hierarchical_ring = false);
 
+// reduction_plan: the buckets and per-bucket all-reduce that ran (attribute reduction_plan; see
+// src/app/reduction_plan.hpp), which a resumed run on as many ranks reuses for the same bits.
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
-                     const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity);
+                     const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity,
+                     const std::string& reduction_plan = {});
+
+// The checkpoint's reduction_plan attribute; "" when the file has none (older checkpoints) or
+// cannot be read (load_checkpoint reports that).
+std::string read_reduction_plan(const std::filesystem::path& path);
 
 // Loads weights and momentum; throws cifar::Error naming the file and the reason when the
 // checkpoint is unreadable, from another model, or its identity differs (naming the key and both

@@ -56,10 +56,11 @@ struct Config {
   std::string save_weights;
   // communication
   AllreduceStrategy allreduce = AllreduceStrategy::mpi;
-  double bucket_mb = 25.0;
+  double bucket_mb = 0;      // 0: auto (planned from the timed backward and the link: reduction_plan.hpp)
   bool overlap = false;
   RingLayout ring_layout = RingLayout::hosts;
   WireDtype wire_dtype = WireDtype::fp32;  // what gradients travel as: fp32 | bf16 | fp16
+  std::string link_model;  // alpha-beta per all-reduce from allreduce_bench --fit-out ("" = probe at start-up)
   // compute
   ConvAlgoRequest conv_algo = ConvAlgoRequest::direct;  // auto | direct | winograd (auto: probe at start-up)
   ComputeDtype compute_dtype = ComputeDtype::fp32;      // the convolutions' arithmetic: fp32 | bf16

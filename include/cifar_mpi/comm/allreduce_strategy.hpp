@@ -7,8 +7,9 @@
 namespace cifar {
 
 // rhd = recursive halving / doubling (comm/rhd_allreduce.hpp): 2 log2 N messages where the ring
-// sends 2(N-1), for many ranks.
-enum class AllreduceStrategy { naive, mpi, ring, rhd };
+// sends 2(N-1), for many ranks. auto_ = per bucket, the table's algorithm of least predicted time
+// (link_model.hpp); it names no row itself.
+enum class AllreduceStrategy { naive, mpi, ring, rhd, auto_ };
 
 // How the ring and rhd treat ranks that share a host (MPI's collectives find hosts themselves):
 // hosts = hierarchical (reduce-scatter within each host, the ring or rhd across hosts, all-gather
@@ -22,6 +23,7 @@ inline std::string to_string(AllreduceStrategy s) {
     case AllreduceStrategy::mpi: return "mpi";
     case AllreduceStrategy::ring: return "ring";
     case AllreduceStrategy::rhd: return "rhd";
+    case AllreduceStrategy::auto_: return "auto";
   }
   return "?";
 }

@@ -21,7 +21,8 @@
 // MPI_Iallreduce + MPI_Test (with overlap off it is waited on: the blocking MPI_Allreduce).
 //
 // The reducer only schedules buckets: which all-reduce runs is chosen once, at construction,
-// from (strategy, wire type, layout) through the table of allreduce.hpp.
+// from (strategy, wire type, layout) through the table of allreduce.hpp; each bucket may have its
+// own strategy (--allreduce auto), and the reducer then holds one all-reduce per distinct one.
 //
 // With the ring or rhd and several ranks on each of several hosts, the all-reduce is hierarchical
 // (hierarchical_allreduce.hpp, the ring or rhd across hosts) unless RingLayout::flat is asked for: each host link then carries
@@ -75,6 +76,10 @@ class GradientReducer {
   GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy, bool overlap,
                   MPI_Comm comm, WireDtype wire = WireDtype::fp32, RingLayout layout = RingLayout::hosts,
                   int host_color = -1);  // host_color >= 0: tests draw hosts on one machine (HostLayout)
+  // One strategy per bucket (bucket_strategies.size() == buckets.size(); none naive or auto).
+  GradientReducer(std::span<float> grads, std::vector<Bucket> buckets,
+                  std::vector<AllreduceStrategy> bucket_strategies, bool overlap, MPI_Comm comm,
+                  WireDtype wire = WireDtype::fp32, RingLayout layout = RingLayout::hosts, int host_color = -1);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -93,11 +98,14 @@ class GradientReducer {
   const StepCommStats& last_step() const { return stats_; }
   const std::vector<Bucket>& buckets() const { return buckets_; }
   const std::vector<BucketTiming>& bucket_timings() const { return timings_; }
-  // The all-reduce is hierarchical (ring or rhd across hosts): more than one host, more than one
-  // rank on each, the same on all.
-  bool hierarchical() const { return chosen_.row->hierarchical; }
-  // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring, 2 hosts x 2 ranks".
+  // Some bucket's all-reduce is hierarchical (ring or rhd across hosts): more than one host, more
+  // than one rank on each.
+  bool hierarchical() const;
+  // How the buckets are reduced, for the start-up line: e.g. "hierarchical ring (2 hosts x 2
+  // ranks)", or per distinct all-reduce "ring for 1 bucket(s), rhd for 2 bucket(s)".
   std::string describe() const;
+  // Bucket k's all-reduce: its table row's name ("ring", "hierarchical ring", ...).
+  std::string bucket_algorithm(size_t k) const { return chosen_[bucket_algo_[k]].row->name; }
 
  private:
   void reduce_bucket(size_t k);  // sum over ranks, then scale by 1/N
@@ -108,8 +116,9 @@ class GradientReducer {
   bool overlap_;
   WireDtype wire_;
   int world_size_ = 1;
-  ChosenAllreduce chosen_;      // the all-reduce every bucket runs
-  std::vector<float> scratch_;  // its scratch, for the largest bucket
+  std::vector<ChosenAllreduce> chosen_;  // one per distinct strategy, in order of first use
+  std::vector<size_t> bucket_algo_;      // per bucket: its index into chosen_
+  std::vector<float> scratch_;           // for the largest bucket, under any of them
   std::vector<BucketTiming> timings_;
   StepCommStats stats_;
   StallWatch* watch_ = nullptr;

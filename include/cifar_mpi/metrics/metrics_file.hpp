@@ -66,6 +66,12 @@ struct ModelInfo {
   std::vector<size_t> bucket_offsets;      // the buckets as reduced, backward order (floats)
   std::vector<size_t> bucket_floats;
   std::vector<std::string> layer_names;    // forward order
+  std::vector<std::string> bucket_algorithms;  // per bucket: the all-reduce's table row
+  std::string plan_source;                 // "fixed" (--bucket-mb X), "planned" (auto), "checkpoint"
+  std::vector<std::string> link_algorithms;  // the link model (--allreduce auto, --bucket-mb auto)
+  std::vector<double> link_alpha, link_beta;  // s, s per float32 byte
+  std::vector<size_t> ready_floats;        // the timed backward --bucket-mb auto planned from
+  std::vector<double> ready_time;          // s after backward began
 };
 
 // The summary group's attributes, over the epochs recorded so far. Times in seconds; per-rank
