@@ -120,14 +120,15 @@ def cmd_collectives(a):
     print("|---:|---|---:|---|---:|---:|---:|")
     seen = set()
     for n, s, algo, t, ring_hosts, _ in sorted(sim_rows(a.csv)):
-        per_host = n // ring_hosts if algo == "ring" and 0 < ring_hosts < n else 1
+        # allreduce_bench's ring_hosts < N: a two-level platform (every algorithm ran on it)
+        per_host = n // ring_hosts if 0 < ring_hosts < n else 1
         key = (n, per_host, s, algo)
         if key in seen:
             continue
         seen.add(key)
-        name = "hring" if per_host > 1 else algo
+        name = "hring" if per_host > 1 and algo == "ring" else algo
         m = Collectives(link, n, per_host).time(name, s)
-        shape = f"{n // per_host} x {per_host}" if per_host > 1 else "flat"
+        shape = f"{n // per_host} hosts x {per_host}" if per_host > 1 else "flat"
         print(f"| {n} | {shape} | {s} | {LABEL[name]} | {t / 1e3:.2f} | {m * 1e3:.2f} | {t * 1e-6 / m:.3f} |")
 
 

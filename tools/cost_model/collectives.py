@@ -134,16 +134,33 @@ def mpi(link, n, s):
 
 
 class SharedNic:
-    """L flows share each NIC: a message of m bytes costs t(m) plus (L-1) m of the others' bytes."""
+    """L flows share each NIC: a message of m bytes costs t(m) plus (L-1) m of the others' bytes,
+    those at the link's large-message rate (its per-message latency factors are not shared)."""
 
     def __init__(self, link, flows):
         self.link, self.flows = link, flows
 
     def t(self, m):
-        return self.link.t(m) + (self.flows - 1) * m * self.link.slope(m)
+        return self.link.t(m) + (self.flows - 1) * m * self.link.slope(1 << 22)
 
     def slope(self, m):
         return self.flows * self.link.slope(m)
+
+
+def rhd_two_level(link, local, n, per_host, s, near_first):
+    """Flat rhd on hosts of per_host ranks (rank order fills a host first): step k of the halving
+    moves S/2^k bytes between ranks 2^(k-1) apart (near_first: MPICH's and SimGrid's rab_rdb) or
+    p/2^k apart (src/comm/rhd_allreduce.cpp: the largest half crosses hosts first); a step within
+    a host runs on `local`, a step across hosts with per_host flows on each NIC. The doubling
+    mirrors the halving. Powers of two only (the fold's pairs are within a host)."""
+    p = pow2_floor(n)
+    fold = 2 * local.t(s) if n > p else 0.0
+    total = 0.0
+    for k in range(1, p.bit_length()):
+        distance = 2 ** (k - 1) if near_first else p // 2 ** k
+        m = s / 2 ** k
+        total += local.t(m) if distance < per_host else SharedNic(link, per_host).t(m)
+    return fold + 2 * total
 
 
 def hierarchical(cross, link, local, hosts, per_host, s):
@@ -166,11 +183,15 @@ class Collectives:
     def time(self, algorithm, s):
         if self.n < 2:
             return 0.0
-        if algorithm == "ring":
+        if algorithm == "ring":  # flat platforms only (a ring in rank order on hosts: hring's first hop)
             return ring(self.link, self.n, s)
+        two_level = self.per_host > 1 and self.hosts > 1
         if algorithm == "rhd":
-            return rhd(self.link, self.n, s)
+            return rhd_two_level(self.link, self.local, self.n, self.per_host, s, False) if two_level \
+                else rhd(self.link, self.n, s)
         if algorithm == "mpi":
+            if two_level and ompi_allreduce_choice(self.n, s) == "rab_rdb":
+                return rhd_two_level(self.link, self.local, self.n, self.per_host, s, True)
             return mpi(self.link, self.n, s)
         if algorithm == "hring":
             return hierarchical(ring, self.link, self.local, self.hosts, self.per_host, s)
