@@ -84,17 +84,19 @@ def plot(curves, path, step, link_label):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(8, 5))
+    markers, styles = "osD^vx", ["-", "-", "-", "-", "--", ":"]
     for i, (x, pts) in enumerate(curves.items()):
         color = f"C{i}"
-        ax.plot([n for n, _, _ in pts], [e for _, e, _ in pts], "-", color=color, label=f"{LABEL[x]} (model)")
+        ax.plot([n for n, _, _ in pts], [e for _, e, _ in pts], styles[i % 6], color=color, label=f"{LABEL[x]} (model)")
         sims = [(n, es) for n, _, es in pts if es]
         if sims:
-            ax.plot(*zip(*sims), "o", color=color, mfc="none", label=f"{LABEL[x]} (SMPI step_sim)")
+            ax.plot(*zip(*sims), markers[i % 6], color=color, mfc="none", ms=7,
+                    label=f"{LABEL[x]} (SMPI step_sim)")
     ax.axhline(0.9, color="gray", ls=":", lw=1)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("ranks N (weak scaling, per-rank batch %d)" % step.batch)
     ax.set_ylabel("efficiency T_step(1) / T_step(N)")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0.35, 1.01)
     ax.set_title(f"overlap on, --bucket-mb auto plan; {link_label}", fontsize=9)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
     fig.tight_layout()

@@ -79,7 +79,14 @@ cifar::ChosenAllreduce make(const std::string& name) {
       {"hrhd", {S::rhd, L::hosts}}, {"mpi", {S::mpi, L::flat}}};
   auto it = names.find(name);
   if (it == names.end()) throw std::runtime_error("step_sim: unknown algorithm '" + name + "'");
-  return cifar::make_allreduce(it->second.first, cifar::WireDtype::fp32, it->second.second, MPI_COMM_WORLD);
+  cifar::ChosenAllreduce chosen =
+      cifar::make_allreduce(it->second.first, cifar::WireDtype::fp32, it->second.second, MPI_COMM_WORLD);
+  // A hierarchical name must get a hierarchical row (several hosts of several ranks, and a row for
+  // that algorithm in the table): a flat one would be timed under the wrong name.
+  if (name[0] == 'h' && chosen.description.find("hierarchical") == std::string::npos)
+    throw std::runtime_error("step_sim: " + name + " runs as '" + chosen.description +
+                             "' here (not hierarchical: one rank per host, or no such row in the table)");
+  return chosen;
 }
 
 // The reductions of one step: queued as buckets become ready, run one at a time in that order.
