@@ -10,13 +10,14 @@
 #       rank's share of the steps with no communication. What they lose against one process alone
 #       is what the two cores lose to each other (shared caches, memory bandwidth, clocks, a
 #       hypervisor), a loss no all-reduce can avoid; "of ceiling" divides it out.
-# Options: --peer FILE (default ../shared/bench/pytorch_peer.py), --data DIR, --repeat R.
+# Options: --peer FILE (default ../shared/bench/pytorch_peer.py), --data DIR, --repeat R,
+# --args "ARGS" (step mode: more cifar_mpi options, e.g. "--conv-algo auto"; tools/perf_goals.sh).
 # Needs the peer's packages: tools/install_deps.sh --bench.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 mode="${1:-step}"; shift || true
-steps=200; epochs=1; repeat=2
+steps=200; epochs=1; repeat=2; ours_args=()
 peer="$CIFAR_ROOT/../shared/bench/pytorch_peer.py"
 data="$CIFAR_ROOT/data/cifar-10-batches-bin"
 while (($#)); do
@@ -26,6 +27,7 @@ while (($#)); do
     --repeat) repeat="$2"; shift 2 ;;
     --peer) peer="$2"; shift 2 ;;
     --data) data="$2"; shift 2 ;;
+    --args) read -r -a ours_args <<<"$2"; shift 2 ;;
     *) echo "bench_vs_peer: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -58,13 +60,13 @@ echo "machine: $(lscpu | awk -F: '/Model name/ {gsub(/^ +/,"",$2); print $2}'), 
 echo
 
 if [[ "$mode" == step ]]; then
-  echo "## One process, 2 threads, $steps steps (batch 128), alternating runs"
+  echo "## One process, 2 threads, $steps steps (batch 128), alternating runs${ours_args[*]:+; cifar_mpi ${ours_args[*]}}"
   echo
   echo "| run | peer images/s | cifar_mpi images/s | ratio |"
   echo "|---|---|---|---|"
   for r in $(seq "$repeat"); do
     read -r p_ips _ _ < <(run_peer --nproc 1 --threads 2 --max-iters "$steps")
-    read -r o_ips _ _ < <(run_ours 1 --threads 2 --max-steps "$steps" --eval false)
+    read -r o_ips _ _ < <(run_ours 1 --threads 2 --max-steps "$steps" --eval false ${ours_args[@]+"${ours_args[@]}"})
     echo "| $r | $p_ips | $o_ips | $(awk -v a="$o_ips" -v b="$p_ips" 'BEGIN {printf "%.2fx", a/b}') |"
   done
 elif [[ "$mode" == scaling ]]; then

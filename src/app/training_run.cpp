@@ -107,17 +107,24 @@ ParamArena& share_initial_weights(ParamArena& arena, const Config& cfg, bool roo
   return arena;
 }
 
+// --compute-dtype bf16 needs bf16 arithmetic in oneDNN's effective ISA on every rank. All ranks
+// learn the verdict together (a CollectiveError: rank 0 says it in one line and all end).
+void refuse_bf16_without_cpu_support(MPI_Comm comm) {
+  int lacking = cpu_has_native_bf16() ? 0 : 1;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &lacking, 1, MPI_INT, MPI_SUM, comm));
+  if (lacking == 0) return;
+  int world = 1;
+  MPI_CHECK(MPI_Comm_size(comm, &world));
+  throw CollectiveError("--compute-dtype bf16 needs avx512_bf16 or AMX, and oneDNN's effective ISA has neither on " +
+                        std::to_string(lacking) + " of " + std::to_string(world) + " rank(s) (rank 0's is " +
+                        effective_cpu_isa_name() + "; ONEDNN_MAX_CPU_ISA can lower it): use --compute-dtype fp32");
+}
+
 // The convolutions' algorithms and compute type. Different algorithms give different bits, so
 // with --conv-algo auto rank 0 alone probes and every rank runs its choice (broadcast).
 NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng, size_t batch, bool root,
                                       MPI_Comm comm) {
-  if (cfg.compute_dtype == ComputeDtype::bf16) {
-    int native = cpu_has_native_bf16() ? 1 : 0;  // every rank's CPU must have it
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &native, 1, MPI_INT, MPI_MIN, comm));
-    if (!native)
-      throw Error("--compute-dtype bf16: a rank's CPU has neither avx512_bf16 nor AMX (oneDNN would run its "
-                  "reference loops); use --compute-dtype fp32");
-  }
+  if (cfg.compute_dtype == ComputeDtype::bf16) refuse_bf16_without_cpu_support(comm);
   if (cfg.conv_algo != ConvAlgoRequest::auto_) {
     const ConvAlgo a = cfg.conv_algo == ConvAlgoRequest::winograd ? ConvAlgo::winograd : ConvAlgo::direct;
     if (root && a != ConvAlgo::direct) spdlog::info("conv: {} in every pass of every convolution", conv_algo_name(a));

@@ -36,8 +36,11 @@ struct NetworkOptions {
   bool fuse_relu = true;
 };
 
-// True when oneDNN runs a bf16 convolution on this CPU with a native (not reference) kernel:
-// avx512_bf16 or AMX. Decided by creating one and reading its implementation name.
+// True when oneDNN's effective ISA (dnnl::get_effective_cpu_isa(): the CPU's, lowered by
+// ONEDNN_MAX_CPU_ISA) has bf16 arithmetic: avx512_bf16 or AMX. Not "a bf16 convolution is not
+// ref:": on plain avx512_core oneDNN 2.6 emulates bf16 in its jit kernels, slower than fp32.
 bool cpu_has_native_bf16();
+// That effective ISA's name, as oneDNN spells it: "avx512_core_bf16", "avx2", ...
+std::string effective_cpu_isa_name();
 
 }  // namespace cifar
