@@ -71,10 +71,19 @@ void GradientReducer::reduce_bucket(size_t k) {
     // kPollInterval in the header.
     Allreduce& algo = *chosen_[bucket_algo_[k]].algo;
     algo.start(data, b.count, scratch_.data());
-    if (overlap_)
-      while (!algo.progress()) std::this_thread::sleep_for(kPollInterval);
-    else
+    if (overlap_) {
+      // The same started form on every rank whatever its timing (MPI's is fixed by the first
+      // progress()): only how this rank waits for it changes once its backward is over.
+      while (!algo.progress()) {
+        if (backward_done_.load(std::memory_order_acquire)) {
+          algo.wait();
+          break;
+        }
+        std::this_thread::sleep_for(kPollInterval);
+      }
+    } else {
       algo.wait();
+    }
     const float inv_n = 1.0f / static_cast<float>(world_size_);
     for (size_t i = 0; i < b.count; ++i) data[i] *= inv_n;
   }
@@ -127,9 +136,11 @@ void GradientReducer::finish_step() {
   if (overlap_) {
     std::unique_lock lock(mutex_);
     ready_ = buckets_.size();
+    backward_done_.store(true, std::memory_order_release);
     cv_.notify_all();
     cv_.wait(lock, [&] { return done_ == buckets_.size(); });
     ready_ = done_ = 0;
+    backward_done_.store(false, std::memory_order_release);
   } else {
     for (size_t k = 0; k < buckets_.size(); ++k) reduce_bucket(k);
   }

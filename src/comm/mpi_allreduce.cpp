@@ -3,6 +3,7 @@
 #include "cifar_mpi/comm/mpi_allreduce.hpp"
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "cifar_mpi/comm/wire_format.hpp"
 #include "cifar_mpi/util/error.hpp"
@@ -66,6 +67,10 @@ void MpiAllreduce::wait() {
 void MpiAllreduce::finish() {
   if (wire_ != WireDtype::fp32)
     decode_wire16(reinterpret_cast<const uint16_t*>(scratch_), data_, static_cast<size_t>(count_), wire_);
+}
+
+void prefer_bandwidth_optimal_iallreduce() {
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
 }
 
 }  // namespace cifar

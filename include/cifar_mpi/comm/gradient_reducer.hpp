@@ -17,6 +17,10 @@
 // 1 Gbit/s link: overlap hid 84% of T_comm but stretched T_comp by 20%). So the communication
 // thread starts each bucket's all-reduce and polls it (allreduce.hpp), sleeping kPollInterval
 // between polls: the kernel moves the bytes meanwhile. Same bits as blocking (start + wait).
+// Once backward is over (finish_step), the thread blocks in the started all-reduce instead: a
+// polled MPI_Iallreduce only advances inside MPI_Test, so polling a bucket that nothing else
+// competes with would stretch it (measured on 2 simulated hosts at 1 Gbit/s, one bucket of
+// 1.26 MB: 15.6 ms polled against 9.9 ms blocking).
 // Every algorithm polls so, whatever the wire type: the ring and rhd step by step, MPI's as
 // MPI_Iallreduce + MPI_Test (with overlap off it is waited on: the blocking MPI_Allreduce).
 //
@@ -34,6 +38,7 @@
 // summed in float32 on arrival: by the ring itself, or by a user MPI_Op for mpi and naive.
 #include <mpi.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -130,6 +135,9 @@ class GradientReducer {
   std::condition_variable cv_;
   size_t ready_ = 0, done_ = 0;
   bool stop_ = false;
+  // Set by finish_step: backward is over, so the communication thread blocks in the all-reduce
+  // instead of polling it (nothing else needs the core now; see reduce_bucket).
+  std::atomic<bool> backward_done_{false};
 };
 
 }  // namespace cifar
