@@ -63,7 +63,8 @@ GradientReducer::~GradientReducer() {
 void GradientReducer::reduce_bucket(size_t k) {
   const Bucket& b = buckets_[k];
   float* data = grads_.data() + b.offset;
-  if (k == 0 && watch_ && world_size_ > 1) arrival_ = watch_->arrive();  // before the clock: not comm time
+  if (k == 0 && watch_ && world_size_ > 1)  // before the clock: not comm time
+    arrival_ = watch_->arrive(/*idle_core=*/!overlap_ || backward_done_.load(std::memory_order_acquire));
   timings_[k].start = now_seconds();
   if (world_size_ > 1) {
     // With overlap, the communication thread polls and sleeps instead of spinning inside MPI:

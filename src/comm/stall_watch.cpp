@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -18,8 +19,10 @@ constexpr int kArrivalTag = 1, kPingTag = 2, kPongTag = 3;
 // A poll that comes this much later than asked means the process itself was suspended.
 constexpr double kFrozenGap = 1.0;
 // Between polls of the arrival messages: short against a step (>= 10 ms), long enough that a
-// rank waiting for a slow one leaves its core to the others.
+// rank waiting for a slow one leaves its core to the others (or to its own backward).
 constexpr std::chrono::microseconds kArrivalPoll{200};
+// The same when the waiting rank has a core of its own that nothing else needs (see arrive()).
+constexpr std::chrono::microseconds kArrivalPollIdle{20};
 constexpr std::chrono::milliseconds kWatchdogPoll{100};
 
 std::string seconds_text(double s) {
@@ -45,6 +48,8 @@ StallWatch::StallWatch(MPI_Comm comm, double timeout_s) : timeout_(timeout_s > 0
   }
   for (int r = 0; r < world_; ++r)
     if (r != rank_) peers_.push_back(r);
+  const long local_ranks = std::count(hosts_.begin(), hosts_.end(), hosts_[static_cast<size_t>(rank_)]);
+  core_per_rank_ = local_ranks <= sysconf(_SC_NPROCESSORS_ONLN);
   const size_t peers = peers_.size();
   recv_.assign(peers, 0);
   requests_.assign(2 * peers, MPI_REQUEST_NULL);
@@ -133,7 +138,8 @@ void StallWatch::report_and_exit(const std::string& line) {
   std::_Exit(kExitStalled);
 }
 
-Arrival StallWatch::arrive() {
+Arrival StallWatch::arrive(bool idle_core) {
+  const auto poll = idle_core && core_per_rank_ ? kArrivalPollIdle : kArrivalPoll;
   Arrival a;
   const int peers = static_cast<int>(peers_.size());
   if (peers == 0) return a;
@@ -198,7 +204,7 @@ Arrival StallWatch::arrive() {
         warned = true;
       }
     }
-    std::this_thread::sleep_for(kArrivalPoll);
+    std::this_thread::sleep_for(poll);
   }
   last_late_.store(a.last_rank, std::memory_order_relaxed);
   // A phase that waited for the check starts its own wait now.

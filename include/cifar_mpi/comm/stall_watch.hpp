@@ -59,7 +59,13 @@ class StallWatch {
   void set_step(size_t global_step) { step_.store(global_step, std::memory_order_relaxed); }
 
   // The arrival check (see above). Called by one thread at a time. Exits the process on a stall.
-  Arrival arrive();
+  // idle_core: nothing else of this rank needs its core meanwhile (the training thread itself
+  // waits, or backward is over). Then, when this host has a core for each of its ranks, it polls
+  // every 20 us instead of 200: a rank that arrived first notices the last one sooner, and the
+  // all-reduce that follows starts sooner on both (2 ranks on 2 cores, time-to-accuracy recipe:
+  // the last rank's wait 1.7-1.9 -> 1.0 ms, the step 30.6-31.8 -> 29.1-29.9 ms). Otherwise 200 us
+  // leaves the core to backward, or to the other ranks sharing it.
+  Arrival arrive(bool idle_core);
 
   // Marks a blocking phase of the training thread (a string literal); leave() ends it.
   void enter(const char* phase);
@@ -104,6 +110,7 @@ class StallWatch {
   std::vector<MPI_Request> requests_;  // [0, N-1): receives, [N-1, 2N-2): sends
   std::vector<int> peers_, done_idx_;
   std::vector<char> arrived_;
+  bool core_per_rank_ = false;  // this host has no more ranks than online cores
   std::atomic<size_t> step_{0};
   std::atomic<int> last_late_{-1};  // the latest arrival of the last check (for the watchdog's line)
 
