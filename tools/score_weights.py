@@ -59,21 +59,8 @@ def main():
     p.add_argument("--data-dir", default="data/cifar-10-batches-bin")
     a = p.parse_args()
     import torch
-    import torch.nn as nn
 
-    class SimpleCNN(nn.Module):  # the reference network, as the PyTorch peer defines it
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 32, 3)
-            self.pool = nn.MaxPool2d(2, 2)
-            self.conv2 = nn.Conv2d(32, 64, 3)
-            self.fc1 = nn.Linear(64 * 6 * 6, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x):
-            x = self.pool(torch.relu(self.conv1(x)))
-            x = self.pool(torch.relu(self.conv2(x)))
-            return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+    from reference_cnn import SimpleCNN  # beside this script
 
     net = SimpleCNN()
     net.load_state_dict({k: torch.from_numpy(v) for k, v in load_state(a.weights).items()})

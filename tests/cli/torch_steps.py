@@ -11,31 +11,21 @@ on one rank), then the largest difference from a weights file cifar_mpi saved.
 Normalisation (x/255 - 0.5)/0.5 and SGD with momentum (v = m v + g; w -= lr v) as the program.
 Needs torch, numpy and h5py.
 """
+import os
 import sys
 
 import h5py
 import numpy as np
 import torch
-import torch.nn as nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from reference_cnn import SimpleCNN  # noqa: E402  (tools/, the one definition)
 
 NAMES = ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
          "fc2.weight", "fc2.bias"]
 TOLERANCE = 1e-4
 
 
-class SimpleCNN(nn.Module):  # the reference network, as the PyTorch peer defines it
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 3)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.fc1 = nn.Linear(64 * 6 * 6, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = self.pool(torch.relu(self.conv1(x)))
-        x = self.pool(torch.relu(self.conv2(x)))
-        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
 
 
 def train_records(data_dir, n):
@@ -74,7 +64,7 @@ def main():
     x, y = train_records(data_dir, steps * batch)
     for s in range(steps):
         opt.zero_grad()
-        loss = nn.functional.cross_entropy(net(x[s * batch:(s + 1) * batch]), y[s * batch:(s + 1) * batch])
+        loss = torch.nn.functional.cross_entropy(net(x[s * batch:(s + 1) * batch]), y[s * batch:(s + 1) * batch])
         loss.backward()
         opt.step()
     got = read(ours)
