@@ -189,6 +189,7 @@ void time_backward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t)
       t.bytes[name] = static_cast<double>(bridges[role]->bytes());
     };
     const auto impls = w->primitive_impls();
+    reorder("diff_dst");
     t.time(n + " bwd-weights", s, [&] { w->backward_weights_primitive(s); });
     t.flops[n + " bwd-weights"] = pass_flops(*w);
     t.note[n + " bwd-weights"] = impls[2];

@@ -86,9 +86,8 @@ SimpleCnn::SimpleCnn(const dnnl::engine& eng, ParamArena& arena, size_t batch, c
   layers_.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128, options.dtype, options.fuse_relu));  // (B,128)
   layers_.push_back(relu("relu3", last()));
   // fc2 stays fp32 in every compute type: it is 0.3 MFLOP a pass (128 x 128 x 10), so bf16 has
-  // nothing to speed up, and its dst (the logits) and diff_dst (from the loss) are f32, which
-  // the bf16 backward passes could not read without a reorder of their own. With bf16 fc1 its
-  // bridges cast the 128 x 128 activation and its gradient (64 KB).
+  // nothing to speed up, while it would add passes: its diff_dst (from the loss) is f32, which
+  // oneDNN's bf16 backward passes read only after a cast, and fc1's dst is f32 anyway.
   layers_.push_back(fc("fc2", last().dst(), &last().diff_dst(), 10, ComputeDtype::fp32, false));  // (B,10)
   logits_ = static_cast<float*>(last().dst().get_data_handle());
   dlogits_ = static_cast<float*>(last().diff_dst().get_data_handle());

@@ -5,7 +5,8 @@
 //   src     (B, C, H, W) or (B, I)   any layout (f32, or bf16 when the compute type is bf16)
 //   weight  (O, I)                   arena, PyTorch layout, f32 (reordered to bf16 each step if bf16)
 //   bias    (O)                      arena, f32
-//   dst     (B, O)                   plain row-major, in the compute type
+//   dst     (B, O)                   plain row-major, f32 (the next layer and the loss read it);
+//                                    with bf16, diff_dst is cast to bf16 for the backward passes
 //   dweight (O, I), dbias (O)        arena, f32 (oneDNN writes f32 gradients from bf16 data)
 // relu_post_op: dst = relu(x W^T + b) in the forward pass itself; the caller owes the ReLU's
 // backward mask (a Relu layer built with applied_upstream), as for Conv2d.
