@@ -74,9 +74,9 @@ dnnl::primitive_attr WeightedLayer::forward_attr(bool relu) {
 
 std::vector<WeightedLayer::Reorder> WeightedLayer::active_reorders() {
   std::vector<Reorder> out;
-  for (const Reorder r : {Reorder{"src", &src_}, Reorder{"weight fwd", &weight_fwd_}, Reorder{"diff_dst", &diff_dst_in_},
-                          Reorder{"weight bwd", &weight_bwd_}, Reorder{"dweight", &dweight_},
-                          Reorder{"diff_src", &diff_src_}})
+  for (const Reorder r : {Reorder{"src", &src_}, Reorder{"weight fwd", &weight_fwd_},
+                          Reorder{"diff_dst", &diff_dst_in_}, Reorder{"weight bwd", &weight_bwd_},
+                          Reorder{"dweight", &dweight_}, Reorder{"diff_src", &diff_src_}})
     if (r.bridge->active()) out.push_back(r);
   return out;
 }
