@@ -189,6 +189,7 @@ void time_backward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t)
       t.bytes[name] = static_cast<double>(bridges[role]->bytes());
     };
     const auto impls = w->primitive_impls();
+    reorder("diff_dst");
     t.time(n + " bwd-weights", s, [&] { w->backward_weights_primitive(s); });
     t.flops[n + " bwd-weights"] = pass_flops(*w);
     t.note[n + " bwd-weights"] = impls[2];
@@ -366,7 +367,7 @@ int main(int argc, char** argv) {
   std::string conv_algo = "direct", compute_dtype = "fp32";
   app.add_option("--conv-algo", conv_algo, "convolution algorithm: direct | auto (probe) | winograd")
       ->check(CLI::IsMember({"direct", "auto", "winograd"}));
-  app.add_option("--compute-dtype", compute_dtype, "convolution arithmetic: fp32 | bf16")
+  app.add_option("--compute-dtype", compute_dtype, "arithmetic of the convolutions and fc1: fp32 | bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));
   std::string fuse_relu = "on";
   app.add_option("--fuse-relu", fuse_relu, "ReLU as a post-op of the layer before (on) or separate passes (off)")

@@ -318,7 +318,8 @@ void add_compute(std::vector<ConfigOption>& t) {
   t.push_back(algo);
   ConfigOption dtype = choice_option(
       "compute-dtype", &Config::compute_dtype,
-      "convolution arithmetic: fp32 | bf16 (needs avx512_bf16 or AMX; weights, gradients and update stay fp32)",
+      "arithmetic of the convolutions and fc1: fp32 | bf16 (needs avx512_bf16 or AMX; weights, gradients and "
+      "update stay fp32)",
       kAll | kIdentity, {{"fp32", ComputeDtype::fp32}, {"bf16", ComputeDtype::bf16}}, "fp32");
   dtype.legacy = "fp32";
   t.push_back(dtype);

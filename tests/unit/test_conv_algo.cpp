@@ -10,6 +10,7 @@
 
 #include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/layers/conv2d.hpp"
+#include "cifar_mpi/model/layers/inner_product.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "engine_fixture.hpp"
 #include "fixture_reader.hpp"
@@ -179,6 +180,22 @@ TEST(ComputeDtypeBf16, ForwardBackwardCloseToReference) {
   for (size_t i : {0, 3})
     EXPECT_EQ(dynamic_cast<const Conv2d&>(*net.layers()[i]).impl_names()[0].rfind("ref:", 0), std::string::npos);
   EXPECT_EQ(net.layers()[0]->dst().get_desc().data_type(), dnnl::memory::data_type::bf16);
+  // fc1 runs in bf16 too (reads pool2's bf16 output and bf16 weights, writes f32; its backward
+  // reads diff_dst cast to bf16), on a non-reference kernel in every pass; fc2 stays f32, so the
+  // loss reads f32 logits. The gradient loop below covers both.
+  auto& fc1 = dynamic_cast<InnerProduct&>(*net.layers()[6]);
+  auto& fc2 = dynamic_cast<InnerProduct&>(*net.layers()[8]);
+  ASSERT_EQ(fc1.name(), "fc1");
+  ASSERT_EQ(fc2.name(), "fc2");
+  EXPECT_EQ(fc1.wanted_src_desc().data_type(), dnnl::memory::data_type::bf16);
+  EXPECT_EQ(fc1.dst().get_desc().data_type(), dnnl::memory::data_type::f32);
+  const auto fc1_reorders = fc1.active_reorders();
+  EXPECT_TRUE(std::any_of(fc1_reorders.begin(), fc1_reorders.end(),
+                          [](const auto& r) { return std::string(r.role) == "diff_dst"; }));
+  for (const auto& impl : fc1.impl_names()) EXPECT_EQ(impl.rfind("ref:", 0), std::string::npos) << "fc1: " << impl;
+  EXPECT_EQ(fc2.wanted_src_desc().data_type(), dnnl::memory::data_type::f32);
+  EXPECT_EQ(fc2.dst().get_desc().data_type(), dnnl::memory::data_type::f32);
+  EXPECT_TRUE(fc2.active_reorders().empty());  // f32 from fc1, f32 to the loss: nothing to cast
   const auto x = testing::random_input(batch, 5);
   const auto y = testing::random_labels(batch, 6);
   std::copy(x.begin(), x.end(), net.input());

@@ -63,7 +63,7 @@ struct Config {
   std::string link_model;  // alpha-beta per all-reduce from allreduce_bench --fit-out ("" = probe at start-up)
   // compute
   ConvAlgoRequest conv_algo = ConvAlgoRequest::direct;  // auto | direct | winograd (auto: probe at start-up)
-  ComputeDtype compute_dtype = ComputeDtype::fp32;      // the convolutions' arithmetic: fp32 | bf16
+  ComputeDtype compute_dtype = ComputeDtype::fp32;      // the convolutions' and fc1's arithmetic: fp32 | bf16
   // checkpoints
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
   long checkpoint_every = 0; // steps (0: only when signalled)

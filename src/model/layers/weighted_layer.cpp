@@ -16,6 +16,7 @@ void WeightedLayer::forward_primitive(dnnl::stream& s) {
 }
 
 void WeightedLayer::backward(dnnl::stream& s) {
+  diff_dst_in_.execute(s);  // no-op unless the layer's backward reads diff_dst in another type
   backward_weights(s);
   backward_data(s);
 }
@@ -28,7 +29,7 @@ void WeightedLayer::backward_weights(dnnl::stream& s) {
 void WeightedLayer::backward_weights_primitive(dnnl::stream& s) {
   // dweight = f(src, diff_dst), dbias = sum of diff_dst   (=, oneDNN overwrites)
   bwd_weights_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                           {DNNL_ARG_DIFF_DST, diff_dst_},
+                           {DNNL_ARG_DIFF_DST, backward_diff_dst()},
                            {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
                            {DNNL_ARG_DIFF_BIAS, dbias_}});
 }
@@ -44,7 +45,7 @@ void WeightedLayer::backward_data(dnnl::stream& s) {
 void WeightedLayer::backward_data_primitive(dnnl::stream& s) {
   // diff_src = g(diff_dst, weight)   (=)
   if (bwd_data_)
-    bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, diff_dst_},
+    bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, backward_diff_dst()},
                            {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
                            {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
 }
@@ -73,7 +74,8 @@ dnnl::primitive_attr WeightedLayer::forward_attr(bool relu) {
 
 std::vector<WeightedLayer::Reorder> WeightedLayer::active_reorders() {
   std::vector<Reorder> out;
-  for (const Reorder r : {Reorder{"src", &src_}, Reorder{"weight fwd", &weight_fwd_}, Reorder{"weight bwd", &weight_bwd_},
+  for (const Reorder r : {Reorder{"src", &src_}, Reorder{"weight fwd", &weight_fwd_},
+                          Reorder{"diff_dst", &diff_dst_in_}, Reorder{"weight bwd", &weight_bwd_},
                           Reorder{"dweight", &dweight_}, Reorder{"diff_src", &diff_src_}})
     if (r.bridge->active()) out.push_back(r);
   return out;

@@ -17,7 +17,7 @@ class WeightedLayer : public Layer {
  public:
   std::string name() const override { return name_; }
   void forward(dnnl::stream& s) override;
-  void backward(dnnl::stream& s) override;  // backward_weights, then backward_data
+  void backward(dnnl::stream& s) override;  // diff_dst cast if any, backward_weights, backward_data
   // The two halves of backward, apart for timing them (probe_conv_algorithms).
   void backward_weights(dnnl::stream& s);
   void backward_data(dnnl::stream& s);  // no-op for the first layer
@@ -33,7 +33,7 @@ class WeightedLayer : public Layer {
   dnnl::memory::desc wanted_src_desc() { return src_.inner().get_desc(); }
   // The reorders this layer runs each step (layouts that differ), by role, for train_step_bench.
   struct Reorder {
-    const char* role;  // "src", "weight fwd", "weight bwd", "dweight", "diff_src"
+    const char* role;  // "src", "weight fwd", "diff_dst", "weight bwd", "dweight", "diff_src"
     LayoutBridge* bridge;
   };
   std::vector<Reorder> active_reorders();
@@ -44,10 +44,15 @@ class WeightedLayer : public Layer {
   // the same pass, so dst is the activated output; exact: it is the eltwise primitive's kernel).
   static dnnl::primitive_attr forward_attr(bool relu);
 
+  // diff_dst as the backward primitives read it: by default diff_dst_ itself (this bridge left
+  // empty); a layer whose backward wants another type (bf16 InnerProduct under an f32 dst) sets
+  // it, and backward() casts once before both passes.
+  dnnl::memory& backward_diff_dst() { return diff_dst_in_.active() ? diff_dst_in_.inner() : diff_dst_; }
+
   std::string name_;
   dnnl::primitive fwd_, bwd_weights_;
   std::optional<dnnl::primitive> bwd_data_;  // absent for the first layer
-  LayoutBridge src_, weight_fwd_, weight_bwd_, dweight_, diff_src_;
+  LayoutBridge src_, weight_fwd_, weight_bwd_, dweight_, diff_src_, diff_dst_in_;
   dnnl::memory bias_, dbias_;
 };
 
