@@ -581,9 +581,18 @@ TEST_F(DataParallel, ProbedAutoPlanKeepsReplicasIdentical) {
     results[overlap].assign(arena.params().begin(), arena.params().end());
   }
   EXPECT_TRUE(all_ranks(count_diff_from_rank0(results[0]) == 0)) << "replicas differ under the auto plan" << plan;
-  EXPECT_TRUE(all_ranks(bits_equal(results[0], results[1]))) << "overlap changed bits under the auto plan" << plan;
+  EXPECT_TRUE(all_ranks(count_diff_from_rank0(results[1]) == 0)) << "overlapped replicas differ" << plan;
+  // The probe may pick MPI's all-reduce for a bucket, whose polled form may add in another order
+  // from N = 3 on (overlap_keeps_bits): then overlap on must stay within the tolerance instead.
   bool ok = true;
   std::string why;
+  if (std::all_of(strategies.begin(), strategies.end(), overlap_keeps_bits)) {
+    EXPECT_TRUE(all_ranks(bits_equal(results[0], results[1]))) << "overlap changed bits under the auto plan" << plan;
+  } else {
+    compare_tensors(arena, results[1], results[0], kParamTol, ok, why);
+    report_local_failure(ok, "auto plan, overlap on vs off:" + why);
+    EXPECT_TRUE(all_ranks(ok)) << "overlap on vs off beyond tolerance under the auto plan" << plan;
+  }
   const double worst = max_over_ranks(compare_tensors(arena, results[0], base.params, kParamTol, ok, why));
   report_local_failure(ok, "auto plan vs mpi:" + why);
   EXPECT_TRUE(all_ranks(ok)) << "auto plan vs mpi: worst " << worst;
