@@ -31,13 +31,6 @@ std::string asked(const Config& cfg) {
   return to_string(cfg.allreduce) + "/" + (cfg.bucket_mb == 0 ? std::string("auto") : std::to_string(cfg.bucket_mb));
 }
 
-std::optional<AllreduceStrategy> strategy_named(const std::string& s) {
-  for (AllreduceStrategy a : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring,
-                              AllreduceStrategy::rhd})
-    if (to_string(a) == s) return a;
-  return std::nullopt;
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string item;
@@ -84,17 +77,9 @@ LinkModel link_for(const Config& cfg, std::span<const AllreduceStrategy> candida
   if (cfg.link_model.empty()) return probe_link_model(candidates, cfg.wire_dtype, cfg.ring_layout, comm);
   std::string text;
   if (root) text = link_model_text(read_link_model(cfg.link_model));
-  text = broadcast_text(text, comm);
-  LinkModel file, m;
-  for (const auto& line : split(text, '\n')) {
-    std::istringstream ls(line);
-    std::string s, name;
-    AlgorithmCost a;
-    if (line.empty() || line[0] == '#' || !(ls >> s >> a.cost.alpha >> a.cost.beta)) continue;
-    std::getline(ls >> std::ws, name);
-    a.strategy = *strategy_named(s), a.name = name;
-    file.algorithms.push_back(a);
-  }
+  std::istringstream in(broadcast_text(text, comm));
+  const LinkModel file = parse_link_model(in, cfg.link_model);  // rank 0's, as every rank received it
+  LinkModel m;
   for (AllreduceStrategy c : candidates) {
     const auto it = std::find_if(file.algorithms.begin(), file.algorithms.end(),
                                  [&](const AlgorithmCost& a) { return a.strategy == c; });
@@ -157,8 +142,8 @@ std::optional<ReductionPlan> ReductionPlan::reusable(const std::string& text, in
     return std::nullopt;
   }
   for (const auto& s : split(parts[3].substr(parts[3].find('=') + 1), ',')) {
-    const auto a = strategy_named(s);
-    if (!a) return std::nullopt;
+    const auto a = strategy_from_string(s);
+    if (!a || *a == AllreduceStrategy::auto_) return std::nullopt;
     p.strategies.push_back(*a);
   }
   if (end != total || p.strategies.size() != p.buckets.size()) return std::nullopt;

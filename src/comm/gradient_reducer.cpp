@@ -23,15 +23,10 @@ GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buc
                 std::to_string(buckets_.size()) + " buckets");
   // One all-reduce per distinct strategy, made in the order of first use: the same on every rank
   // (make_allreduce is collective).
-  std::vector<AllreduceStrategy> made;
   for (AllreduceStrategy s : bucket_strategies) {
-    auto it = std::find(made.begin(), made.end(), s);
-    if (it == made.end()) {
-      chosen_.push_back(make_allreduce(s, wire, layout, comm, host_color));
-      made.push_back(s);
-      it = made.end() - 1;
-    }
-    bucket_algo_.push_back(static_cast<size_t>(it - made.begin()));
+    auto it = std::find_if(chosen_.begin(), chosen_.end(), [s](const ChosenAllreduce& c) { return c.row->strategy == s; });
+    if (it == chosen_.end()) it = chosen_.insert(it, make_allreduce(s, wire, layout, comm, host_color));
+    bucket_algo_.push_back(static_cast<size_t>(it - chosen_.begin()));
   }
   size_t largest = 0;
   for (const auto& b : buckets_) largest = std::max(largest, b.count);

@@ -132,6 +132,10 @@ std::string link_model_text(const LinkModel& m) {
 LinkModel read_link_model(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw Error("--link-model " + path + ": cannot open");
+  return parse_link_model(in, path);
+}
+
+LinkModel parse_link_model(std::istream& in, const std::string& path) {
   LinkModel m;
   std::string line;
   for (int no = 1; std::getline(in, line); ++no) {
@@ -141,10 +145,10 @@ LinkModel read_link_model(const std::string& path) {
     AlgorithmCost a;
     if (!(ls >> strategy >> a.cost.alpha >> a.cost.beta) || !(a.cost.alpha >= 0) || !(a.cost.beta >= 0))
       throw Error("--link-model " + path + ":" + std::to_string(no) + ": expected '<strategy> <alpha> <beta> <name>'");
-    bool known = false;
-    for (AllreduceStrategy s : auto_candidates())
-      if (to_string(s) == strategy) a.strategy = s, known = true;
-    if (!known) throw Error("--link-model " + path + ":" + std::to_string(no) + ": unknown strategy '" + strategy + "'");
+    const auto s = strategy_from_string(strategy);
+    const auto candidates = auto_candidates();
+    if (!s || std::find(candidates.begin(), candidates.end(), *s) == candidates.end()) throw Error("--link-model " + path + ":" + std::to_string(no) + ": unknown strategy '" + strategy + "'");
+    a.strategy = *s;
     std::getline(ls >> std::ws, name);
     a.name = name.empty() ? strategy : name;
     m.algorithms.push_back(a);

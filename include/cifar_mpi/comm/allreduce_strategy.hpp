@@ -2,6 +2,7 @@
 // Which all-reduce averages the gradients (--allreduce) and how the ring and rhd treat ranks that
 // share a host (--ring-layout). MPI-free, like wire_dtype.hpp, so the configuration (and its fuzzer)
 // can name them without linking MPI.
+#include <optional>
 #include <string>
 
 namespace cifar {
@@ -26,6 +27,14 @@ inline std::string to_string(AllreduceStrategy s) {
     case AllreduceStrategy::auto_: return "auto";
   }
   return "?";
+}
+
+// The strategy to_string names so (the inverse; nullopt for any other text).
+inline std::optional<AllreduceStrategy> strategy_from_string(const std::string& s) {
+  for (AllreduceStrategy a : {AllreduceStrategy::naive, AllreduceStrategy::mpi, AllreduceStrategy::ring,
+                              AllreduceStrategy::rhd, AllreduceStrategy::auto_})
+    if (to_string(a) == s) return a;
+  return std::nullopt;
 }
 
 inline std::string to_string(RingLayout l) { return l == RingLayout::hosts ? "hosts" : "flat"; }

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <span>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,9 @@ std::vector<AllreduceStrategy> auto_candidates();
 
 // A link model as text (one line per algorithm: "<strategy> <alpha s> <beta s/B> <row name>"),
 // what allreduce_bench --fit-out writes and cifar_mpi --link-model reads. read throws cifar::Error
-// naming the file and line.
+// naming the file and line; parse reads the same text from a stream (`source` names it in errors).
 std::string link_model_text(const LinkModel& m);
 LinkModel read_link_model(const std::string& path);
+LinkModel parse_link_model(std::istream& in, const std::string& source);
 
 }  // namespace cifar
