@@ -19,10 +19,14 @@ constexpr int kArrivalTag = 1, kPingTag = 2, kPongTag = 3;
 // A poll that comes this much later than asked means the process itself was suspended.
 constexpr double kFrozenGap = 1.0;
 // Between polls of the arrival messages: short against a step (>= 10 ms), long enough that a
-// rank waiting for a slow one leaves its core to the others (or to its own backward).
+// rank waiting for a slow one leaves its core to the others (or to its own backward). When the
+// waiting rank has a core of its own that nothing else needs, it polls without pausing (see
+// arrive()).
 constexpr std::chrono::microseconds kArrivalPoll{200};
-// The same when the waiting rank has a core of its own that nothing else needs (see arrive()).
-constexpr std::chrono::microseconds kArrivalPollIdle{20};
+// A message that was waiting when this rank arrived still takes a few polls to show (Open MPI's
+// MPI_Testsome reports what its progress completed on the next call): 5-20 us measured at 2 ranks
+// on one host. Shorter waits count as no wait: this rank was the last to arrive.
+constexpr double kArrivalLatency = 50e-6;
 constexpr std::chrono::milliseconds kWatchdogPoll{100};
 
 std::string seconds_text(double s) {
@@ -139,7 +143,7 @@ void StallWatch::report_and_exit(const std::string& line) {
 }
 
 Arrival StallWatch::arrive(bool idle_core) {
-  const auto poll = idle_core && core_per_rank_ ? kArrivalPollIdle : kArrivalPoll;
+  const bool spin = idle_core && core_per_rank_;
   Arrival a;
   const int peers = static_cast<int>(peers_.size());
   if (peers == 0) return a;
@@ -156,13 +160,15 @@ Arrival StallWatch::arrive(bool idle_core) {
   polling_.store(true, std::memory_order_relaxed);
   const double t0 = now_seconds();
   double warn_at = t0 + timeout_ / 4, deadline = t0 + timeout_;
-  bool warned = false, first_poll = true;
+  bool warned = false;
+  int polls = 0;
   int pending_recv = peers, pending = 2 * peers;
   double last_poll = t0;
   while (pending > 0) {
     int outcount = 0;
     MPI_CHECK(MPI_Testsome(2 * peers, requests_.data(), &outcount, done_idx_.data(), MPI_STATUSES_IGNORE));
     const double now = now_seconds();
+    ++polls;
     if (now - last_poll > kFrozenGap) {  // this process was suspended: its wait starts again
       const double gap = now - last_poll;
       warn_at += gap, deadline += gap;
@@ -175,13 +181,13 @@ Arrival StallWatch::arrive(bool idle_core) {
         --pending_recv;
         arrived_[static_cast<size_t>(i)] = 1;
         if (pending_recv == 0) {
-          a.last_rank = first_poll ? rank_ : peers_[static_cast<size_t>(i)];
-          a.skew = first_poll ? 0 : now - t0;
+          const bool already_there = now - t0 < kArrivalLatency;
+          a.last_rank = already_there ? rank_ : peers_[static_cast<size_t>(i)];
+          a.skew = already_there ? 0 : now - t0;
         }
       }
     }
     if (outcount == MPI_UNDEFINED) pending = 0;
-    first_poll = false;
     if (pending == 0) break;
     if (timeout_ > 0 && now >= warn_at) {
       std::string missing;
@@ -204,7 +210,10 @@ Arrival StallWatch::arrive(bool idle_core) {
         warned = true;
       }
     }
-    std::this_thread::sleep_for(poll);
+    if (spin)
+      std::this_thread::yield();  // runs at once on an idle core; lets anything else on it run first
+    else if (polls > 1)
+      std::this_thread::sleep_for(kArrivalPoll);
   }
   last_late_.store(a.last_rank, std::memory_order_relaxed);
   // A phase that waited for the check starts its own wait now.
