@@ -48,15 +48,18 @@ void reserve_preferring_huge_pages(std::vector<uint8_t>& buffer, size_t bytes) {
 #endif
 }
 
-// The whole file in one fread: 150 MB of training data load once per rank at start-up.
-std::vector<uint8_t> read_whole_file(const fs::path& file, size_t bytes) {
+// The whole file in one fread into `contents`, which the files of a set share: fresh memory
+// costs a page fault per page on a VM, so each file does not get its own.
+void read_whole_file(const fs::path& file, size_t bytes, std::vector<uint8_t>& contents) {
   struct Closer {
     void operator()(std::FILE* f) const { std::fclose(f); }
   };
   std::unique_ptr<std::FILE, Closer> stream(std::fopen(file.c_str(), "rb"));
   if (!stream) throw Error("cannot open CIFAR-10 file " + file.string() + ": " + std::strerror(errno));
-  std::vector<uint8_t> contents;
-  reserve_preferring_huge_pages(contents, bytes);
+  if (contents.capacity() < bytes) {
+    contents = {};
+    reserve_preferring_huge_pages(contents, bytes);
+  }
   contents.resize(bytes);
   const size_t got = std::fread(contents.data(), 1, bytes, stream.get());
   if (got != bytes) {
@@ -64,7 +67,6 @@ std::vector<uint8_t> read_whole_file(const fs::path& file, size_t bytes) {
     throw Error("read error on CIFAR-10 file " + file.string() + ": got " + std::to_string(got) + " of " +
                 std::to_string(bytes) + " bytes (" + reason + ")");
   }
-  return contents;
 }
 
 void require_directory(const fs::path& dir) {
@@ -104,8 +106,9 @@ CifarSet load_cifar_files(const std::vector<std::filesystem::path>& files) {
   set.pixels.resize(total_records * kImageBytes);
   set.labels.resize(total_records);
   size_t next_record = 0;
+  std::vector<uint8_t> contents;
   for (size_t f = 0; f < files.size(); ++f) {
-    const std::vector<uint8_t> contents = read_whole_file(files[f], file_bytes[f]);
+    read_whole_file(files[f], file_bytes[f], contents);
     const size_t records = file_bytes[f] / kRecordBytes;
     for (size_t r = 0; r < records; ++r) {
       const uint8_t* record = contents.data() + r * kRecordBytes;
