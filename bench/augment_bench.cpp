@@ -51,11 +51,11 @@ int main(int argc, char** argv) {
   if (images < batch) images = batch;
 
   std::mt19937_64 rng(1);
-  cifar::CifarSet set;
-  set.pixels.resize(images * cifar::kImageBytes);
-  set.labels.resize(images);
-  for (uint8_t& p : set.pixels) p = static_cast<uint8_t>(rng());
-  for (int32_t& l : set.labels) l = static_cast<int32_t>(rng() % cifar::kNumClasses);
+  std::vector<uint8_t> pixels(images * cifar::kImageBytes);
+  std::vector<int32_t> set_labels(images);
+  for (uint8_t& p : pixels) p = static_cast<uint8_t>(rng());
+  for (int32_t& l : set_labels) l = static_cast<int32_t>(rng() % cifar::kNumClasses);
+  const cifar::CifarSet set = cifar::make_cifar_set(std::move(pixels), std::move(set_labels));
   std::vector<size_t> order(images);
   std::iota(order.begin(), order.end(), size_t{0});
   std::shuffle(order.begin(), order.end(), rng);

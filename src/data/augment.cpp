@@ -78,7 +78,8 @@ void gather_batch_augmented(const CifarSet& set, std::span<const size_t> indices
     if (index >= set.size())
       throw Error("gather_batch_augmented: index " + std::to_string(index) + " is outside the set of " +
                   std::to_string(set.size()) + " records");
-    augment_image(set.pixels.data() + index * kImageBytes, augment_draw(seed, epoch, index), images + i * kImageBytes);
+    prefetch_next_image(set, indices, i);
+    augment_image(set.image(index), augment_draw(seed, epoch, index), images + i * kImageBytes);
     labels[i] = set.labels[index];
   }
 }

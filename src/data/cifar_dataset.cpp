@@ -1,16 +1,12 @@
 #include "cifar_mpi/data/cifar_dataset.hpp"
 
 #include <array>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
 
-#include <sys/mman.h>
-
 #include "cifar_mpi/util/error.hpp"
+#include "cifar_mpi/util/mapped_file.hpp"
 
 namespace cifar {
 namespace {
@@ -31,42 +27,6 @@ size_t checked_file_size(const fs::path& file) {
     throw Error("CIFAR-10 file " + file.string() + " is truncated: " + std::to_string(bytes) +
                 " bytes is not a multiple of the " + std::to_string(kRecordBytes) + "-byte record");
   return static_cast<size_t>(bytes);
-}
-
-// Allocates room for `bytes` bytes in `buffer` and, before the memory is first touched, asks Linux
-// to back it with 2 MB pages (transparent huge pages are often in "madvise" mode). On this kind of
-// VM a 4 KB page fault costs ~20 us: ~0.7 s to touch the 150 MB of training pixels, ~30 ms with
-// huge pages. It is advice only; where the kernel declines, nothing changes.
-void reserve_preferring_huge_pages(std::vector<uint8_t>& buffer, size_t bytes) {
-  buffer.reserve(bytes);
-#ifdef MADV_HUGEPAGE
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  const auto start = reinterpret_cast<uintptr_t>(buffer.data());
-  const uintptr_t first = (start + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t last = (start + bytes) & ~(kHugePage - 1);
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-#endif
-}
-
-// The whole file in one fread into `contents`, which the files of a set share: fresh memory
-// costs a page fault per page on a VM, so each file does not get its own.
-void read_whole_file(const fs::path& file, size_t bytes, std::vector<uint8_t>& contents) {
-  struct Closer {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  std::unique_ptr<std::FILE, Closer> stream(std::fopen(file.c_str(), "rb"));
-  if (!stream) throw Error("cannot open CIFAR-10 file " + file.string() + ": " + std::strerror(errno));
-  if (contents.capacity() < bytes) {
-    contents = {};
-    reserve_preferring_huge_pages(contents, bytes);
-  }
-  contents.resize(bytes);
-  const size_t got = std::fread(contents.data(), 1, bytes, stream.get());
-  if (got != bytes) {
-    const std::string reason = std::ferror(stream.get()) ? std::strerror(errno) : "unexpected end of file";
-    throw Error("read error on CIFAR-10 file " + file.string() + ": got " + std::to_string(got) + " of " +
-                std::to_string(bytes) + " bytes (" + reason + ")");
-  }
 }
 
 void require_directory(const fs::path& dir) {
@@ -102,24 +62,36 @@ CifarSet load_cifar_files(const std::vector<std::filesystem::path>& files) {
   }
 
   CifarSet set;
-  reserve_preferring_huge_pages(set.pixels, total_records * kImageBytes);
-  set.pixels.resize(total_records * kImageBytes);
-  set.labels.resize(total_records);
-  size_t next_record = 0;
-  std::vector<uint8_t> contents;
+  set.images.reserve(total_records);
+  set.labels.reserve(total_records);
   for (size_t f = 0; f < files.size(); ++f) {
-    read_whole_file(files[f], file_bytes[f], contents);
+    const auto file = std::make_shared<const MappedFile>(files[f], "CIFAR-10 file");
+    if (file->size() != file_bytes[f])
+      throw Error("CIFAR-10 file " + files[f].string() + " changed size while being read (" +
+                  std::to_string(file_bytes[f]) + " -> " + std::to_string(file->size()) + " bytes)");
     const size_t records = file_bytes[f] / kRecordBytes;
     for (size_t r = 0; r < records; ++r) {
-      const uint8_t* record = contents.data() + r * kRecordBytes;
+      const uint8_t* record = file->data() + r * kRecordBytes;
       if (record[0] >= kNumClasses)
         throw Error("CIFAR-10 file " + files[f].string() + ": record " + std::to_string(r) + " has label " +
                     std::to_string(record[0]) + ", expected 0-9");
-      set.labels[next_record] = record[0];
-      std::memcpy(set.pixels.data() + next_record * kImageBytes, record + 1, kImageBytes);
-      ++next_record;
+      set.labels.push_back(record[0]);
+      set.images.push_back(record + 1);
     }
+    set.storage.push_back(file);
   }
+  return set;
+}
+
+CifarSet make_cifar_set(std::vector<uint8_t> pixels, std::vector<int32_t> labels) {
+  if (pixels.size() != labels.size() * kImageBytes)
+    throw Error("make_cifar_set: " + std::to_string(pixels.size()) + " pixel bytes for " +
+                std::to_string(labels.size()) + " labels (expected " + std::to_string(labels.size() * kImageBytes) + ")");
+  auto owned = std::make_shared<const std::vector<uint8_t>>(std::move(pixels));
+  CifarSet set;
+  set.labels = std::move(labels);
+  for (size_t i = 0; i < set.labels.size(); ++i) set.images.push_back(owned->data() + i * kImageBytes);
+  set.storage.push_back(std::move(owned));
   return set;
 }
 
@@ -142,7 +114,8 @@ void gather_batch(const CifarSet& set, std::span<const size_t> indices, float* i
     if (index >= set.size())
       throw Error("gather_batch: index " + std::to_string(index) + " is outside the set of " +
                   std::to_string(set.size()) + " records");
-    const uint8_t* source = set.pixels.data() + index * kImageBytes;
+    const uint8_t* source = set.image(index);
+    prefetch_next_image(set, indices, i);
     float* destination = images + i * kImageBytes;
     for (size_t p = 0; p < kImageBytes; ++p) destination[p] = normalised[source[p]];
     labels[i] = set.labels[index];

@@ -53,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const cifar::CifarSet set = cifar::load_cifar_files({file});
     // A loaded set is consistent: one label in 0..9 and 3,072 pixels per record.
-    if (set.size() == 0 || set.size() * cifar::kRecordBytes != size || set.pixels.size() != set.size() * cifar::kImageBytes)
+    if (set.size() == 0 || set.size() * cifar::kRecordBytes != size || set.images.size() != set.size())
       finding("loaded set does not match the file size");
     for (const int32_t label : set.labels)
       if (label < 0 || label >= static_cast<int32_t>(cifar::kNumClasses)) finding("label outside 0-9 was accepted");

@@ -20,13 +20,12 @@ constexpr size_t kSide = 32, kCanvas = 40;
 
 CifarSet random_set(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
-  CifarSet set;
-  set.pixels.resize(n * kImageBytes);
-  set.labels.resize(n);
+  std::vector<uint8_t> pixels(n * kImageBytes);
+  std::vector<int32_t> labels(n);
   // Bytes 1..255 only, so a pixel that reads as 0 can only be padding.
-  for (uint8_t& p : set.pixels) p = static_cast<uint8_t>(1 + rng() % 255);
-  for (size_t i = 0; i < n; ++i) set.labels[i] = static_cast<int32_t>(rng() % kNumClasses);
-  return set;
+  for (uint8_t& p : pixels) p = static_cast<uint8_t>(1 + rng() % 255);
+  for (size_t i = 0; i < n; ++i) labels[i] = static_cast<int32_t>(rng() % kNumClasses);
+  return make_cifar_set(std::move(pixels), std::move(labels));
 }
 
 // torchvision, one transform at a time: RandomCrop(32, padding=4) on bytes, RandomHorizontalFlip,
@@ -69,8 +68,8 @@ TEST(Augment, EveryDrawMatchesNaiveReference) {
     for (uint32_t left = 0; left <= 8; ++left)
       for (bool flip : {false, true}) {
         const AugmentDraw draw{top, left, flip};
-        augment_image(set.pixels.data(), draw, got.data());
-        const std::vector<float> want = reference_augment(set.pixels.data(), draw);
+        augment_image(set.image(0), draw, got.data());
+        const std::vector<float> want = reference_augment(set.image(0), draw);
         expect_bitwise_equal(got.data(), want.data(), kImageBytes,
                              "top " + std::to_string(top) + " left " + std::to_string(left) + " flip " +
                                  std::to_string(flip));
@@ -87,7 +86,7 @@ TEST(Augment, GatheredBatchMatchesReferencePerSample) {
     gather_batch_augmented(set, indices, 42, epoch, images.data(), labels.data());
     for (size_t i = 0; i < indices.size(); ++i) {
       const std::vector<float> want =
-          reference_augment(set.pixels.data() + indices[i] * kImageBytes, augment_draw(42, epoch, indices[i]));
+          reference_augment(set.image(indices[i]), augment_draw(42, epoch, indices[i]));
       expect_bitwise_equal(images.data() + i * kImageBytes, want.data(), kImageBytes,
                            "epoch " + std::to_string(epoch) + " sample " + std::to_string(i));
       EXPECT_EQ(labels[i], set.labels[indices[i]]) << i;
@@ -194,7 +193,7 @@ TEST(Augment, NoneIsGatherBatchBitwise) {
   EXPECT_EQ(plain_labels, none_labels);
   // The identity draw (no shift, no flip) is gather_batch too.
   std::vector<float> identity(kImageBytes);
-  augment_image(set.pixels.data() + 19 * kImageBytes, AugmentDraw{}, identity.data());
+  augment_image(set.image(19), AugmentDraw{}, identity.data());
   expect_bitwise_equal(identity.data(), plain.data(), kImageBytes, "identity draw");
 }
 
@@ -219,7 +218,7 @@ TEST(Augment, ParsesNamesAndRejectsBadInput) {
   std::vector<float> images(2 * kImageBytes);
   std::vector<int32_t> labels(2);
   EXPECT_THROW(gather_batch_augmented(set, outside, 0, 0, images.data(), labels.data()), Error);
-  EXPECT_THROW(augment_image(set.pixels.data(), AugmentDraw{9, 0, false}, images.data()), Error);
+  EXPECT_THROW(augment_image(set.image(0), AugmentDraw{9, 0, false}, images.data()), Error);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -77,14 +78,40 @@ TEST(CifarDataset, LoadsTwoFilesInOrderKeepingLabelsAndChannelMajorPixels) {
   const CifarSet set = load_cifar_files({dir.path() / "a.bin", dir.path() / "b.bin"});
 
   ASSERT_EQ(set.size(), 5u);
-  ASSERT_EQ(set.pixels.size(), 5 * kImageBytes);
+  ASSERT_EQ(set.images.size(), 5u);
   EXPECT_EQ(set.labels, (std::vector<int32_t>{3, 9, 0, 5, 7}));
   for (size_t record = 0; record < 5; ++record)
     for (size_t p = 0; p < kImageBytes; ++p)
-      ASSERT_EQ(set.pixels[record * kImageBytes + p], pattern_pixel(record, p)) << "record " << record << " byte " << p;
+      ASSERT_EQ(set.image(record)[p], pattern_pixel(record, p)) << "record " << record << " byte " << p;
   // The file's plane order is kept: byte 1024*c + 32*y + x of the image is channel c, row y, column x.
   const size_t green_row2_col5 = 1 * 1024 + 2 * 32 + 5;
-  EXPECT_EQ(set.pixels[3 * kImageBytes + green_row2_col5], second[1].pixels[green_row2_col5]);
+  EXPECT_EQ(set.image(3)[green_row2_col5], second[1].pixels[green_row2_col5]);
+}
+
+// The images are the mapped files' bytes: a copy of the set keeps them, and so does a set whose
+// files were removed after loading (the mapping holds the file).
+TEST(CifarDataset, ACopyOfTheSetKeepsItsImagesWhenTheOriginalAndTheFilesAreGone) {
+  ScratchDir dir;
+  write_records(dir.path() / "a.bin", {pattern_record(6, 0), pattern_record(2, 1)});
+  std::optional<CifarSet> original = load_cifar_files({dir.path() / "a.bin"});
+  const CifarSet copy = *original;
+  original.reset();
+  fs::remove(dir.path() / "a.bin");
+  ASSERT_EQ(copy.size(), 2u);
+  EXPECT_EQ(copy.labels, (std::vector<int32_t>{6, 2}));
+  for (size_t record = 0; record < 2; ++record)
+    for (size_t p = 0; p < kImageBytes; ++p)
+      ASSERT_EQ(copy.image(record)[p], pattern_pixel(record, p)) << "record " << record << " byte " << p;
+}
+
+TEST(CifarDataset, MakeCifarSetHoldsPixelsInMemoryAndRefusesAMismatch) {
+  std::vector<uint8_t> pixels(2 * kImageBytes);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i % 251);
+  const CifarSet set = make_cifar_set(pixels, {1, 7});
+  ASSERT_EQ(set.size(), 2u);
+  EXPECT_EQ(set.image(1)[5], pixels[kImageBytes + 5]);
+  expect_error_containing([&] { make_cifar_set(std::vector<uint8_t>(kImageBytes + 1), {3}); },
+                          {"3073 pixel bytes", "1 labels"});
 }
 
 TEST(CifarDataset, GatherBatchNormalisesLikeTorchvisionInIndexOrder) {
@@ -109,7 +136,7 @@ TEST(CifarDataset, GatherBatchNormalisesLikeTorchvisionInIndexOrder) {
   EXPECT_EQ(extremes_image[2], expected_128);
   for (size_t i = 0; i < indices.size(); ++i)
     for (size_t p = 0; p < kImageBytes; ++p) {
-      const float byte = set.pixels[indices[i] * kImageBytes + p];
+      const float byte = set.image(indices[i])[p];
       ASSERT_EQ(images[i * kImageBytes + p], (byte / 255.0f - 0.5f) / 0.5f) << "batch item " << i << " byte " << p;
     }
 }
@@ -170,7 +197,7 @@ TEST(CifarDataset, RealDataSetHasTheOfficialSizesAndABalancedTestSet) {
 
   const CifarSet train = load_cifar_train(dir);
   EXPECT_EQ(train.size(), 50000u);
-  EXPECT_EQ(train.pixels.size(), 50000 * kImageBytes);
+  EXPECT_EQ(train.images.size(), 50000u);
 
   const CifarSet test = load_cifar_test(dir);
   ASSERT_EQ(test.size(), 10000u);
