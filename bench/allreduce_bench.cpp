@@ -53,6 +53,7 @@
 #include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/link_model.hpp"
+#include "cifar_mpi/comm/open_mpi_defaults.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
@@ -293,6 +294,7 @@ int run(const Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cifar::apply_open_mpi_defaults();  // measure the transport cifar_mpi runs on (its --link-model fits)
   MPI_Init(&argc, &argv);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   int rank = 0;

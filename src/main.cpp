@@ -20,7 +20,7 @@
 #include "cifar_mpi/app/run_summary.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/app/trainer.hpp"
-#include "cifar_mpi/comm/mpi_allreduce.hpp"
+#include "cifar_mpi/comm/open_mpi_defaults.hpp"
 #include "cifar_mpi/metrics/metrics_file.hpp"
 
 namespace {
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   cifar::install_stop_signal_handlers();
   int provided = 0;
   // The overlap's communication thread calls MPI while the main thread computes.
-  cifar::prefer_bandwidth_optimal_iallreduce();  // the polled MPI all-reduce: see mpi_allreduce.hpp
+  cifar::apply_open_mpi_defaults();  // libnbc's all-reduce algorithm, copies within a host
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   std::set_terminate([] {

@@ -69,8 +69,4 @@ void MpiAllreduce::finish() {
     decode_wire16(reinterpret_cast<const uint16_t*>(scratch_), data_, static_cast<size_t>(count_), wire_);
 }
 
-void prefer_bandwidth_optimal_iallreduce() {
-  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", /*overwrite=*/0);
-}
-
 }  // namespace cifar

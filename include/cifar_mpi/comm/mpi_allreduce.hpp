@@ -54,14 +54,4 @@ class MpiAllreduce final : public Allreduce {
   MPI_Request request_ = MPI_REQUEST_NULL;  // the posted MPI_Iallreduce (polled form)
 };
 
-// Call before MPI_Init (cifar_mpi does). Open MPI 4.1's libnbc reduces an
-// in-place MPI_Iallreduce, or any on fewer than 4 ranks, by a binomial tree whatever its size:
-// reduce to one rank, then broadcast, so every byte crosses a link twice, one way at a time.
-// Measured between 2 simulated hosts at 1 Gbit/s, one bucket of 1.26 MB: 15.0 ms polled against
-// 10.1 ms for the blocking form. Rabenseifner's reduce-scatter + all-gather (libnbc's algorithm 3,
-// which falls back to its ring for counts below the largest power of two of ranks) takes 10.1 ms
-// polled too. Sets OMPI_MCA_coll_libnbc_iallreduce_algorithm=3 unless it is set already (the
-// user's choice wins); other MPI libraries ignore the variable.
-void prefer_bandwidth_optimal_iallreduce();
-
 }  // namespace cifar
