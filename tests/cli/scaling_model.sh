@@ -110,11 +110,10 @@ if ! command -v smpicxx >/dev/null || ! command -v smpirun >/dev/null; then
   exit 0
 fi
 export CIFAR_SMPI_BUILD="$(dirname "$(realpath "$BIN")")/smpi"
-if [[ ! -x "$CIFAR_SMPI_BUILD/step_sim" ]]; then
-  { cmake -S "$SRC/tools/smpi" -B "$CIFAR_SMPI_BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
-    cmake --build "$CIFAR_SMPI_BUILD" -j 2 --target step_sim >>"$TMP/build.log" 2>&1; } ||
-    { fail "build step_sim" "$(tail -5 "$TMP/build.log")"; exit 1; }
-fi
+# Built every time, incrementally (see smpi_allreduce.sh), one test at a time.
+{ flock "$CIFAR_SMPI_BUILD.lock" cmake -S "$SRC/tools/smpi" -B "$CIFAR_SMPI_BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
+  flock "$CIFAR_SMPI_BUILD.lock" cmake --build "$CIFAR_SMPI_BUILD" -j 2 --target step_sim >>"$TMP/build.log" 2>&1; } ||
+  { fail "build step_sim" "$(tail -5 "$TMP/build.log")"; exit 1; }
 start=$SECONDS
 if timeout 60 "$SRC/tools/smpi_steps.sh" --metrics "$TMP/n1.h5" --nps 8 --algorithms "auto rhd" \
      --out "$TMP/steps.csv" >"$TMP/steps.log" 2>&1; then

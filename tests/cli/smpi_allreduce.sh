@@ -24,12 +24,13 @@ export CIFAR_SMPI_BUILD="$(dirname "$(realpath "$BIN")")/smpi"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-if [[ ! -x "$CIFAR_SMPI_BUILD/allreduce_bench" ]]; then
-  if ! { cmake -S "$SRC/tools/smpi" -B "$CIFAR_SMPI_BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
-         cmake --build "$CIFAR_SMPI_BUILD" -j 2 >>"$TMP/build.log" 2>&1; }; then
-    fail "build the SMPI allreduce_bench" "$(tail -5 "$TMP/build.log")"
-    exit 1
-  fi
+# Built every time (incrementally: seconds when nothing changed), so that a binary left from an
+# older tree never hides a source that no longer builds; one test at a time (flock), as
+# scaling_model.sh builds the same folder.
+if ! { flock "$CIFAR_SMPI_BUILD.lock" cmake -S "$SRC/tools/smpi" -B "$CIFAR_SMPI_BUILD" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 &&
+       flock "$CIFAR_SMPI_BUILD.lock" cmake --build "$CIFAR_SMPI_BUILD" -j 2 >>"$TMP/build.log" 2>&1; }; then
+  fail "build the SMPI allreduce_bench" "$(tail -5 "$TMP/build.log")"
+  exit 1
 fi
 pass "SMPI allreduce_bench built in $CIFAR_SMPI_BUILD"
 
