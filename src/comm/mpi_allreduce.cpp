@@ -3,7 +3,6 @@
 #include "cifar_mpi/comm/mpi_allreduce.hpp"
 
 #include <cstdint>
-#include <cstdlib>
 
 #include "cifar_mpi/comm/wire_format.hpp"
 #include "cifar_mpi/util/error.hpp"
