@@ -15,7 +15,10 @@ baseline, and writes into --out (default: the first folder named, or the folder 
     accuracy_vs_time.png         test accuracy vs wall time (and vs epochs), one line per N; the
                                  target accuracy dashed, each run's first evaluation reaching it circled
     summary.md                   the summary metrics as a Markdown table; with a target, also per N the
-                                 time to target and the time-to-accuracy speedup T_target(base) / T_target(N)
+                                 time to target and the time-to-accuracy speedup T_target(base) / T_target(N);
+                                 then where the speedup goes: ideal x compute per image x compute
+                                 share of a step (x epochs to target x the rest), factors whose
+                                 product is each speedup
 
 With --compare the runs are not a scaling sweep but variants (strategy, bucket size, overlap,
 wire type, link rate; tools/link_sweep.sh makes such a folder): every run is kept, one bar each,
@@ -490,6 +493,46 @@ def time_to_accuracy_rows(rows):
     return rows
 
 
+def speedup_factors(rows):
+    """Where each N's speedup goes, as factors whose product is the speedup (exactly, by construction):
+
+        throughput speedup = ideal (N / base) x compute per image (c_base / c_N)
+                             x compute share (share_N / share_base)
+        time-to-accuracy speedup = throughput speedup x epochs to target (e_base / e_N) x the rest
+
+    c = a rank's T_comp per image it trains (total_comp_time / (images / N)): below 1 when a rank
+    computes an image slower beside the others (shared cache, memory, a busy host) or when its
+    smaller batch is less efficient. share = total_comp_time / total_train_time, the step's share
+    spent computing: below 1 when waiting for the other ranks, communication, data and update take a
+    larger share at N. e = epochs to target: below 1 when the bigger global batch needs more epochs.
+    The rest: what lies outside the training steps up to the target (evaluations, which shrink with
+    N only as far as they are split across ranks) and how the throughput up to the target differs
+    from the whole run's."""
+    base = rows[0]["run"]
+
+    def total(r, field):  # a rank's total of a step time, the mean over ranks (as the summary's totals)
+        a = r.steps[field]
+        return float(a.sum(axis=0).mean()) if a.size else 0.0
+
+    def per_image(r):
+        return total(r, "t_comp") / (r.s("images") / r.n) if r.s("images") > 0 else math.nan
+
+    def share(r):
+        return total(r, "t_comp") / r.s("total_train_time") if r.s("total_train_time") > 0 else math.nan
+
+    for row in rows:
+        r = row["run"]
+        row["f_compute"] = per_image(base) / per_image(r)
+        row["f_share"] = share(r) / share(base)
+        row["outside"] = {k: total(r, "t_" + k) / r.s("total_train_time") for k in ("wait", "data", "update")} \
+            if r.s("total_train_time") > 0 else {}
+        e_base, e = base.to_target("epochs_to_target"), r.to_target("epochs_to_target")
+        row["f_epochs"] = e_base / e if e > 0 else math.nan
+        tta = row.get("tta_speedup", math.nan)
+        row["f_rest"] = tta / (row["speedup"] * row["f_epochs"]) if row["speedup"] * row["f_epochs"] > 0 else math.nan
+    return rows
+
+
 def has_target(runs):
     return any(not math.isnan(r.target) for r in runs)
 
@@ -548,6 +591,31 @@ def write_summary_md(rows, out):
             "evaluations, which do not shrink with N, take a larger share. — = target not reached.",
         ]
     lines += [
+        "",
+        "Where the speedup goes: each factor multiplies the ideal N / base; their product is the speedup "
+        "(throughput" + (", then time to accuracy" if tta else "") + "):",
+        "",
+        "| N | ideal | x compute per image | x compute share of a step (outside compute: wait, data, update) "
+        "| = throughput speedup |" + (" x epochs to target | x evaluations and the rest | = time-to-accuracy speedup |"
+                                      if tta else ""),
+        "|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if tta else ""),
+    ]
+    for row in speedup_factors(rows):
+        o = row["outside"]
+        outside = ", ".join(f"{100 * o[k]:.1f}%" for k in ("wait", "data", "update")) if o else "n/a"
+        lines.append(f"| {row['run'].n} | {row['ideal']:.3g} | {fmt(row['f_compute'], '.3f')} "
+                     f"| {fmt(row['f_share'], '.3f')} ({outside}) | {row['speedup']:.3f} |"
+                     + (f" {dash(row['f_epochs'], '.3f')} | {dash(row['f_rest'], '.3f')} | {dash(row['tta_speedup'], '.3f')} |"
+                        if tta else ""))
+    lines += [
+        "",
+        "Compute per image = T_comp per image on one rank, base over N: below 1 when ranks computing side by "
+        "side slow each other (shared cache and memory, a busy host) or a smaller per-rank batch is less "
+        "efficient; no all-reduce can win it back. Compute share = the part of a step spent computing, N over "
+        "base: what waiting for the slowest rank, communication, data and the update cost. "
+        + ("Epochs to target = base over N: what a bigger global batch costs in samples. Evaluations and the "
+           "rest = what remains (evaluations, split across the ranks, and the throughput before the target "
+           "against the whole run's). " if tta else ""),
         "",
         "Per-step means (ms, over steps and ranks):",
         "",

@@ -205,6 +205,25 @@ if mode == "reach":
     close(rows["2"][THR], s2["images_per_second"] / s1["images_per_second"], "N=2 throughput speedup")
     assert abs(t1 / t2 - s2["images_per_second"] / s1["images_per_second"]) > 0.01  # the two differ here
     print(f"time-to-accuracy speedup {rows['2'][TTA]} = {t1:.2f} s / {t2:.2f} s; throughput speedup {rows['2'][THR]}")
+    # Where the speedup goes: the factors from the files, and their products are the two speedups.
+    header, f = table(os.path.join(d, "summary.md"), "| N | ideal |")
+    comp = {}
+    for n in (1, 2):
+        with h5py.File(os.path.join(d, f"np{n}.h5"), "r") as h:
+            comp[n] = float(h["steps/t_comp"][()].sum(axis=0).mean())
+    c = {n: comp[n] / (summary(n)["images"] / n) for n in (1, 2)}
+    share = {n: comp[n] / summary(n)["total_train_time"] for n in (1, 2)}
+    col = lambda name: next(h for h in header if h.startswith(name))
+    close(f["2"][col("x compute per image")], c[1] / c[2], "N=2 compute-per-image factor")
+    close(f["2"][col("x compute share")].split()[0], share[2] / share[1], "N=2 compute-share factor")
+    close(f["2"][col("x epochs to target")], s1["epochs_to_target"] / s2["epochs_to_target"], "N=2 epochs factor")
+    assert abs(c[1] / c[2] - 1) > 0.005, "the synthetic ranks compute at the same speed: the check proves nothing"
+    thr = 2 * float(f["2"][col("x compute per image")]) * float(f["2"][col("x compute share")].split()[0])
+    assert abs(thr / float(f["2"][col("= throughput")]) - 1) < 0.003, f"factors' product {thr} vs {f['2']}"
+    tta = float(f["2"][col("= throughput")]) * float(f["2"][col("x epochs")]) * float(f["2"][col("x evaluations")])
+    assert abs(tta / float(rows["2"][TTA]) - 1) < 0.003, f"factors' product {tta} vs {rows['2'][TTA]}"
+    print(f"speedup factors: 2 x {f['2'][col('x compute per image')]} x {f['2'][col('x compute share')]} = "
+          f"{f['2'][col('= throughput')]}, x {f['2'][col('x epochs')]} x {f['2'][col('x evaluations')]} = {rows['2'][TTA]}")
 elif mode == "miss":
     png(os.path.join(d, "accuracy_vs_time.png"))
     header, rows = table(os.path.join(d, "summary.md"), "| N |")
