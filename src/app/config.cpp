@@ -194,6 +194,12 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
     return text(c.global_batch ? c.global_batch : c.batch_size * static_cast<size_t>(r.world_size));
   };
   t.push_back(global);
+  // Passes sum a batch's gradient in another order: the bits change (identity); like the batch
+  // size it need not match for a --global-batch resume on another N (kBitwise).
+  t.push_back(value_option("micro-batch", &Config::micro_batch,
+                           "images per forward/backward pass, the gradients summed over the rank's batch (0: the "
+                           "whole batch in one pass); smaller passes keep the activations in the cache",
+                           kAll | kIdentity | kBitwise, CLI::Range(size_t{0}, size_t{65536})));
   t.push_back(value_option("lr", &Config::lr, "learning rate", kAll | kIdentity, positive_float));
   t.push_back(value_option("momentum", &Config::momentum, "SGD momentum", kAll | kIdentity,
                            finite_in(0, 0.99999, false, "in [0, 1)")));

@@ -71,13 +71,64 @@ void find_fault(StepOutcome& out, const ParamArena& arena, float loss, const std
     out.fault = non_finite_in(arena, arena.params(), i, "weight") + " after the update", out.fault_kind = 1;
 }
 
-// Per-layer times of full batches, for the metrics file's model group (the cost model's input).
-void record_layer_times(TrainingRun& run, const SimpleCnn& net) {
+// Per-layer times of a step, summed over its passes, for the metrics file's model group (the
+// cost model's input).
+void add_layer_times(TrainingRun& run, const SimpleCnn& net, bool first_pass) {
   for (size_t i = 0; i < run.layer_forward.size(); ++i) {
-    run.layer_forward[i] = net.forward_spans()[i].end - net.forward_spans()[i].begin;
-    run.layer_backward[i] = net.backward_spans()[i].end - net.backward_spans()[i].begin;
+    const double f = net.forward_spans()[i].end - net.forward_spans()[i].begin;
+    const double b = net.backward_spans()[i].end - net.backward_spans()[i].begin;
+    run.layer_forward[i] = first_pass ? f : run.layer_forward[i] + f;
+    run.layer_backward[i] = first_pass ? b : run.layer_backward[i] + b;
   }
-  run.metrics->add_layer_times(run.layer_forward, run.layer_backward);
+}
+
+struct Passes {
+  double loss = 0;          // the batch mean
+  double t_data = 0;        // seconds gathering images
+  double first_gathered = 0;  // when the first pass's images were in
+  const SimpleCnn* last = nullptr;  // the network of the last pass (its spans are the trace's)
+};
+
+// Forward and backward over the rank's batch `indices`, in passes of run.pass images
+// (--micro-batch; one pass by default). Each pass's loss gradient is scaled by the whole batch,
+// so the passes' weight gradients add up to the batch's: the earlier passes' sum waits in
+// run.grad_accum, and the last pass adds it into the arena as backward hands each layer over, so
+// that the scan and the reducer (buckets, overlap) see the batch's gradients as before.
+Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indices, uint64_t epoch,
+                                  GradientScan& scan) {
+  Passes out;
+  const size_t b = indices.size();
+  const std::span<float> grads(run.arena.grads());
+  size_t added = 0;  // grads[0, added) hold the batch's sum
+  for (size_t first = 0; first < b; first += run.pass) {
+    const size_t n = std::min(run.pass, b - first);
+    const bool last = first + n == b, alone = first == 0 && last;
+    SimpleCnn& net = run.nets.get(n);
+    const double t0 = now_seconds();
+    gather_training_batch(run.data.train, indices.subspan(first, n), run.cfg.augment, run.cfg.seed, epoch,
+                          net.input(), run.labels.data() + first);
+    out.t_data += now_seconds() - t0;
+    if (first == 0) out.first_gathered = now_seconds();
+    GradsReadyHook hook;
+    if (last)
+      hook = [&, alone](size_t ready) {
+        if (!alone)
+          for (; added < ready; ++added) grads[added] += run.grad_accum[added];
+        if (ready > scan.scanned) scan.upto(ready);
+        run.reducer.on_grads_ready(ready);
+      };
+    const LossResult r = net.forward_backward(run.stream, run.labels.data() + first, b, hook);
+    out.loss += alone ? r.loss : r.loss * static_cast<double>(n) / static_cast<double>(b);
+    if (!last && first == 0)
+      std::copy(grads.begin(), grads.end(), run.grad_accum.begin());
+    else if (!last)
+      for (size_t i = 0; i < grads.size(); ++i) run.grad_accum[i] += grads[i];
+    else if (!alone)
+      for (; added < grads.size(); ++added) grads[added] += run.grad_accum[added];
+    if (run.metrics) add_layer_times(run, net, first == 0);
+    out.last = &net;
+  }
+  return out;
 }
 
 }  // namespace
@@ -85,41 +136,39 @@ void record_layer_times(TrainingRun& run, const SimpleCnn& net) {
 StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const StepPosition& at) {
   StepOutcome out;
   const size_t first = at.step * run.batch, b = std::min(run.batch, run.samples - first);
-  SimpleCnn& net = run.nets.get(b);
   double t[5];
   t[0] = now_seconds();
-  gather_training_batch(run.data.train, std::span(order).subspan(first, b), run.cfg.augment, run.cfg.seed,
-                        static_cast<uint64_t>(at.epoch), net.input(), run.labels.data());
-  t[1] = now_seconds();
   GradientScan scan{run.arena, {}, 0};
-  const LossResult r = net.forward_backward(run.stream, run.labels.data(), b, [&](size_t ready) {
-    if (ready > scan.scanned) scan.upto(ready);
-    run.reducer.on_grads_ready(ready);
-  });
+  const Passes p = forward_backward_in_passes(run, std::span(order).subspan(first, b), static_cast<uint64_t>(at.epoch), scan);
   if (scan.scanned < run.arena.total_count()) scan.upto(run.arena.total_count());  // not yet handed over
+  t[1] = p.first_gathered;
   t[2] = now_seconds();
   run.reducer.finish_step();
   t[3] = now_seconds();
   run.sgd.set_lr(static_cast<float>(run.schedule.lr_at(at.global_step)));
   run.sgd.step(run.arena.params(), run.arena.grads());
   t[4] = now_seconds();
-  find_fault(out, run.arena, r.loss, scan.fault);
+  find_fault(out, run.arena, p.loss, scan.fault);
 
   const StepCommStats& c = run.reducer.last_step();
   StepRecord& rec = out.record;
-  rec.t_data = t[1] - t[0];
-  rec.t_comp = t[2] - t[1];
+  rec.t_data = p.t_data;
+  rec.t_comp = t[2] - t[0] - p.t_data;
   rec.t_comm = c.comm();
   rec.t_wait = t[3] - t[2];
   rec.t_update = t[4] - t[3];
-  rec.loss = r.loss;
+  rec.loss = p.loss;
   rec.comm_calls = static_cast<uint32_t>(c.calls);
   rec.comm_bytes = c.bytes;
   rec.last_rank = c.last_rank, rec.skew = c.skew;
   out.images = b;
-  if (run.metrics && b == run.batch) record_layer_times(run, net);
+  if (run.metrics && b == run.batch) run.metrics->add_layer_times(run.layer_forward, run.layer_backward);
   // A step that faults is never written out: the run ends before the trace is.
-  if (run.trace.records(at.global_step - run.start.global_step)) trace_step(run.trace, net, run.reducer, t);
+  if (run.trace.records(at.global_step - run.start.global_step)) {
+    trace_step(run.trace, *p.last, run.reducer, t);
+    if (run.pass < b)  // the last pass's layers are drawn; the passes before it as one span
+      run.trace.add("passes before the last", TraceRecorder::kMainThread, t[1], p.last->forward_spans().front().begin);
+  }
   return out;
 }
 

@@ -241,13 +241,14 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       root(rank == 0),
       start_time(iso8601_now()),
       batch(prepare_process(cfg_, world)),
+      pass(cfg_.micro_batch > 0 && cfg_.micro_batch < batch ? cfg_.micro_batch : batch),
       metrics(open_metrics(cfg_, root)),
       with_metrics(agree_on_metrics(metrics.has_value(), comm_)),
       env(with_metrics ? gather_run_environment(comm_) : RunEnvironment{}),
       data(cfg_, comm_, root),
       eng(dnnl::engine::kind::cpu, 0),
       stream(eng),
-      nets(eng, share_initial_weights(arena, cfg_, root, comm_), choose_network_options(cfg_, eng, batch, root, comm_)),
+      nets(eng, share_initial_weights(arena, cfg_, root, comm_), choose_network_options(cfg_, eng, pass, root, comm_)),
       sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
       plan(plan_reduction(cfg_, arena, nets.get(batch), stream, comm_, root)),
       reducer(arena.grads(), plan.buckets, plan.strategies, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
@@ -262,16 +263,23 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                static_cast<size_t>(cfg_.epochs)),
       trace(cfg_.trace.empty() ? 0 : 100),  // the first 100 steps
       labels(batch),
+      grad_accum(pass < batch ? arena.total_count() : 0),
       layer_forward(nets.get(batch).layers().size()),
       layer_backward(layer_forward.size()) {
   // Every network is built now, not in the middle of the first epoch.
+  // With passes (--micro-batch): those of a full batch and of the epoch's last, partial one.
   nets.get(batch);
-  if (samples % batch != 0 && !cfg.drop_last) nets.get(samples % batch);
+  for (const size_t b : {batch, cfg.drop_last ? size_t{0} : samples % batch}) {
+    if (b == 0) continue;
+    nets.get(std::min(pass, b));
+    if (b % pass != 0) nets.get(b % pass);
+  }
   if (root)
     spdlog::info("model: {} parameters ({} gradient bytes), {} bucket(s); {} rank(s) x {} thread(s), per-rank "
-                 "batch {}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
+                 "batch {}{}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
                  arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
-                 cfg.threads, batch, steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
+                 cfg.threads, batch, pass < batch ? " in passes of " + std::to_string(pass) : std::string(),
+                 steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
   if (root) log_plan(plan, reducer);
   if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.lr_scaling != LrScaling::none ||

@@ -71,6 +71,7 @@ struct TrainingRun {
   bool root;
   std::string start_time;  // ISO-8601, for the metrics file
   size_t batch;            // per rank
+  size_t pass;             // images per forward/backward pass: --micro-batch, or the batch
   std::optional<MetricsFile> metrics;  // rank 0, unless --metrics is empty
   bool with_metrics;                   // rank 0 has a metrics file (the same on every rank)
   RunEnvironment env;
@@ -93,6 +94,7 @@ struct TrainingRun {
   double eval_time = 0;           // seconds spent evaluating so far
   TraceRecorder trace;
   std::vector<int32_t> labels;  // the batch's, reused every step
+  std::vector<float> grad_accum;  // a step's earlier passes' gradients, summed (when pass < batch)
   std::vector<double> layer_forward, layer_backward;  // one step's per-layer times (metrics), reused
   double t_run = 0;             // when the first step started
 

@@ -62,6 +62,8 @@ expect_error "missing data_batch_4.bin" "$MISSING/data_batch_4.bin" -- --data-di
 
 # --- options ----------------------------------------------------------------------------------
 expect_error "--batch-size 0" "--batch-size" -- --data-dir "$GOOD" --batch-size 0
+expect_error "--micro-batch -1" "--micro-batch" -- --data-dir "$GOOD" --micro-batch -1
+expect_error "--micro-batch x" "--micro-batch" -- --data-dir "$GOOD" --micro-batch x
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
 expect_error "--allreduce foo" "--allreduce" "foo" -- --data-dir "$GOOD" --allreduce foo
 # the reduction plan: --bucket-mb is auto or a number in range; --link-model a readable file

@@ -32,6 +32,7 @@ struct Config {
   int epochs = 1;
   size_t batch_size = 128;   // per rank
   size_t global_batch = 0;   // if set: split across ranks instead (must divide by N)
+  size_t micro_batch = 0;    // images per forward/backward pass (0: the rank's whole batch)
   float lr = 0.01f;
   float momentum = 0.9f;
   uint64_t seed = 42;
