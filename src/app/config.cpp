@@ -196,10 +196,22 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   t.push_back(global);
   // Passes sum a batch's gradient in another order: the bits change (identity); like the batch
   // size it need not match for a --global-batch resume on another N (kBitwise).
-  t.push_back(value_option("micro-batch", &Config::micro_batch,
-                           "images per forward/backward pass, the gradients summed over the rank's batch (0: the "
-                           "whole batch in one pass); smaller passes keep the activations in the cache",
-                           kAll | kIdentity | kBitwise, CLI::Range(size_t{0}, size_t{65536})));
+  ConfigOption micro = value_option("micro-batch", &Config::micro_batch,
+                                    "images per forward/backward pass, the gradients summed over the rank's batch (0: "
+                                    "the whole batch in one pass); smaller passes keep the activations in the cache",
+                                    kAll | kIdentity | kBitwise, CLI::Range(size_t{0}, size_t{65536}));
+  micro.legacy = "0";  // checkpoints from before the option ran in one pass
+  t.push_back(micro);
+  // Which rank sums which images changes the bits from run to run: a dynamic run is not resumed
+  // bitwise, so a checkpoint says which it was (identity).
+  ConfigOption balance = choice_option(
+      "balance", &Config::balance,
+      "how a step's images are split between the ranks: static (each rank its own 1/N) | dynamic (the ranks "
+      "of one host draw them in shrinking chunks, so a rank the host slows down takes fewer; the same "
+      "images per step, but the bits differ from run to run)",
+      kAll | kIdentity, {{"static", Config::Balance::fixed}, {"dynamic", Config::Balance::dynamic}}, "static");
+  balance.legacy = "static";
+  t.push_back(balance);
   t.push_back(value_option("lr", &Config::lr, "learning rate", kAll | kIdentity, positive_float));
   t.push_back(value_option("momentum", &Config::momentum, "SGD momentum", kAll | kIdentity,
                            finite_in(0, 0.99999, false, "in [0, 1)")));
@@ -351,6 +363,12 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
                            kAll, finite_in(0, 1e7, false, "in [0, 1e7]")));
 }
 
+}  // namespace
+
+std::string to_string(Config::Balance balance) { return balance == Config::Balance::dynamic ? "dynamic" : "static"; }
+
+namespace {
+
 // Options that are each valid but cannot run together: one line naming them.
 void check_combinations(const Config& c) {
   const auto bad = [](const std::string& what) { throw Error("invalid configuration: " + what); };
@@ -365,6 +383,8 @@ void check_combinations(const Config& c) {
   if (c.warmup_epochs >= c.epochs)
     bad("--warmup-epochs " + text(c.warmup_epochs) + " must be shorter than --epochs " + text(c.epochs));
   if (c.nesterov && c.momentum <= 0) bad("--nesterov true needs --momentum > 0");
+  if (c.balance == Config::Balance::dynamic && c.micro_batch > 0)
+    bad("--balance dynamic cuts each step into chunks of its own; drop --micro-batch " + text(c.micro_batch));
 }
 
 void build_app(CLI::App& app, Config& c) {

@@ -87,6 +87,8 @@ struct Passes {
   double t_data = 0;        // seconds gathering images
   double first_gathered = 0;  // when the first pass's images were in
   const SimpleCnn* last = nullptr;  // the network of the last pass (its spans are the trace's)
+  size_t images = 0;          // this rank trained (--balance dynamic: what it drew)
+  size_t passes = 0;
 };
 
 // Forward and backward over the rank's batch `indices`, in passes of run.pass images
@@ -127,7 +129,55 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
       for (; added < grads.size(); ++added) grads[added] += run.grad_accum[added];
     if (run.metrics) add_layer_times(run, net, first == 0);
     out.last = &net;
+    out.images += n;
+    ++out.passes;
   }
+  return out;
+}
+
+// --balance dynamic: forward and backward over the chunks of the step's images (all ranks'
+// together, `images`) that this rank draws from the host's counter, until none are left. Ticket t
+// of this step is chunk t - run.ticket_base of batch_chunks(); every rank draws exactly one ticket
+// past the last chunk before it reaches the all-reduce, so the next step's tickets start
+// chunks + N later on every rank. Each chunk's loss gradient is scaled by the rank's share of the
+// step (`share` = images / N), so the ranks' sums, averaged by the reduction, are the step's mean
+// gradient whoever drew what; the gradients are handed to the reducer once, complete.
+Passes forward_backward_drawn(TrainingRun& run, std::span<const size_t> images, size_t share, uint64_t epoch,
+                              GradientScan& scan) {
+  Passes out;
+  const std::vector<size_t> chunks = step_chunks(run, images.size());
+  const std::span<float> grads(run.arena.grads());
+  size_t& passes = out.passes;
+  for (;;) {
+    const uint64_t ticket = run.counter->draw() - run.ticket_base;
+    if (ticket >= chunks.size()) break;
+    size_t first = 0;
+    for (size_t k = 0; k < ticket; ++k) first += chunks[k];
+    const size_t n = chunks[ticket];
+    SimpleCnn& net = run.nets.get(n);
+    const double t0 = now_seconds();
+    gather_training_batch(run.data.train, images.subspan(first, n), run.cfg.augment, run.cfg.seed, epoch,
+                          net.input(), run.labels.data());
+    out.t_data += now_seconds() - t0;
+    if (passes == 0) out.first_gathered = now_seconds();
+    const LossResult r = net.forward_backward(run.stream, run.labels.data(), share);
+    out.loss += r.loss * static_cast<double>(n) / static_cast<double>(share);
+    if (passes == 0)
+      std::copy(grads.begin(), grads.end(), run.grad_accum.begin());
+    else
+      for (size_t i = 0; i < grads.size(); ++i) run.grad_accum[i] += grads[i];
+    if (run.metrics) add_layer_times(run, net, passes == 0);
+    out.last = &net;
+    out.images += n;
+    ++passes;
+  }
+  run.ticket_base += chunks.size() + static_cast<size_t>(run.world);
+  if (passes == 0)
+    std::fill(grads.begin(), grads.end(), 0.0f);  // the others drew every chunk: this rank adds nothing
+  else
+    std::copy(run.grad_accum.begin(), run.grad_accum.end(), grads.begin());
+  scan.upto(grads.size());
+  run.reducer.on_grads_ready(grads.size());
   return out;
 }
 
@@ -139,9 +189,13 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   double t[5];
   t[0] = now_seconds();
   GradientScan scan{run.arena, {}, 0};
-  const Passes p = forward_backward_in_passes(run, std::span(order).subspan(first, b), static_cast<uint64_t>(at.epoch), scan);
+  const auto world = static_cast<size_t>(run.world);
+  const Passes p = run.counter ? forward_backward_drawn(run, std::span(order).subspan(first * world, b * world), b,
+                                                        static_cast<uint64_t>(at.epoch), scan)
+                               : forward_backward_in_passes(run, std::span(order).subspan(first, b),
+                                                            static_cast<uint64_t>(at.epoch), scan);
   if (scan.scanned < run.arena.total_count()) scan.upto(run.arena.total_count());  // not yet handed over
-  t[1] = p.first_gathered;
+  t[1] = p.last ? p.first_gathered : t[0];  // (a rank that drew no chunk gathered nothing)
   t[2] = now_seconds();
   run.reducer.finish_step();
   t[3] = now_seconds();
@@ -162,11 +216,13 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   rec.comm_bytes = c.bytes;
   rec.last_rank = c.last_rank, rec.skew = c.skew;
   out.images = b;
-  if (run.metrics && b == run.batch) run.metrics->add_layer_times(run.layer_forward, run.layer_backward);
+  // (the cost model's input: a full batch's layers, so not a step where this rank drew more or less)
+  if (run.metrics && b == run.batch && (!run.counter || p.images == b))
+    run.metrics->add_layer_times(run.layer_forward, run.layer_backward);
   // A step that faults is never written out: the run ends before the trace is.
-  if (run.trace.records(at.global_step - run.start.global_step)) {
+  if (p.last && run.trace.records(at.global_step - run.start.global_step)) {
     trace_step(run.trace, *p.last, run.reducer, t);
-    if (run.pass < b)  // the last pass's layers are drawn; the passes before it as one span
+    if (p.passes > 1)  // the last pass's layers are drawn; the passes before it as one span
       run.trace.add("passes before the last", TraceRecorder::kMainThread, t[1], p.last->forward_spans().front().begin);
   }
   return out;

@@ -34,7 +34,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < run.planned_steps && !stopped && !reached;
        ++epoch) {
     EpochTally tally{now_seconds()};
-    const std::vector<size_t> order = run.sampler.indices(static_cast<uint64_t>(epoch));
+    const std::vector<size_t> order = epoch_order(run, epoch);
     const size_t first_step = epoch == run.start.epoch ? run.start.step : 0;
     for (size_t step = first_step; step < run.steps_per_epoch && global_step < run.planned_steps;
          ++step, ++global_step) {

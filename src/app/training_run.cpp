@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "cifar_mpi/app/batch_chunks.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/model/conv_probe.hpp"
@@ -233,6 +234,44 @@ TrainingData::TrainingData(const Config& cfg, MPI_Comm comm, bool root) {
                  cfg.data_dir, now_seconds() - t_load);
 }
 
+namespace {
+
+// The smallest chunk --balance dynamic cuts a step into: 8 images take ~1.2 ms on one core, the
+// most by which the ranks' ends of a step then differ, while passes this small still run at the
+// speed of whole batches.
+constexpr size_t kSmallestChunk = 8;
+
+std::unique_ptr<SharedCounter> make_counter(const Config& cfg, MPI_Comm comm) {
+  if (cfg.balance != Config::Balance::dynamic) return nullptr;
+  try {
+    return std::make_unique<SharedCounter>(comm);
+  } catch (const Error& e) {
+    throw Error(std::string("--balance dynamic: ") + e.what() + " (use --balance static)");
+  }
+}
+
+}  // namespace
+
+std::vector<size_t> step_chunks(const TrainingRun& run, size_t images) {
+  return batch_chunks(images, run.world, kSmallestChunk, run.batch);
+}
+
+std::vector<size_t> epoch_order(const TrainingRun& run, int epoch) {
+  if (!run.counter) return run.sampler.indices(static_cast<uint64_t>(epoch));
+  std::vector<std::vector<size_t>> ranks;
+  for (int r = 0; r < run.world; ++r)
+    ranks.push_back(DistributedSampler(run.data.train.size(), run.world, r, !run.cfg.no_shuffle, run.cfg.seed,
+                                       run.cfg.drop_last)
+                        .indices(static_cast<uint64_t>(epoch)));
+  std::vector<size_t> order;
+  order.reserve(run.samples * static_cast<size_t>(run.world));
+  for (size_t first = 0; first < run.samples; first += run.batch)
+    for (const auto& mine : ranks)
+      order.insert(order.end(), mine.begin() + static_cast<long>(first),
+                   mine.begin() + static_cast<long>(std::min(first + run.batch, run.samples)));
+  return order;
+}
+
 TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
     : cfg(cfg_),
       comm(comm_),
@@ -252,6 +291,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
       plan(plan_reduction(cfg_, arena, nets.get(batch), stream, comm_, root)),
       reducer(arena.grads(), plan.buckets, plan.strategies, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
+      counter(make_counter(cfg_, comm_)),
       identity(resume_identity(cfg_, world, reducer.hierarchical())),
       start(resume()),
       checkpoint_path(cfg_.checkpoint.empty() ? "checkpoint.h5" : cfg_.checkpoint),
@@ -263,7 +303,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                static_cast<size_t>(cfg_.epochs)),
       trace(cfg_.trace.empty() ? 0 : 100),  // the first 100 steps
       labels(batch),
-      grad_accum(pass < batch ? arena.total_count() : 0),
+      grad_accum(pass < batch || counter ? arena.total_count() : 0),
       layer_forward(nets.get(batch).layers().size()),
       layer_backward(layer_forward.size()) {
   // Every network is built now, not in the middle of the first epoch.
@@ -271,6 +311,10 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
   nets.get(batch);
   for (const size_t b : {batch, cfg.drop_last ? size_t{0} : samples % batch}) {
     if (b == 0) continue;
+    if (counter) {  // --balance dynamic: the chunks of a step of all ranks' b images
+      for (const size_t n : step_chunks(*this, b * static_cast<size_t>(world))) nets.get(n);
+      continue;
+    }
     nets.get(std::min(pass, b));
     if (b % pass != 0) nets.get(b % pass);
   }
@@ -278,7 +322,10 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
     spdlog::info("model: {} parameters ({} gradient bytes), {} bucket(s); {} rank(s) x {} thread(s), per-rank "
                  "batch {}{}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
                  arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
-                 cfg.threads, batch, pass < batch ? " in passes of " + std::to_string(pass) : std::string(),
+                 cfg.threads, batch,
+                 counter ? " drawn by the ranks in chunks of " + std::to_string(step_chunks(*this, batch * world).front()) +
+                               " down to " + std::to_string(kSmallestChunk) + " (--balance dynamic)"
+                 : pass < batch ? " in passes of " + std::to_string(pass) : std::string(),
                  steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
   if (root) log_plan(plan, reducer);

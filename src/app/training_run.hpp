@@ -20,6 +20,7 @@
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/app/trainer.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
+#include "cifar_mpi/comm/shared_counter.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/metrics/metrics_file.hpp"
@@ -83,6 +84,8 @@ struct TrainingRun {
   SgdMomentum sgd;
   ReductionPlan plan;  // buckets and per-bucket all-reduce (the checkpoint's when resuming)
   GradientReducer reducer;
+  std::unique_ptr<SharedCounter> counter;  // --balance dynamic: the host's chunk tickets (else none)
+  uint64_t ticket_base = 0;                // the counter at this step's start, the same on every rank
   std::vector<std::pair<std::string, std::string>> identity;  // what a checkpoint must share
   CheckpointPosition start;                                   // where this run begins
   std::string checkpoint_path;
@@ -106,6 +109,12 @@ struct TrainingRun {
  private:
   CheckpointPosition resume();
 };
+
+// The epoch's images in training order: this rank's; with --balance dynamic every rank's, step by
+// step (a step's images of all ranks together, rank 0's first), since any rank may train any of them.
+std::vector<size_t> epoch_order(const TrainingRun& run, int epoch);
+// --balance dynamic: the chunks a step of `images` (all ranks') is drawn in.
+std::vector<size_t> step_chunks(const TrainingRun& run, size_t images);
 
 // Where a step is in the run (0-based).
 struct StepPosition {

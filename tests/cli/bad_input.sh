@@ -65,6 +65,9 @@ expect_error "--batch-size 0" "--batch-size" -- --data-dir "$GOOD" --batch-size 
 expect_error "--micro-batch -1" "--micro-batch" -- --data-dir "$GOOD" --micro-batch -1
 expect_error "--micro-batch x" "--micro-batch" -- --data-dir "$GOOD" --micro-batch x
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
+expect_error "--balance foo" "--balance" "foo" -- --data-dir "$GOOD" --balance foo
+expect_error "--balance dynamic --micro-batch 8" "--balance dynamic" "--micro-batch 8" -- --data-dir "$GOOD" \
+  --balance dynamic --micro-batch 8
 expect_error "--allreduce foo" "--allreduce" "foo" -- --data-dir "$GOOD" --allreduce foo
 # the reduction plan: --bucket-mb is auto or a number in range; --link-model a readable file
 expect_error "--bucket-mb abc" "--bucket-mb" "abc" -- --data-dir "$GOOD" --bucket-mb abc
@@ -328,6 +331,9 @@ EOF
   mpmd_expect_error "-np 1 ... : -np 1 ... --batch-size 16 --overlap on" \
     "rank 1 has batch_size = 16, rank 0 has batch_size = 128; rank 1 has overlap = 1, rank 0 has overlap = 0" -- \
     --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --batch-size 16 --overlap on
+  mpmd_expect_error "-np 1 ... : -np 1 ... --balance dynamic" \
+    "rank 1 has balance = dynamic, rank 0 has balance = static" -- \
+    --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --balance dynamic
   # log_every, force and meta are agreed too (every option the table marks kAgreed)
   mpmd_expect_error "-np 1 ... : -np 1 ... --log-every 7 --force --meta site=x" \
     "rank 1 has log_every = 7, rank 0 has log_every = 50; rank 1 has force = 1, rank 0 has force = 0; rank 1 has meta = site=x, rank 0 has meta = \"\"" -- \

@@ -11,6 +11,7 @@
 #   * the final weights equal, bit for bit, those of the same run on loopback (mpirun -np 2);
 #   * at 2 hosts x 2 ranks the ring is hierarchical: the link carries 1x the gradient bytes
 #     (0.9-1.3x bytes / rate), and the weights are within 1e-5 of a 4-rank loopback run's;
+#   * --balance dynamic (a counter in one host's shared memory) is refused across hosts;
 #   * bad option values fail with one line; a failing program's exit code comes through; Ctrl-C
 #     (SIGINT) and a run killed with SIGKILL followed by `sim_hosts.sh cleanup` leave no namespace,
 #     link, Open MPI session file or process behind.
@@ -169,6 +170,16 @@ check_bad "unknown option" --hostz 2 -- /bin/true
 check_bad "needs a value" --rate
 check_bad "nothing to do" --hosts 2
 check_bad "not an executable" -- ./no-such-program
+
+# ---- --balance dynamic needs one host: refused in one line per rank, promptly ----------------------
+timeout 90 "$TOOL" --hosts 2 --rate 100mbit --timeout 60 -- "$BIN" "${COMMON[@]}" --max-steps 2 --balance dynamic \
+  --metrics bal.h5 >bal.log 2>&1
+rc=$?
+if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "error (rank [01]): --balance dynamic: the 2 ranks are on 2 hosts" bal.log; then
+  pass "--balance dynamic across 2 hosts refused (exit $rc): $(grep -m1 'error (rank' bal.log)"
+else
+  fail "--balance dynamic across 2 hosts: exit $rc" "$(tail -n 5 bal.log)"
+fi
 
 # ---- a failing program: its exit code, nothing left ---------------------------------------------
 timeout 90 "$TOOL" --hosts 2 --rate 100mbit --timeout 60 -- "$BIN" --data-dir no-such-dir --max-steps 1 >fail.log 2>&1

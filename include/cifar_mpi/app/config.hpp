@@ -33,6 +33,9 @@ struct Config {
   size_t batch_size = 128;   // per rank
   size_t global_batch = 0;   // if set: split across ranks instead (must divide by N)
   size_t micro_batch = 0;    // images per forward/backward pass (0: the rank's whole batch)
+  // How a step's images are split between the ranks: static (rank r takes its own 1/N, the same
+  // every run) or dynamic (the ranks of one host draw them in chunks: a slowed rank takes fewer).
+  enum class Balance { fixed, dynamic } balance = Balance::fixed;
   float lr = 0.01f;
   float momentum = 0.9f;
   uint64_t seed = 42;
@@ -77,6 +80,8 @@ struct Config {
   bool force = false;        // overwrite existing output files
   std::string config_file;   // the file the defaults came from
 };
+
+std::string to_string(Config::Balance balance);  // "static" | "dynamic"
 
 // Beyond the command line and the TOML file, where an option takes part. Each row of the options
 // table says it once, so a new option cannot be left out of one of these by forgetting it there.
