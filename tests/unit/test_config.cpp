@@ -201,6 +201,20 @@ TEST(ConfigTest, RingLayouts) {
   expect_error({"--ring-layout", "0"}, {"--ring-layout", "0"});  // not the enum's number
 }
 
+TEST(ConfigTest, Balance) {
+  using cifar::Config;
+  EXPECT_EQ(parse_ok({}).balance, Config::Balance::fixed);
+  EXPECT_EQ(parse_ok({"--balance", "dynamic"}).balance, Config::Balance::dynamic);
+  EXPECT_EQ(parse_ok({"--balance", "static"}).balance, Config::Balance::fixed);
+  EXPECT_EQ(to_string(Config::Balance::fixed), "static");
+  EXPECT_EQ(to_string(Config::Balance::dynamic), "dynamic");
+  expect_error({"--balance", "guided"}, {"--balance", "guided"});
+  expect_error({"--balance", "1"}, {"--balance", "1"});  // not the enum's number
+  // Dynamic balance cuts the step into chunks of its own: passes of a fixed size make no sense.
+  expect_error({"--balance", "dynamic", "--micro-batch", "16"}, {"--balance dynamic", "--micro-batch 16"});
+  EXPECT_EQ(parse_ok({"--balance", "dynamic", "--micro-batch", "0"}).micro_batch, 0u);
+}
+
 TEST(ConfigTest, WireDtypes) {
   EXPECT_EQ(parse_ok({}).wire_dtype, cifar::WireDtype::fp32);
   EXPECT_EQ(parse_ok({"--wire-dtype", "bf16"}).wire_dtype, cifar::WireDtype::bf16);
