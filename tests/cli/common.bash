@@ -11,6 +11,25 @@ python_with() {
   done
 }
 
+# against_torch_setup NAME: what the scripts that compare cifar_mpi with PyTorch's own steps
+# (tests/cli/torch_steps.py) share. Skips (exit 77) without a python3 with torch, h5py and numpy;
+# sets PY, TMP (a fresh folder, now the current one, removed on exit: nothing lands in the source
+# tree), DATA (a fake CIFAR-10 set, 6 files x 128 random records) and INIT (PyTorch's initial
+# weights, seed 3); one thread; mpirun allowed as root. Needs SRC.
+against_torch_setup() {
+  PY=$(python_with torch h5py numpy)
+  [[ -n $PY ]] || { echo "SKIP: no python3 with torch, h5py and numpy"; exit 77; }
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/cifar_$1.XXXXXX")
+  trap 'rm -rf "$TMP"' EXIT
+  cd "$TMP" || exit 1
+  export OMP_NUM_THREADS=1
+  [[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  DATA="$TMP/data"
+  INIT="$TMP/init.h5"
+  "$PY" "$SRC/tests/cli/make_fake_cifar.py" "$DATA" 128 5 || { echo "FAIL: making the fake data set"; exit 1; }
+  "$PY" "$SRC/tests/cli/torch_steps.py" init "$DATA" 3 "$INIT" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
+}
+
 # One PASS/FAIL line per case; `failures` counts the failed ones, with detail lines under them.
 failures=0
 pass() { echo "PASS: $1"; }

@@ -21,18 +21,7 @@ SRC=$(realpath "$SRC")
 [[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
 
 source "$SRC/tests/cli/common.bash"
-PY=$(python_with torch h5py numpy)
-[[ -n $PY ]] || { echo "SKIP: no python3 with torch, h5py and numpy"; exit 77; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cifar_conv_algo.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1  # nothing the program writes lands in the source tree
-export OMP_NUM_THREADS=1
-[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-
-DATA="$TMP/data"
-"$PY" "$SRC/tests/cli/make_fake_cifar.py" "$DATA" 128 5 || { echo "FAIL: making the fake data set"; exit 1; }
-"$PY" "$SRC/tests/cli/torch_steps.py" init "$DATA" 3 "$TMP/init.h5" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
+against_torch_setup conv_algo  # PY, TMP (the current folder), DATA, INIT
 STEPS=5
 ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
       --init-weights "$TMP/init.h5")
