@@ -1,6 +1,7 @@
 #include "cifar_mpi/comm/shared_counter.hpp"
 
 #include <atomic>
+#include <exception>
 #include <string>
 
 #include "cifar_mpi/comm/host_layout.hpp"
@@ -39,6 +40,9 @@ SharedCounter::SharedCounter(MPI_Comm comm, int host_color) {
 
 SharedCounter::~SharedCounter() {
   if (win_ == MPI_WIN_NULL) return;
+  // Unwinding from an error on this rank: the others may never come here, and MPI_Win_free waits
+  // for them. The window is left to the end of the job that follows (main's error path).
+  if (std::uncaught_exceptions() > 0) return;
   MPI_Win_unlock_all(win_);
   MPI_Win_free(&win_);  // collective: every rank destroys its counter at the same point
 }
