@@ -39,6 +39,7 @@ void record_step(TrainingRun& run, RunResult& result, EpochTally& tally, const S
                  const StepPosition& at) {
   result.steps.push_back(outcome.record);
   result.images_per_rank += outcome.images;
+  result.images_trained += outcome.trained;
   tally.images += outcome.images;
   tally.loss_sum += outcome.record.loss;
   ++tally.steps;

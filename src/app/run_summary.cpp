@@ -1,6 +1,8 @@
 #include "cifar_mpi/app/run_summary.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "cifar_mpi/metrics/metrics_file.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
@@ -15,6 +17,10 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   // cannot disagree. Per-rank totals are means over the ranks, with the max (the slowest rank
   // sets the pace).
   const std::vector<StepRecord> all = gather_step_records(r.steps, comm);
+  // --balance dynamic: how the images fell to the ranks (an even split is 1/N each).
+  const auto mine = static_cast<unsigned long long>(r.images_trained);
+  std::vector<unsigned long long> trained(static_cast<size_t>(world));
+  MPI_CHECK(MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, trained.data(), 1, MPI_UNSIGNED_LONG_LONG, 0, comm));
   if (rank != 0) return;
   const MetricsSummary m = summarize(r.epochs, all, world, cfg.eval, r.total_wall);
   std::printf("\n==== summary: %d rank(s) x %d thread(s), allreduce %s, overlap %s, bucket %s MB, wire %s ====\n",
@@ -38,6 +44,14 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   std::printf("  %-34s %12.3f s   (with evaluation %.3f s)\n", "total training time", m.total_train_time,
               m.total_wall);
   std::printf("  %-34s %12.0f\n", "images/s (all ranks)", m.images_per_second);
+  if (cfg.balance == Config::Balance::dynamic) {
+    const auto [least, most] = std::minmax_element(trained.begin(), trained.end());
+    double total = 0;
+    for (const auto t : trained) total += static_cast<double>(t);
+    const auto share = [&](auto it) { return total > 0 ? 100.0 * static_cast<double>(*it) / total : 0.0; };
+    std::printf("  %-34s %11.1f%% (rank %td) .. %.1f%% (rank %td), even %.1f%%\n", "images trained (--balance dynamic)",
+                share(least), least - trained.begin(), share(most), most - trained.begin(), 100.0 / world);
+  }
   if (cfg.eval && !r.stopped && !r.epochs.empty())
     std::printf("  %-34s %11.2f%%\n", "final test accuracy", 100 * m.final_test_accuracy);
   else

@@ -216,6 +216,7 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   rec.comm_bytes = c.bytes;
   rec.last_rank = c.last_rank, rec.skew = c.skew;
   out.images = b;
+  out.trained = p.images;
   // (the cost model's input: a full batch's layers, so not a step where this rank drew more or less)
   if (run.metrics && b == run.batch && (!run.counter || p.images == b))
     run.metrics->add_layer_times(run.layer_forward, run.layer_backward);

@@ -127,6 +127,7 @@ struct StepPosition {
 struct StepOutcome {
   StepRecord record;
   size_t images = 0;   // this rank's batch
+  size_t trained = 0;  // the images this rank trained itself (--balance dynamic: what it drew)
   std::string fault;   // the first numerical fault on this rank ("" if none)
   int fault_kind = 0;  // 2: this rank's loss or gradients; 1: the weights after the update; 0: none
 };

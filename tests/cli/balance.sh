@@ -7,7 +7,8 @@
 #   - 1 rank x 32 (it draws every chunk), 2 ranks x 32 (union 64), 3 ranks x 32 (union 96,
 #     oversubscribed: the draws are as uneven as the scheduler makes them), and 2 ranks with
 #     overlap on and small buckets: each within 1e-4 of PyTorch;
-#   - the log line names the chunks, and the metrics file records balance = dynamic.
+#   - the log line names the chunks, the summary how many images each rank trained (the least
+#     <= 1/N <= the most), and the metrics file records balance = dynamic.
 # The replicas stay identical whatever each rank drew: they update from the same all-reduced
 # gradient (tests/mpi/test_data_parallel.cpp checks that for every reducer).
 #   bash tests/cli/balance.sh <cifar_mpi binary> <source dir> <data dir (ignored)>
@@ -39,9 +40,14 @@ against_torch_case() {
     problems+=("exit code $?: $(grep -m1 error "$TMP/$name.err")")
   grep -q "per-rank batch 32 drawn by the ranks in chunks of .* (--balance dynamic)" "$TMP/$name.out" ||
     problems+=("the log does not name the chunks: $(grep -m1 'model:' "$TMP/$name.out")")
+  # the summary says how the images fell to the ranks: the least <= an even share <= the most
+  local drawn
+  drawn=$(grep 'images trained (--balance dynamic)' "$TMP/$name.out")
+  awk '{gsub(/%/, ""); if (!($5 <= $13 + 0.05 && $13 <= $9 + 0.05)) exit 1}' <<<"$drawn" && [[ -n $drawn ]] ||
+    problems+=("the summary's images trained line: '$drawn'")
   verdict=$("$PY" "$SRC/tests/cli/torch_steps.py" compare "$DATA" "$TMP/init.h5" "$TMP/$name.w.h5" "$STEPS" \
     $((np * 32)) 2>&1) || problems+=("against PyTorch: $verdict")
-  if ((${#problems[@]})); then fail "$what" "${problems[@]}"; else pass "$what: $verdict"; fi
+  if ((${#problems[@]})); then fail "$what" "${problems[@]}"; else pass "$what: $verdict; drawn $(sed "s/.*dynamic) *//" <<<"$drawn")"; fi
 }
 
 against_torch_case n1 1

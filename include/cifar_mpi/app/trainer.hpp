@@ -18,6 +18,7 @@ struct RunResult {
   std::vector<StepRecord> steps;  // this rank's
   double total_wall = 0;
   size_t images_per_rank = 0;
+  size_t images_trained = 0;  // by this rank itself (--balance dynamic: what it drew; else images_per_rank)
   bool stopped = false;      // a stop signal ended the run early (a checkpoint was written)
   TargetSummary target;      // --target-accuracy: whether and when it was reached
   std::string metrics_path;  // rank 0: the HDF5 metrics file written ("" if none)
