@@ -33,11 +33,8 @@ ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eva
 against_torch_case() {
   local name=$1 np=$2
   shift 2
-  local what="np $np x 32, --balance dynamic${1:+ ($*)}" problems=() verdict runner=()
-  ((np > 1)) && runner=(mpirun -np "$np" --oversubscribe --bind-to none)
-  timeout 300 ${runner+"${runner[@]}"} "$BIN" "${ARGS[@]}" --metrics "$TMP/$name.h5" \
-    --save-weights "$TMP/$name.w.h5" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" ||
-    problems+=("exit code $?: $(grep -m1 error "$TMP/$name.err")")
+  local what="np $np x 32, --balance dynamic${1:+ ($*)}" problems=() verdict
+  train_case "$name" "$np" -- "$@" || problems+=("exit code $?: $(grep -m1 error "$TMP/$name.err")")
   grep -q "per-rank batch 32 drawn by the ranks in chunks of .* (--balance dynamic)" "$TMP/$name.out" ||
     problems+=("the log does not name the chunks: $(grep -m1 'model:' "$TMP/$name.out")")
   # the summary says how the images fell to the ranks: the least <= an even share <= the most

@@ -30,6 +30,20 @@ against_torch_setup() {
   "$PY" "$SRC/tests/cli/torch_steps.py" init "$DATA" 3 "$INIT" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
 }
 
+# train_case NAME NP [VAR=VALUE...] -- ARGS...: $BIN "${ARGS[@]}" ARGS on NP ranks (np 1 without
+# mpirun), with the variables set, within 300 s; its output in $TMP/NAME.out and .err, its metrics
+# and weights in $TMP/NAME.h5 and NAME.w.h5. Returns the exit code.
+train_case() {
+  local name=$1 np=$2
+  shift 2
+  local env=() runner=()
+  while [[ $1 != -- ]]; do env+=("$1"); shift; done
+  shift
+  ((np > 1)) && runner=(mpirun -np "$np" --oversubscribe --bind-to none)
+  timeout 300 env ${env+"${env[@]}"} ${runner+"${runner[@]}"} "$BIN" "${ARGS[@]}" --metrics "$TMP/$name.h5" \
+    --save-weights "$TMP/$name.w.h5" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+}
+
 # One PASS/FAIL line per case; `failures` counts the failed ones, with detail lines under them.
 failures=0
 pass() { echo "PASS: $1"; }

@@ -26,20 +26,6 @@ STEPS=5
 ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
       --init-weights "$TMP/init.h5")
 
-# train NAME NP [ENV...] -- ARGS...: runs cifar_mpi on NP ranks (np 1 without mpirun); the
-# output in $TMP/NAME.{out,err,h5,w.h5}. Returns the exit code.
-train() {
-  local name=$1 np=$2
-  shift 2
-  local env=()
-  while [[ $1 != -- ]]; do env+=("$1"); shift; done
-  shift
-  local runner=()
-  ((np > 1)) && runner=(mpirun -np "$np" --oversubscribe --bind-to none)
-  timeout 300 env ${env+"${env[@]}"} ${runner+"${runner[@]}"} "$BIN" "${ARGS[@]}" --metrics "$TMP/$name.h5" \
-    --save-weights "$TMP/$name.w.h5" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
-}
-
 # against_torch NAME BATCH: the saved weights against PyTorch's STEPS steps at that batch.
 against_torch() {
   "$PY" "$SRC/tests/cli/torch_steps.py" compare "$DATA" "$TMP/init.h5" "$TMP/$1.w.h5" "$STEPS" "$2" 2>&1
@@ -67,7 +53,7 @@ auto_case() {
   local name=$1 np=$2 batch=$3
   shift 3
   local what="--conv-algo auto, np $np${1:+, $*}" problems=() verdict logged recorded
-  train "$name" "$np" "$@" -- --conv-algo auto
+  train_case "$name" "$np" "$@" -- --conv-algo auto
   local rc=$?
   ((rc)) && problems+=("exit code $rc: $(grep -m1 'error' "$TMP/$name.err")")
   logged=$(log_choices "$name")
@@ -87,7 +73,7 @@ auto_case auto1 1 32
 auto_case auto2 2 64
 
 # Winograd in every pass, where this CPU's oneDNN offers it for both layers.
-train wino 1 -- --conv-algo winograd
+train_case wino 1 -- --conv-algo winograd
 rc=$?
 if ((rc == 0)); then
   if verdict=$(against_torch wino 32); then

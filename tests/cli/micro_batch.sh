@@ -24,22 +24,12 @@ STEPS=5
 ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
       --init-weights "$TMP/init.h5")
 
-# train NAME NP ARGS...: cifar_mpi on NP ranks; output in $TMP/NAME.{out,err,h5,w.h5}.
-train() {
-  local name=$1 np=$2
-  shift 2
-  local runner=()
-  ((np > 1)) && runner=(mpirun -np "$np" --oversubscribe --bind-to none)
-  timeout 300 ${runner+"${runner[@]}"} "$BIN" "${ARGS[@]}" --metrics "$TMP/$name.h5" \
-    --save-weights "$TMP/$name.w.h5" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
-}
-
 # against_torch_case NAME NP UNION_BATCH PASS ARGS...: trains, then compares with PyTorch.
 against_torch_case() {
   local name=$1 np=$2 union=$3 pass=$4
   shift 4
   local what="np $np, batch 32 in passes of $pass${1:+ ($*)}" problems=() verdict
-  train "$name" "$np" --micro-batch "$pass" "$@" || problems+=("exit code $?: $(grep -m1 error "$TMP/$name.err")")
+  train_case "$name" "$np" -- --micro-batch "$pass" "$@" || problems+=("exit code $?: $(grep -m1 error "$TMP/$name.err")")
   grep -q "per-rank batch 32 in passes of $pass," "$TMP/$name.out" ||
     problems+=("the log does not say 'in passes of $pass': $(grep -m1 'model:' "$TMP/$name.out")")
   verdict=$("$PY" "$SRC/tests/cli/torch_steps.py" compare "$DATA" "$TMP/init.h5" "$TMP/$name.w.h5" "$STEPS" "$union" 2>&1) ||
@@ -52,7 +42,7 @@ against_torch_case p12 2 64 12
 against_torch_case p12_overlap 2 64 12 --overlap on --bucket-mb 0.05
 
 # One pass either way: bitwise the same weights.
-train whole0 1 --micro-batch 0 && train whole32 1 --micro-batch 32
+train_case whole0 1 -- --micro-batch 0 && train_case whole32 1 -- --micro-batch 32
 if "$PY" - "$TMP/whole0.w.h5" "$TMP/whole32.w.h5" <<'PY'; then
 import sys, h5py, numpy as np
 def tensors(path):
