@@ -141,41 +141,43 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
 // past the last chunk before it reaches the all-reduce, so the next step's tickets start
 // chunks + N later on every rank. Each chunk's loss gradient is scaled by the rank's share of the
 // step (`share` = images / N), so the ranks' sums, averaged by the reduction, are the step's mean
-// gradient whoever drew what; the gradients are handed to the reducer once, complete.
+// gradient whoever drew what. As with passes, the earlier chunks' sum waits in run.grad_accum and
+// is added into the arena after the last one (known once the next draw comes back empty); the
+// gradients are handed to the reducer once, complete.
 Passes forward_backward_drawn(TrainingRun& run, std::span<const size_t> images, size_t share, uint64_t epoch,
                               GradientScan& scan) {
   Passes out;
   const std::vector<size_t> chunks = step_chunks(run, images.size());
+  std::vector<size_t> offsets(chunks.size());  // where each chunk starts in `images`
+  for (size_t k = 1; k < chunks.size(); ++k) offsets[k] = offsets[k - 1] + chunks[k - 1];
   const std::span<float> grads(run.arena.grads());
-  size_t& passes = out.passes;
-  for (;;) {
-    const uint64_t ticket = run.counter->draw() - run.ticket_base;
-    if (ticket >= chunks.size()) break;
-    size_t first = 0;
-    for (size_t k = 0; k < ticket; ++k) first += chunks[k];
+  const auto draw = [&] { return run.counter->draw() - run.ticket_base; };
+  for (uint64_t ticket = draw(); ticket < chunks.size();) {
     const size_t n = chunks[ticket];
     SimpleCnn& net = run.nets.get(n);
     const double t0 = now_seconds();
-    gather_training_batch(run.data.train, images.subspan(first, n), run.cfg.augment, run.cfg.seed, epoch,
-                          net.input(), run.labels.data());
+    gather_training_batch(run.data.train, images.subspan(offsets[ticket], n), run.cfg.augment, run.cfg.seed,
+                          epoch, net.input(), run.labels.data());
     out.t_data += now_seconds() - t0;
-    if (passes == 0) out.first_gathered = now_seconds();
+    if (out.passes == 0) out.first_gathered = now_seconds();
     const LossResult r = net.forward_backward(run.stream, run.labels.data(), share);
     out.loss += r.loss * static_cast<double>(n) / static_cast<double>(share);
-    if (passes == 0)
+    ticket = draw();
+    const bool last = ticket >= chunks.size();
+    if (!last && out.passes == 0)
       std::copy(grads.begin(), grads.end(), run.grad_accum.begin());
-    else
+    else if (!last)
       for (size_t i = 0; i < grads.size(); ++i) run.grad_accum[i] += grads[i];
-    if (run.metrics) add_layer_times(run, net, passes == 0);
+    else if (out.passes > 0)
+      for (size_t i = 0; i < grads.size(); ++i) grads[i] += run.grad_accum[i];
+    if (run.metrics) add_layer_times(run, net, out.passes == 0);
     out.last = &net;
     out.images += n;
-    ++passes;
+    ++out.passes;
   }
   run.ticket_base += chunks.size() + static_cast<size_t>(run.world);
-  if (passes == 0)
+  if (out.passes == 0)
     std::fill(grads.begin(), grads.end(), 0.0f);  // the others drew every chunk: this rank adds nothing
-  else
-    std::copy(run.grad_accum.begin(), run.grad_accum.end(), grads.begin());
   scan.upto(grads.size());
   run.reducer.on_grads_ready(grads.size());
   return out;
