@@ -95,6 +95,7 @@ python3 "$src/tests/cli/make_fake_cifar.py" data512 512
 pid=$!
 wait_for_step slow.out "epoch 1 step    1/" || fail "slow run did not start" "$(tail -n 3 slow.err)"
 victim=$(rank_pid 1)
+[[ -n $victim ]] || fail "slow run: no process of rank 1 found"
 for e in 2 4 6 8 10; do
   wait_for_step slow.out "epoch $e step    3/" || fail "slow run did not reach epoch $e" "$(tail -n 3 slow.err)"
   kill -STOP "$victim"; sleep 2; kill -CONT "$victim"
