@@ -23,10 +23,8 @@ SRC=$(realpath "$SRC")
 [[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
 
 source "$SRC/tests/cli/common.bash"
-against_torch_setup balance  # PY, TMP (the current folder), DATA, INIT
-STEPS=5
-ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
-      --init-weights "$TMP/init.h5" --balance dynamic)
+against_torch_setup balance  # PY, TMP (the current folder), DATA, INIT, STEPS, ARGS
+ARGS+=(--balance dynamic)
 
 # against_torch_case NAME NP ARGS...: cifar_mpi on NP ranks x 32, then compared with PyTorch on
 # the union batch of NP x 32.

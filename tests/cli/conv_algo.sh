@@ -21,10 +21,7 @@ SRC=$(realpath "$SRC")
 [[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
 
 source "$SRC/tests/cli/common.bash"
-against_torch_setup conv_algo  # PY, TMP (the current folder), DATA, INIT
-STEPS=5
-ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
-      --init-weights "$TMP/init.h5")
+against_torch_setup conv_algo  # PY, TMP (the current folder), DATA, INIT, STEPS, ARGS
 
 # against_torch NAME BATCH: the saved weights against PyTorch's STEPS steps at that batch.
 against_torch() {

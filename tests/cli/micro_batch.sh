@@ -19,10 +19,7 @@ SRC=$(realpath "$SRC")
 [[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
 
 source "$SRC/tests/cli/common.bash"
-against_torch_setup micro_batch  # PY, TMP (the current folder), DATA, INIT
-STEPS=5
-ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
-      --init-weights "$TMP/init.h5")
+against_torch_setup micro_batch  # PY, TMP (the current folder), DATA, INIT, STEPS, ARGS
 
 # against_torch_case NAME NP UNION_BATCH PASS ARGS...: trains, then compares with PyTorch.
 against_torch_case() {
