@@ -292,7 +292,7 @@ TEST(ReferenceCnnFd, WholeModelGradientsMatchFiniteDifferences) {
 namespace {
 
 // Per tensor: max |got - want| <= max(1e-7, 1e-4 * max|want|), i.e. 1e-4 relative to the
-// tensor's own scale (the README: float32 summation-order differences are ~1e-5 relative; 1e-3
+// tensor's own scale (float32 summation-order differences are ~1e-5 relative; 1e-3
 // would be a bug). Scale-relative rather than 1e-4 * max(1, max|want|) because the activation
 // gradients are ~1e-3 in size, where an absolute 1e-4 would let 10% errors through; measured
 // worst is ~1.2e-6 of scale (conv1.weight gradient), so the margin is ~80x.
