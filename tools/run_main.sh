@@ -4,7 +4,7 @@
 # backward. Extra arguments go to cifar_mpi.
 #   CIFAR10_ARCHIVE=../shared/data/cifar-10-binary.tar.xz tools/run_main.sh [cifar_mpi options]
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 "$CIFAR_ROOT/tools/install_deps.sh"
 cifar_data
 cifar_build

@@ -4,7 +4,7 @@
 # sanitizer build's tests and a bounded fuzzing run.
 #   CIFAR10_ARCHIVE=../shared/data/cifar-10-binary.tar.xz tools/run_tests.sh [ctest args]
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 "$CIFAR_ROOT/tools/install_deps.sh"
 cifar_data || true
 cifar_build
@@ -12,5 +12,5 @@ cd "$CIFAR_BUILD"
 ctest --output-on-failure --timeout 900 "$@"
 # Reliability: the unit and multi-rank tests under ASan + UBSan (build-asan), then libFuzzer on
 # the CIFAR reader and the config parser (build-fuzz), for a bounded time.
-"$CIFAR_ROOT/tools/run_sanitizers.sh"
-"$CIFAR_ROOT/tools/run_fuzz.sh" "${CIFAR_FUZZ_SECONDS:-20}"
+"$CIFAR_ROOT/tools/checks/run_sanitizers.sh"
+"$CIFAR_ROOT/tools/checks/run_fuzz.sh" "${CIFAR_FUZZ_SECONDS:-20}"

@@ -1,5 +1,5 @@
 """The reference network in torch.nn, as the PyTorch peer defines it: the one definition the
-scripts that replay or score cifar_mpi's weights with PyTorch share (tools/score_weights.py,
+scripts that replay or score cifar_mpi's weights with PyTorch share (cifar_tools.score_weights,
 tests/cli/torch_steps.py). Its parameter names are the weights file's dataset names."""
 import torch
 import torch.nn as nn

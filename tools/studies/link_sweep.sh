@@ -4,7 +4,7 @@
 # rank) and N = 4 (2 hosts x 2 ranks), at each link rate; the all-reduce benchmark across the
 # same hosts for the cost model; then the comparison plots and the cost model's predictions.
 #
-#   tools/link_sweep.sh [--rates "1gbit 100mbit"] [--steps 40] [--out DIR] [--topologies "2x1 2x2"]
+#   tools/studies/link_sweep.sh [--rates "1gbit 100mbit"] [--steps 40] [--out DIR] [--topologies "2x1 2x2"]
 #
 #   --rates LIST       link rates, as tools/sim_hosts.sh --rate takes them (default "1gbit 100mbit")
 #   --steps K          training steps per run (default 40; the first 2 are left out of the model
@@ -28,7 +28,7 @@
 # Needs root (network namespaces, tc); uses the built $CIFAR_BUILD (default build/) binaries.
 # A rate's runs take about steps x (compute + bytes/rate) each, plus ~3 s of start-up.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 RATES="1gbit 100mbit"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""SimGrid platforms for tools/smpi_allreduce.sh, and the hostfile that goes with one.
+"""SimGrid platforms for tools/smpi/smpi_allreduce.sh, and the hostfile that goes with one
+(PYTHONPATH=tools /usr/bin/python3 -m cifar_tools.smpi_platform ...).
 
   smpi_platform.py flat --hosts N [--alpha-us 27] [--gbps 10] -o P.xml
       N hosts, one rank each, each on a private full-duplex link to a non-blocking backbone:
@@ -63,7 +64,7 @@ def hostfile(path, np):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python3 -m cifar_tools.smpi_platform", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="kind", required=True)
     for kind in ("flat", "two-level"):
         p = sub.add_parser(kind)

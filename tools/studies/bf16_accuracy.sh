@@ -4,14 +4,14 @@
 # PyTorch (tools/score_weights.py), for each seed given. Prints a Markdown table (accuracy, the
 # difference, training time) and the mean difference; exits 1 when that exceeds --max-points.
 #
-#   tools/bf16_accuracy.sh [--np 2] [--seeds "42 43 44"] [--max-points 1] [--out DIR] [-- cifar_mpi options]
+#   tools/studies/bf16_accuracy.sh [--np 2] [--seeds "42 43 44"] [--max-points 1] [--out DIR] [-- cifar_mpi options]
 #
 #   --out DIR   results folder (default results/bf16-YYYYmmdd-HHMMSS): <dtype>-s<seed>.{h5,w.h5,log}
 #   -- ...      passed to every run (default: --epochs 1)
 # Needs a CPU with avx512_bf16 or AMX (the bf16 run is refused elsewhere), CIFAR-10 in data/
 # (tools/get_cifar10.sh) and torch, numpy, h5py for the scoring. About 15 s a run on 2 quiet cores.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 NP=2

@@ -3,18 +3,18 @@
 # one run, alternating the two so that both see the same machine state; prints Markdown tables
 # of images/s and the ratios.
 #
-#   tools/bench_vs_peer.sh step     [--steps K]   one process, 2 threads, K steps (default 200)
-#   tools/bench_vs_peer.sh scaling  [--epochs E]  1 x 1 thread vs 2 ranks x 1 thread, every
+#   tools/checks/bench_vs_peer.sh step     [--steps K]   one process, 2 threads, K steps (default 200)
+#   tools/checks/bench_vs_peer.sh scaling  [--epochs E]  1 x 1 thread vs 2 ranks x 1 thread, every
 #                                                 strategy, overlap off/on, vs peer seed and ddp;
 #       plus the machine's own ceiling: two independent 1-thread processes at once, each doing one
 #       rank's share of the steps with no communication. What they lose against one process alone
 #       is what the two cores lose to each other (shared caches, memory bandwidth, clocks, a
 #       hypervisor), a loss no all-reduce can avoid; "of ceiling" divides it out.
 # Options: --peer FILE (default ../shared/bench/pytorch_peer.py), --data DIR, --repeat R,
-# --args "ARGS" (step mode: more cifar_mpi options, e.g. "--conv-algo auto"; tools/perf_goals.sh).
+# --args "ARGS" (step mode: more cifar_mpi options, e.g. "--conv-algo auto"; tools/checks/perf_goals.sh).
 # Needs the peer's packages: tools/install_deps.sh --bench.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 mode="${1:-step}"; shift || true
 steps=200; epochs=1; repeat=2; ours_args=()

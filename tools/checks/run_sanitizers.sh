@@ -2,8 +2,8 @@
 # The unit tests, the multi-rank tests and the program's error paths (tests/cli/bad_input.sh) under
 # AddressSanitizer + UndefinedBehaviorSanitizer (gcc, -DCIFAR_SANITIZE=ON, Debug) in build-asan.
 # Any ASan, UBSan or LeakSanitizer report fails.
-#   tools/run_sanitizers.sh          # CI: ~5-6 min on 2 cores (build ~3, tests ~1.5-2, bad_input.sh ~0.5-1)
-#   tools/run_sanitizers.sh --all    # also the tests left out below for time (+2-4 min)
+#   tools/checks/run_sanitizers.sh          # CI: ~5-6 min on 2 cores (build ~3, tests ~1.5-2, bad_input.sh ~0.5-1)
+#   tools/checks/run_sanitizers.sh --all    # also the tests left out below for time (+2-4 min)
 #
 # Debug, not RelWithDebInfo: the build is the bulk of the time and -O0 compiles in ~40% of the CPU
 # time of -O2 (user 162 s vs 430 s here); the tests' own loops run ~3x slower at -O0, which only
@@ -22,7 +22,7 @@
 #
 # Sanitizer settings and why:
 #   ASan/UBSan halt on the first report with a stack (UBSan would otherwise print and go on).
-#   Leaks: checked in unit_tests, with tools/sanitizer/lsan.supp for what Open MPI never frees
+#   Leaks: checked in unit_tests, with tools/checks/lsan.supp for what Open MPI never frees
 #   (all allocated under MPI_Init/MPI_Finalize or its progress thread; see that file).
 #   fast_unwind_on_malloc=0 is needed for those suppressions to match (Open MPI has no frame
 #   pointers). It costs ~25% in unit_tests but 3-8x in the oversubscribed mpiexec-launched ranks
@@ -36,14 +36,14 @@
 #   the leak check anyway), reports to files (log_path) so that one from any rank or case fails
 #   the run even where the case itself only looks for its error line.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 all=0
 if [[ "${1:-}" == "--all" ]]; then all=1; shift; fi
 if (($#)); then echo "usage: $0 [--all]" >&2; exit 2; fi
 
 BUILD="${CIFAR_ASAN_BUILD:-$CIFAR_ROOT/build-asan}"
-SUPP="$CIFAR_ROOT/tools/sanitizer/lsan.supp"
+SUPP="$CIFAR_ROOT/tools/checks/lsan.supp"
 common_asan="halt_on_error=1:abort_on_error=0:print_stacktrace=1:check_initialization_order=1:strict_init_order=1:detect_odr_violation=2"
 # Exported for the build too: gtest_discover_tests runs unit_tests --gtest_list_tests at build time,
 # which initialises (and leaks) MPI.

@@ -2,14 +2,14 @@
 # What compressing gradients on the wire costs in accuracy: the same training with --wire-dtype
 # fp32, bf16 and fp16 (same seed, same data order), then tools/compare_runs.py's table and plot.
 #
-#   tools/wire_dtype_study.sh [--np N] [--out DIR] [-- cifar_mpi options]
+#   tools/studies/wire_dtype_study.sh [--np N] [--out DIR] [-- cifar_mpi options]
 #
 #   --np N      ranks (default 2; with one rank nothing travels and the runs are identical)
 #   --out DIR   results folder (default results/wire-YYYYmmdd-HHMMSS): <dtype>.h5, <dtype>.log,
 #               loss_curves.png, compare.md
 #   -- ...      passed to every run (default: --epochs 1 --allreduce ring)
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 NP=2

@@ -5,7 +5,7 @@
 # (alpha = host-to-host latency, beta = 1 / link rate, S = bytes; mpi = MPI_Allreduce as Open MPI
 # picks it, no single formula).
 #
-#   tools/smpi_sweep.sh [--out CSV] [--max-np 1024] [--sizes "1048576 1262888"]
+#   tools/smpi/smpi_sweep.sh [--out CSV] [--max-np 1024] [--sizes "1048576 1262888"]
 #                       [--algorithms "mpi rhd ring"] [--ring-max-np 1024] [--alpha-us 27] [--gbps 10]
 #                       [--alpha-beta]
 #
@@ -17,10 +17,10 @@
 #                      column "1"), else SMPI's defaults ("smpi")
 # N runs over powers of two; the ring runs last at each N, and N=1024's ring after everything
 # else, so a stopped sweep keeps the cheap rows. Rows are appended as they come; at the end the
-# markdown table of tools/smpi_table.py (with the model calibrated on SMPI's factors) is printed.
+# markdown table of cifar_tools.smpi_table (with the model calibrated on SMPI's factors) is printed.
 # Site assumptions: SimGrid 3.32 (libsimgrid-dev), python3; one simulation at a time.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 out="$CIFAR_ROOT/results/smpi-sweep.csv" max_np=1024 sizes="1048576 1262888" algorithms="mpi rhd ring"
 ring_max_np=1024 alpha_us=27 gbps=10 alpha_beta=()
@@ -46,10 +46,10 @@ factors=$([[ ${#alpha_beta[@]} -gt 0 ]] && echo 1 || echo smpi)
 
 run_one() {  # N algorithm size
   local n=$1 algo=$2 size=$3
-  python3 "$CIFAR_ROOT/tools/smpi_platform.py" flat --hosts "$n" --alpha-us "$alpha_us" --gbps "$gbps" \
+  cifar_tools smpi_platform flat --hosts "$n" --alpha-us "$alpha_us" --gbps "$gbps" \
     -o "$tmp/p$n.xml"
   local t0=$SECONDS
-  "$CIFAR_ROOT/tools/smpi_allreduce.sh" --np "$n" --platform "$tmp/p$n.xml" --out "$tmp/row.csv" \
+  "$CIFAR_ROOT/tools/smpi/smpi_allreduce.sh" --np "$n" --platform "$tmp/p$n.xml" --out "$tmp/row.csv" \
     "${alpha_beta[@]}" -- --algorithms "$algo" --min-bytes "$size" --max-bytes "$size" >"$tmp/log" 2>&1 ||
     { echo "smpi_sweep.sh: N=$n $algo $size failed:" >&2; tail -5 "$tmp/log" >&2; return 1; }
   python3 - "$tmp/row.csv" "$factors" "$algo" "$alpha_us" "$gbps" >>"$out" <<'PY'
@@ -82,4 +82,4 @@ for d in "${deferred[@]}"; do
   # shellcheck disable=SC2086
   run_one $d
 done
-python3 "$CIFAR_ROOT/tools/smpi_table.py" "$out" --alpha-us "$alpha_us" --gbps "$gbps"
+cifar_tools smpi_table "$out" --alpha-us "$alpha_us" --gbps "$gbps"

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""SimGrid SMPI against the network-namespace hosts of tools/sim_hosts.sh (docs/scaling.md).
+"""SimGrid SMPI against the network-namespace hosts of tools/sim_hosts.sh (docs/scaling.md)
+(PYTHONPATH=tools /usr/bin/python3 -m cifar_tools.smpi_vs_hosts ...).
 
   smpi_vs_hosts.py fit HOSTS_NP2.csv [--min-bytes 262144]
       alpha-beta of the namespace link from allreduce_bench at N=2 (mpi, ring and rhd pooled: at
       N=2 each is two exchanges of S/2 bytes, T = 2 (alpha + S/2 beta)), least squares over the rows
       of at least --min-bytes (the tbf burst lets smaller messages through unshaped); prints
-      '--alpha-us A --gbps G' for tools/smpi_platform.py
+      '--alpha-us A --gbps G' for cifar_tools.smpi_platform
   smpi_vs_hosts.py compare --hosts CSV... --smpi CSV...
       per N, algorithm and size: namespace hosts, SMPI, SMPI / hosts (markdown)."""
 import argparse
@@ -54,7 +55,7 @@ def compare(a):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python3 -m cifar_tools.smpi_vs_hosts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit")
     f.add_argument("csv")

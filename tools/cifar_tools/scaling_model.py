@@ -1,28 +1,27 @@
 #!/usr/bin/env python3
-"""The scaling model against SimGrid SMPI (docs/scaling.md): all-reduce times of ring, rhd, mpi
+"""The scaling model against SimGrid SMPI (docs/scaling.md; PYTHONPATH=tools python3 -m
+cifar_tools.scaling_model ...): all-reduce times of ring, rhd, mpi
 (SimGrid's Open MPI selector), hierarchical ring/rhd and auto at N ranks, the bucket plan of
 --bucket-mb auto, and weak-scaling efficiency with overlap on.
 
   scaling_model.py plan --metrics R1.h5 --np N --algorithm A [--per-host L] [link] -o PLAN
-      the step plan that build-smpi/step_sim replays (tools/smpi_steps.sh runs it)
+      the step plan that build-smpi/step_sim replays (tools/smpi/smpi_steps.sh runs it)
   scaling_model.py efficiency --metrics R1.h5 [link] [--sim CSV] [--plot PNG] [--md]
       predicted efficiency T_step(1) / T_step(N) per algorithm, N = 2..1024, beside the simulated
-      one of tools/smpi_steps.sh (CSV: ranks,algorithm,per_host,step_s,...)
+      one of tools/smpi/smpi_steps.sh (CSV: ranks,algorithm,per_host,step_s,...)
   scaling_model.py collectives [link] CSV...
-      predicted against simulated all-reduce times: tools/smpi_sweep.sh CSVs
+      predicted against simulated all-reduce times: tools/smpi/smpi_sweep.sh CSVs
       (ranks,size_bytes,algorithm,time_us) or allreduce_bench CSVs (<algorithm>_time_us columns)
   link: --alpha-us 27 --gbps 10 (plain alpha-beta), or --calib CSV (allreduce_bench under SMPI
       at N=2 over sizes: each message's cost, SMPI's factors included; docs/smpi/calib-np2.csv)
 Hierarchical rows: hosts of --per-host ranks (default 4) sharing one NIC; within a host 400 Gbit/s,
-0.5 us (tools/smpi_platform.py two-level's defaults)."""
+0.5 us (cifar_tools.smpi_platform two-level's defaults)."""
 import argparse
 import csv
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cost_model.collectives import CalibratedLink, Collectives, Link  # noqa: E402
-from cost_model.scaling import Plan, Step  # noqa: E402
+from .cost_model.collectives import CalibratedLink, Collectives, Link
+from .cost_model.scaling import Plan, Step
 
 NS = [2 ** k for k in range(1, 11)]
 LINES = ("ring", "rhd", "mpi", "hring", "hrhd", "auto")
@@ -135,7 +134,7 @@ def cmd_collectives(a):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python3 -m cifar_tools.scaling_model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     ps = {c: sub.add_parser(c) for c in ("plan", "efficiency", "collectives")}
     for p in ps.values():
@@ -149,7 +148,7 @@ def main():
     ps["plan"].add_argument("--np", type=int, required=True)
     ps["plan"].add_argument("--algorithm", choices=LINES, required=True)
     ps["plan"].add_argument("-o", "--out", required=True)
-    ps["efficiency"].add_argument("--sim", help="tools/smpi_steps.sh CSV")
+    ps["efficiency"].add_argument("--sim", help="tools/smpi/smpi_steps.sh CSV")
     ps["efficiency"].add_argument("--plot", help="PNG: efficiency against N")
     ps["collectives"].add_argument("csv", nargs="+")
     a = ap.parse_args()

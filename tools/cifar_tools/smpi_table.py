@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Markdown table of a tools/smpi_sweep.sh CSV: one row per (factors, N, size), the simulated time
+"""Markdown table of a tools/smpi/smpi_sweep.sh CSV: one row per (factors, N, size), the simulated time
 of each algorithm in ms and, for ring and rhd, the alpha-beta prediction, simulated/predicted,
 and the prediction with SMPI's message-size factors (rows of factors "smpi"): each message of m
 bytes costs lat_factor(m) alpha + m beta / bw_factor(m), SimGrid 3.32's default smpi/lat-factor
 and smpi/bw-factor (piecewise in m, calibrated by SimGrid on a TCP cluster).
 
-  smpi_table.py SWEEP.csv [SWEEP2.csv ...] [--alpha-us 27] [--gbps 10]
+  PYTHONPATH=tools python3 -m cifar_tools.smpi_table SWEEP.csv [SWEEP2.csv ...] [--alpha-us 27] [--gbps 10]
 """
 import argparse
 import csv
@@ -35,7 +35,7 @@ def calibrated_us(algo, n, size, alpha_us, gbps):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python3 -m cifar_tools.smpi_table", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("csv", nargs="+")
     ap.add_argument("--alpha-us", type=float, default=27.0)
     ap.add_argument("--gbps", type=float, default=10.0)

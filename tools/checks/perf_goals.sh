@@ -4,13 +4,13 @@
 #   1. oneDNN sgemm GFLOP/s at 1 and 2 threads (train_step_bench's, 1024^3);
 #   2. the 2-thread fp32 training step's model-FLOP rate (FLOPs of the direct formulation) as a
 #      ratio to the 2-thread sgemm rate, --conv-algo direct and auto    goal >= 1.1 on AVX-512
-#   3. 300 steps at 2 threads, cifar_mpi's time / the PyTorch peer's (tools/bench_vs_peer.sh
+#   3. 300 steps at 2 threads, cifar_mpi's time / the PyTorch peer's (tools/checks/bench_vs_peer.sh
 #      step: the whole program, alternating with the peer), direct and auto  goal <= 1/9
 #   4. the 2-thread bf16 step against fp32 (time ratio)                     goal >= 1.5x
 #   5. an emulated AVX2 machine (ONEDNN_MAX_CPU_ISA=AVX2): the auto step against direct
 #      (no Winograd there in oneDNN 2.6)                                    goal: not slower
 #
-#   tools/perf_goals.sh [--repeat R] [--steps K] [--peer-steps S] [--peer-repeat P] [--no-peer]
+#   tools/checks/perf_goals.sh [--repeat R] [--steps K] [--peer-steps S] [--peer-repeat P] [--no-peer]
 #
 #   --repeat R       train_step_bench rounds, each running every configuration once (default 5)
 #   --steps K        timed steps per train_step_bench run (default 60)
@@ -18,7 +18,7 @@
 #   --no-peer        skip goal 3 (the peer needs PyTorch: tools/install_deps.sh --bench)
 # Run it on an otherwise idle machine: every figure is wall-clock.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 repeat=5 steps=60 peer_steps=300 peer_repeat=2 peer=1
@@ -107,7 +107,7 @@ sort "$log.choices" 2>/dev/null | uniq -c | sed 's/^/  /'
 if ((peer)); then
   echo
   for a in direct auto; do
-    table=$("$CIFAR_ROOT/tools/bench_vs_peer.sh" step --steps "$peer_steps" --repeat "$peer_repeat" --args "--conv-algo $a")
+    table=$("$CIFAR_ROOT/tools/checks/bench_vs_peer.sh" step --steps "$peer_steps" --repeat "$peer_repeat" --args "--conv-algo $a")
     # rows "| r | peer images/s | cifar_mpi images/s | ratio |": same images, so time ratio = peer/ours
     times=$(awk -F'|' '$2 ~ /^ *[0-9]+ *$/ {printf "%s%.3f", (n++ ? ", " : ""), $3 / $4}' <<<"$table")
     best=$(awk -F'|' '$2 ~ /^ *[0-9]+ *$/ {r = $3 / $4; if (!n++ || r < b) b = r} END {printf "%.3f", b}' <<<"$table")

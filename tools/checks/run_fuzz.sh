@@ -2,12 +2,12 @@
 # Builds the libFuzzer targets (clang, ASan + UBSan) in build-fuzz and fuzzes each for a bounded
 # time on a copy of its seed corpus (tests/fuzz/corpus/<name>). Exits non-zero if either finds a
 # crash, a sanitizer report, a leak, a timeout or an exception other than cifar::Error.
-#   tools/run_fuzz.sh [seconds per target, default 30]
+#   tools/checks/run_fuzz.sh [seconds per target, default 30]
 # Needs clang, libclang-rt-14-dev (libFuzzer) and llvm (llvm-symbolizer): tools/install_deps.sh.
 # A finding is saved as build-fuzz/fuzz-run/<target>/crash-* ; replay it with
 #   build-fuzz/tests/fuzz/<target> <file>
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 seconds="${1:-30}"
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [seconds per target]" >&2; exit 2; }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Simulated weak-scaling step times: build-smpi/step_sim replays one training step (per-layer
 # compute of an N=1 metrics file, the bucket all-reduces of the comm library as their gradients
-# become ready, overlap on, the --bucket-mb auto plan of tools/scaling_model.py) at N ranks on a
+# become ready, overlap on, the --bucket-mb auto plan of cifar_tools.scaling_model) at N ranks on a
 # simulated cluster, beside the model's prediction.
 #
-#   tools/smpi_steps.sh --metrics R1.h5 [--out CSV] [--nps "2 4 ... 1024"]
+#   tools/smpi/smpi_steps.sh --metrics R1.h5 [--out CSV] [--nps "2 4 ... 1024"]
 #                       [--algorithms "ring rhd mpi hring auto"] [--ring-max-np 512]
 #                       [--per-host 4] [--alpha-us 27] [--gbps 10] [--smpi-factors]
 #
@@ -13,7 +13,7 @@
 #   --ring-max-np N  the flat ring above N ranks is left to the model (N=1024: ~800 s of
 #                    simulation per all-reduce of 1 MiB)
 #   --per-host L     hierarchical rows (hring, hrhd) run on H = N/L hosts of L ranks sharing a
-#                    NIC (tools/smpi_platform.py two-level); the others on a flat cluster
+#                    NIC (cifar_tools.smpi_platform two-level); the others on a flat cluster
 #   --smpi-factors   keep SMPI's message-size factors (default: plain alpha-beta links, factors 1,
 #                    the link the model assumes)
 # Settings: those of tools/smpi_allreduce.sh plus smpi/test:0 (SMPI charges each MPI_Test 0.1 ms
@@ -21,7 +21,7 @@
 # row: rows are appended as they come, the cheap ones first.
 # Site assumptions: SimGrid 3.32 (libsimgrid-dev), /usr/bin/python3 with h5py; one at a time.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 SMPI_BUILD="${CIFAR_SMPI_BUILD:-$CIFAR_ROOT/build-smpi}"
 
 metrics="" out="$CIFAR_ROOT/results/smpi-steps.csv" nps="2 4 8 16 32 64 128 256 512 1024"
@@ -64,13 +64,13 @@ for n in $nps; do
     if [[ $algo == h* ]]; then
       ((n >= 2 * per_host)) || continue
       l=$per_host
-      python3 "$CIFAR_ROOT/tools/smpi_platform.py" two-level --hosts $((n / l)) --cores "$l" \
+      cifar_tools smpi_platform two-level --hosts $((n / l)) --cores "$l" \
         --alpha-us "$alpha_us" --gbps "$gbps" -o "$tmp/p.xml"
     else
-      python3 "$CIFAR_ROOT/tools/smpi_platform.py" flat --hosts "$n" --alpha-us "$alpha_us" --gbps "$gbps" -o "$tmp/p.xml"
+      cifar_tools smpi_platform flat --hosts "$n" --alpha-us "$alpha_us" --gbps "$gbps" -o "$tmp/p.xml"
     fi
-    python3 "$CIFAR_ROOT/tools/smpi_platform.py" hostfile "$tmp/p.xml" --np "$n" >"$tmp/hosts"
-    /usr/bin/python3 "$CIFAR_ROOT/tools/scaling_model.py" plan --metrics "$metrics" --np "$n" --algorithm "$algo" \
+    cifar_tools smpi_platform hostfile "$tmp/p.xml" --np "$n" >"$tmp/hosts"
+    cifar_tools scaling_model plan --metrics "$metrics" --np "$n" --algorithm "$algo" \
       --per-host "$per_host" "${model_link[@]}" -o "$tmp/plan" >/dev/null
     model_s=$(sed -n 's/.*predicted step \([0-9.]*\) ms.*/\1/p' "$tmp/plan" | awk '{print $1 / 1000}')
     t0=$SECONDS
