@@ -84,7 +84,7 @@ print("PASS: step time: hidden, exposed and blocking reductions")
 
 import h5py, numpy as np
 with h5py.File(sys.argv[2] + "/n1.h5", "w") as f:
-    f.attrs["batch_per_rank"] = 128
+    f.attrs["format"], f.attrs["world_size"], f.attrs["batch_per_rank"] = "cifar_mpi metrics v1", 1, 128
     names = ["fc.bias", "fc.weight", "conv.bias", "conv.weight"]
     floats = [10, 100000, 64, 200000]
     offs = np.cumsum([0] + floats[:-1])

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares runs that differ in one option (e.g. --wire-dtype): loss curves and final numbers.
 
-    python3 tools/compare_runs.py BASE.h5 OTHER.h5 [...] [--out DIR] [--label-attr wire_dtype]
+    tools/compare_runs.py BASE.h5 OTHER.h5 [...] [--out DIR] [--label-attr wire_dtype]
 
 The first file is the baseline. For every file it prints a Markdown row: the label (a root
 attribute of the metrics file, default wire_dtype), steps, bytes each rank fed into the
@@ -17,29 +17,26 @@ import sys
 
 import numpy as np
 
-try:
-    import h5py
-except ImportError:
-    sys.exit("compare_runs: needs h5py (Debian: python3-h5py; use /usr/bin/python3)")
+from .h5files import FileError, MetricsFile, text
 
 
 def load(path, label_attr):
     try:
-        with h5py.File(path, "r") as f:
-            label = f.attrs.get(label_attr, os.path.basename(path))
-            loss = f["steps/loss"][()].mean(axis=1)
-            acc = f["epochs/test_accuracy"][()]
-            s = f["summary"].attrs
-            return {
-                "path": path,
-                "label": label.decode() if isinstance(label, bytes) else str(label),
-                "loss": loss,
-                "accuracy": float(acc[-1]) if len(acc) else float("nan"),
-                "train_loss": float(s["final_train_loss"]),
-                "bytes": float(s["comm_bytes_per_rank"]),
-            }
-    except (OSError, KeyError) as e:
-        sys.exit(f"compare_runs: {path}: not a complete cifar_mpi metrics file ({e})")
+        m = MetricsFile(path)
+        acc = m.dataset("epochs", "test_accuracy")
+        for key in ("final_train_loss", "comm_bytes_per_rank"):
+            if key not in m.summary:
+                raise FileError(f"metrics file {path}: no summary attribute '{key}' (not a complete run?)")
+        return {
+            "path": path,
+            "label": text(m.attrs.get(label_attr, os.path.basename(path))),
+            "loss": m.timer("loss").mean(axis=1),
+            "accuracy": float(acc[-1]) if len(acc) else float("nan"),
+            "train_loss": float(m.summary["final_train_loss"]),
+            "bytes": float(m.summary["comm_bytes_per_rank"]),
+        }
+    except FileError as e:
+        sys.exit(f"compare_runs: error: {e}")
 
 
 def moving_average(x, w=20):

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
 
-    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR] [--target A]
-    python3 tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR] [--target A]
+    tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR] [--target A]
+    tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... --compare [--out DIR] [--target A]
 
 Reads the cifar_mpi metrics files named, and every *.h5 metrics file in the folders named (one
 per run; tools/scaling_sweep.sh makes such a folder), groups the runs by world size N, takes the smallest N (normally 1) as the
@@ -21,7 +21,7 @@ baseline, and writes into --out (default: the first folder named, or the folder 
                                  product is each speedup
 
 With --compare the runs are not a scaling sweep but variants (strategy, bucket size, overlap,
-wire type, link rate; tools/link_sweep.sh makes such a folder): every run is kept, one bar each,
+wire type, link rate; tools/studies/link_sweep.sh makes such a folder): every run is kept, one bar each,
 and the outputs are time_breakdown.png (the same stacked bars, labelled by variant),
 accuracy_vs_time.png (one line per variant) and compare.md (per run: step time, T_comp, T_comm,
 exposed T_wait, the share of T_comm hidden behind backward, training time; with a target, the time
@@ -50,13 +50,13 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import h5py  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .h5files import FileError, MetricsFile, is_metrics_file, text  # noqa: E402
+
 DPI = 90
 STEP_FIELDS = ("t_data", "t_comp", "t_comm", "t_wait", "t_update")
-EVAL_FIELDS = ("step", "epoch", "wall", "train_time", "test_loss", "test_accuracy")
 TARGET_OVERRIDE = None  # --target: the accuracy every run's time to target is measured at
 # Configuration keys that must agree for runs to be compared (world size and file name aside).
 COMPARED_KEYS = ("epochs", "batch_size", "global_batch", "max_steps", "allreduce", "bucket_mb", "overlap",
@@ -64,43 +64,25 @@ COMPARED_KEYS = ("epochs", "batch_size", "global_batch", "max_steps", "allreduce
                  "target_accuracy", "eval_every")
 
 
-def text(v):
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 class Run:
-    """One metrics file: root attributes, summary attributes and per-step arrays [step, rank]."""
+    """One metrics file as the plots see it: root attributes, summary attributes, per-step arrays
+    [step, rank] and every evaluation (h5files.MetricsFile reads it; files of older builds without
+    evals/ give their epoch-end evaluations)."""
 
     def __init__(self, path):
+        m = MetricsFile(path)
+        if not m.has("summary"):
+            raise FileError(f"metrics file {path}: no summary group (the plots need it)")
         self.path = path
-        with h5py.File(path, "r") as f:
-            self.attrs = {k: f.attrs[k] for k in f.attrs}
-            self.summary = {k: f["summary"].attrs[k] for k in f["summary"].attrs}
-            self.steps = {k: np.asarray(f["steps"][k][()], dtype=np.float64) for k in STEP_FIELDS + ("loss",)}
-            self.step_epoch = np.asarray(f["steps/epoch"][()])
-            self.epochs = {k: np.asarray(f["epochs"][k][()]) for k in f["epochs"]}
-            self.has_evals = "evals" in f
-            if self.has_evals:
-                self.evals = {k: np.asarray(f["evals"][k][()], dtype=np.float64) for k in EVAL_FIELDS
-                              if k in f["evals"]}
-        if not self.has_evals:
-            # Files written before evals/ existed: the epoch-end evaluations, at the cumulative
-            # training wall time (the evaluations' own time was not recorded, so wall = train_time).
-            e = self.epochs
-            cum = np.cumsum(np.asarray(e.get("wall", []), dtype=np.float64))
-            steps = np.cumsum(np.asarray(e.get("steps", []), dtype=np.float64))
-            spe = float(self.attrs.get("steps_per_epoch", 0))
-            self.evals = {"step": steps,
-                          "epoch": steps / spe if spe > 0 else np.asarray(e.get("epoch", []), dtype=np.float64),
-                          "wall": cum, "train_time": cum.copy(),
-                          "test_loss": np.asarray(e.get("test_loss", []), dtype=np.float64),
-                          "test_accuracy": np.asarray(e.get("test_accuracy", []), dtype=np.float64)}
-        n_evals = len(self.evals.get("test_accuracy", []))
-        for k in EVAL_FIELDS:
-            self.evals.setdefault(k, np.full(n_evals, np.nan))
-        self.n = int(self.attrs["world_size"])
+        self.attrs, self.summary, self.epochs = m.attrs, m.summary, m.epochs
+        self.steps = m.timers(STEP_FIELDS + ("loss",))
+        self.step_epoch = np.asarray(m.dataset("steps", "epoch"))
+        self.last_rank, self.skew = m.step_column("last_rank"), m.step_column("skew")
+        self.has_evals = m.has_evals()
+        self.evals = m.evaluations()
+        self.n = m.world_size
         self.oversubscribed = bool(int(self.attrs.get("oversubscribed", 0)))
-        self.complete = bool(int(self.attrs.get("complete", 0)))
+        self.complete = m.complete
         self.start_time = text(self.attrs.get("start_time", ""))
 
     @property
@@ -145,11 +127,6 @@ class Run:
         return float(a.mean()) if a.size else 0.0
 
 
-def is_metrics_file(path):
-    with h5py.File(path, "r") as f:
-        return "steps" in f and "summary" in f and "world_size" in f.attrs
-
-
 def load_runs(inputs):
     """Runs of the files named and of every *.h5 in the folders named. A file named on the command
     line must be a metrics file (an error otherwise); other files in a folder are skipped with a note."""
@@ -157,21 +134,18 @@ def load_runs(inputs):
     for item in inputs:
         if os.path.isdir(item):
             for path in sorted(glob.glob(os.path.join(item, "*.h5"))):
+                if not is_metrics_file(path):
+                    print(f"plot_metrics: skipping {path}: not a cifar_mpi metrics file", file=sys.stderr)
+                    continue
                 try:
-                    if not is_metrics_file(path):
-                        print(f"plot_metrics: skipping {path}: not a cifar_mpi metrics file", file=sys.stderr)
-                        continue
                     runs.append(Run(path))
-                except OSError as e:
+                except FileError as e:
                     print(f"plot_metrics: skipping {path}: {e}", file=sys.stderr)
-        elif os.path.isfile(item):
+        elif os.path.exists(item):
             try:
-                ok = is_metrics_file(item)
-            except OSError as e:
-                sys.exit(f"plot_metrics: error: {item}: not a readable HDF5 file ({e})")
-            if not ok:
-                sys.exit(f"plot_metrics: error: {item}: not a cifar_mpi metrics file (no steps, summary or world_size)")
-            runs.append(Run(item))
+                runs.append(Run(item))
+            except FileError as e:
+                sys.exit(f"plot_metrics: error: {e}")
         else:
             sys.exit(f"plot_metrics: error: {item}: no such file or folder")
     return runs
@@ -695,11 +669,10 @@ def plot_lateness(rows, out):
     reduction, and how long the others waited for it (steps/last_rank and steps/skew; a step's
     latecomer is the last_rank of the rank that waited longest). Skipped for files without them."""
     r = rows[-1]["run"]
-    with h5py.File(r.path, "r") as f:
-        if "last_rank" not in f["steps"] or "skew" not in f["steps"] or r.n < 2:
-            return
-        last = np.asarray(f["steps/last_rank"][()])
-        skew = 1e3 * np.asarray(f["steps/skew"][()], dtype=np.float64)  # [step, rank], ms
+    if r.last_rank is None or r.skew is None or r.n < 2:
+        return
+    last = np.asarray(r.last_rank)
+    skew = 1e3 * np.asarray(r.skew, dtype=np.float64)  # [step, rank], ms
     if last.size == 0:
         return
     waiter = np.argmax(skew, axis=1)

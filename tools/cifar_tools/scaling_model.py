@@ -19,9 +19,11 @@ Hierarchical rows: hosts of --per-host ranks (default 4) sharing one NIC; within
 import argparse
 import csv
 import os
+import sys
 
 from .cost_model.collectives import CalibratedLink, Collectives, Link
 from .cost_model.scaling import Plan, Step
+from .h5files import FileError
 
 NS = [2 ** k for k in range(1, 11)]
 LINES = ("ring", "rhd", "mpi", "hring", "hrhd", "auto")
@@ -152,7 +154,11 @@ def main():
     ps["efficiency"].add_argument("--plot", help="PNG: efficiency against N")
     ps["collectives"].add_argument("csv", nargs="+")
     a = ap.parse_args()
-    {"plan": cmd_plan, "efficiency": cmd_efficiency, "collectives": cmd_collectives}[a.cmd](a)
+    try:
+        {"plan": cmd_plan, "efficiency": cmd_efficiency, "collectives": cmd_collectives}[a.cmd](a)
+    except FileError as e:
+        sys.exit(f"scaling_model: error: {e}")
+    return 0
 
 
 if __name__ == "__main__":

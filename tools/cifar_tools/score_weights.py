@@ -2,7 +2,7 @@
 """Scores a cifar_mpi weights file with PyTorch: an independent check of the accuracy the program
 reports (the network rebuilt in torch.nn from the file's PyTorch state_dict names and shapes).
 
-    /usr/bin/python3 tools/score_weights.py WEIGHTS.h5 [--data-dir data/cifar-10-batches-bin]
+    tools/score_weights.py WEIGHTS.h5 [--data-dir data/cifar-10-batches-bin]
 
 Prints "test accuracy A% (N images)" for the official test batch, normalised as the program and
 the PyTorch peer do ((x/255 - 0.5)/0.5). Needs torch, numpy and h5py (Debian: python3-torch).
@@ -12,8 +12,9 @@ import argparse
 import os
 import sys
 
-import h5py
 import numpy as np
+
+from .h5files import FileError, read_weights
 
 PROG = "score_weights.py"
 SHAPES = {"conv1.weight": (32, 3, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3), "conv2.bias": (64,),
@@ -27,18 +28,9 @@ def die(msg):
 
 def load_state(path):
     try:
-        with h5py.File(path, "r") as f:
-            state = {}
-            for name, shape in SHAPES.items():
-                if name not in f:
-                    die(f"{path}: no dataset '{name}'")
-                a = f[name][()]
-                if a.shape != shape:
-                    die(f"{path}: dataset '{name}' has shape {a.shape}, expected {shape}")
-                state[name] = a.astype(np.float32)
-            return state
-    except OSError as e:
-        die(f"{path}: not a readable HDF5 file ({e})")
+        return read_weights(path, SHAPES)
+    except FileError as e:
+        die(str(e))
 
 
 def load_test(data_dir):

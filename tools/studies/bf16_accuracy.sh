@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What --compute-dtype bf16 costs in accuracy: one epoch in fp32 and one in bf16 from the same seed
 # (same initial weights, same data order), N ranks x 1 thread, the weights saved and scored by
-# PyTorch (tools/score_weights.py), for each seed given. Prints a Markdown table (accuracy, the
+# PyTorch (cifar_tools.score_weights), for each seed given. Prints a Markdown table (accuracy, the
 # difference, training time) and the mean difference; exits 1 when that exceeds --max-points.
 #
 #   tools/studies/bf16_accuracy.sh [--np 2] [--seeds "42 43 44"] [--max-points 1] [--out DIR] [-- cifar_mpi options]
@@ -35,8 +35,6 @@ EXTRA=("$@")
 OUT=${OUT:-$CIFAR_ROOT/results/bf16-$(date +%Y%m%d-%H%M%S)}
 DATA=$CIFAR_ROOT/data/cifar-10-batches-bin
 [[ -f $DATA/test_batch.bin ]] || { echo "bf16_accuracy: no CIFAR-10 at $DATA (tools/get_cifar10.sh)" >&2; exit 1; }
-py=python3
-python3 -c "import torch, h5py, numpy" 2>/dev/null || py=/usr/bin/python3
 mkdir -p "$OUT"
 mpi_flags=(--bind-to none)
 ((NP > $(nproc))) && mpi_flags+=(--oversubscribe --mca mpi_yield_when_idle 1)
@@ -49,7 +47,7 @@ run() {
     --compute-dtype "$1" --metrics "$OUT/$tag.h5" --save-weights "$OUT/$tag.w.h5" --force "${EXTRA[@]}" \
     >"$OUT/$tag.log" 2>&1 || { echo "bf16_accuracy: the $tag run failed; see $OUT/$tag.log" >&2; exit 1; }
   local acc secs
-  acc=$("$py" tools/score_weights.py "$OUT/$tag.w.h5" --data-dir "$DATA" | awk '{sub("%", "", $3); print $3}')
+  acc=$(cifar_tools score_weights "$OUT/$tag.w.h5" --data-dir "$DATA" | awk '{sub("%", "", $3); print $3}')
   secs=$(awk '/total training time/ {print $4}' "$OUT/$tag.log")
   echo "$acc $secs"
 }

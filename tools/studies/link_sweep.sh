@@ -59,8 +59,6 @@ done
 OUT=${OUT:-$CIFAR_ROOT/results/links-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/runs" "$OUT/bench" "$OUT/order"
 OUT=$(cd "$OUT" && pwd)  # absolute: the per-rate folders link to the runs
-py=python3
-python3 -c "import h5py, matplotlib" 2>/dev/null || py=/usr/bin/python3
 sim="$CIFAR_ROOT/tools/sim_hosts.sh"
 bin="$CIFAR_BUILD/cifar_mpi"
 cd "$CIFAR_ROOT"
@@ -133,11 +131,11 @@ for rate in $RATES; do
   for f in "$OUT"/runs/"$rate"-*.h5 "$OUT"/order/"$rate"-*.h5; do
     [[ -e $f ]] && ln -sf "$f" "$OUT/$rate/"
   done
-  "$py" tools/plot_metrics.py "$OUT/$rate" --compare >/dev/null
+  cifar_tools plot_metrics "$OUT/$rate" --compare >/dev/null
 done
-if ((BENCH)) && [[ -f tools/cost_model.py ]]; then
+if ((BENCH)); then
   mkdir -p "$OUT/cost"
-  "$py" tools/cost_model.py "$OUT/bench" --metrics "$OUT/runs" --out "$OUT/cost" | tee "$OUT/cost/cost_model.txt" ||
+  cifar_tools cost_model "$OUT/bench" --metrics "$OUT/runs" --out "$OUT/cost" | tee "$OUT/cost/cost_model.txt" ||
     echo "link_sweep: the cost model failed (see above)" >&2
 fi
 echo "link_sweep: results in $OUT"

@@ -32,18 +32,6 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$CIFAR_ROOT"
-py=python3
-python3 -c "import h5py" 2>/dev/null || py=/usr/bin/python3
-# Per step, the slowest rank's data + compute + exposed comm + update, and its parts; medians over
-# the steps after the second (warm-up), in ms.
-median='
-import sys, h5py, numpy as np
-s = h5py.File(sys.argv[1])["steps"]
-p = {k: s[k][2:] * 1e3 for k in ("t_data", "t_comp", "t_wait", "t_update", "t_comm")}
-step = (p["t_data"] + p["t_comp"] + p["t_wait"] + p["t_update"]).max(axis=1)
-m = lambda a: float(np.median(a))
-print("step_ms %.1f comp_ms %.1f comm_ms %.1f wait_ms %.1f" % (m(step), m(p["t_comp"].max(axis=1)),
-      m(p["t_comm"].min(axis=1)), m(p["t_wait"].max(axis=1))))'
 for rep in $(seq "$reps"); do
   for s in $strategies; do
     for b in $buckets; do
@@ -57,7 +45,7 @@ for rep in $(seq "$reps"); do
           out=$(tools/sim_hosts.sh --hosts 2 --ranks-per-host 1 --rate 1gbit --no-meta -- "$bin" "${args[@]}" 2>&1)
         fi
         [[ -f $tmp/run.h5 ]] || { echo "overlap_pairs: run failed:"; echo "$out"; exit 1; } >&2
-        echo "$where rep$rep $s bucket$b ov$ov $("$py" -c "$median" "$tmp/run.h5")"
+        echo "$where rep$rep $s bucket$b ov$ov $(cifar_tools step_medians "$tmp/run.h5")"
         rm -f "$tmp/run.h5"
       done
     done

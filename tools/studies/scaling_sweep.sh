@@ -80,12 +80,6 @@ for n in $NPS; do
   [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "scaling_sweep: --np: '$n' is not a positive integer" >&2; exit 2; }
 done
 
-# A python3 with h5py and matplotlib (a pyenv python3 first on PATH may lack them; Debian's has them).
-PY=""
-for p in python3 /usr/bin/python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import h5py, matplotlib, numpy' >/dev/null 2>&1; then PY=$p; break; fi
-done
-
 [[ -n $OUT ]] || OUT="$CIFAR_ROOT/results/sweep-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -121,28 +115,11 @@ for n in $NPS; do
     "$(grep -m1 'total training time' "$OUT/np$n.log" | sed 's/  */ /g')"
 done
 
-if [[ -z $PY ]]; then
-  echo "scaling_sweep: no python3 with h5py and matplotlib (apt-get install python3-h5py python3-matplotlib);" \
-       "the metrics files are in $OUT, plot them with tools/plot_metrics.py $OUT" >&2
-  exit 1
-fi
-"$PY" "$CIFAR_ROOT/tools/plot_metrics.py" "$OUT"
+cifar_tools plot_metrics "$OUT" ||
+  { echo "scaling_sweep: plotting failed; the metrics files are in $OUT (tools/plot_metrics.py $OUT)" >&2; exit 1; }
 echo
 cat "$OUT/summary.md"
 [[ -n $TARGET ]] || exit 0
 # Time to accuracy, from the metrics files (the same numbers as summary.md's columns).
 echo
-"$PY" - "$CIFAR_ROOT/tools" "$OUT" "$TARGET" <<'EOF'
-import math, sys
-sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, sys.argv[1])
-from cifar_tools import plot_metrics as pm  # noqa: E402
-rows = pm.time_to_accuracy_rows(pm.derive(pm.one_per_n(pm.load_runs([sys.argv[2]]))))
-print(f"scaling_sweep: time to {100 * float(sys.argv[3]):g}% test accuracy (wall s, evaluations included; "
-      "- = not reached)")
-print(f"{'N':>4} {'throughput speedup':>19} {'time to target (s)':>19} {'time-to-accuracy speedup':>25}")
-for row in rows:
-    t, s = row["time_to_target"], row["tta_speedup"]
-    print(f"{row['run'].n:>4} {row['speedup']:>19.3f} {'-' if math.isnan(t) else format(t, '.3f'):>19} "
-          f"{'-' if math.isnan(s) else format(s, '.3f'):>25}")
-EOF
+cifar_tools time_to_target "$OUT" "$TARGET"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What compressing gradients on the wire costs in accuracy: the same training with --wire-dtype
-# fp32, bf16 and fp16 (same seed, same data order), then tools/compare_runs.py's table and plot.
+# fp32, bf16 and fp16 (same seed, same data order), then cifar_tools.compare_runs's table and plot.
 #
 #   tools/studies/wire_dtype_study.sh [--np N] [--out DIR] [-- cifar_mpi options]
 #
@@ -36,7 +36,5 @@ for dtype in fp32 bf16 fp16; do
   mpirun -np "$NP" "${mpi_flags[@]}" "$CIFAR_BUILD/cifar_mpi" --wire-dtype "$dtype" --metrics "$OUT/$dtype.h5" \
     --force "${EXTRA[@]}" >"$OUT/$dtype.log" 2>&1 || { echo "wire_dtype_study: the $dtype run failed; see $OUT/$dtype.log" >&2; exit 1; }
 done
-py=python3
-python3 -c "import h5py, matplotlib" 2>/dev/null || py=/usr/bin/python3
-"$py" "$CIFAR_ROOT/tools/compare_runs.py" "$OUT"/{fp32,bf16,fp16}.h5 --out "$OUT"
+cifar_tools compare_runs "$OUT"/{fp32,bf16,fp16}.h5 --out "$OUT"
 echo "wire_dtype_study: $OUT/compare.md, $OUT/loss_curves.png"

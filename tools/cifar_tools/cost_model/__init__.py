@@ -7,9 +7,9 @@ Modules: common (errors, link labels), fit (alpha-beta fits), bench (allreduce_b
 model (the run's tensors, buckets, layer times), runs (metrics files), step_model (bucket comm and
 exposed comm per step), extrapolate, report (tables, CSVs), plots, cli.
 
-    python3 tools/cost_model.py SWEEP_DIR                    # bench-*.csv and *.h5 in SWEEP_DIR
-    python3 tools/cost_model.py --bench bench-1gbit-np2.csv --bench 10gbit=my.csv \\
-                                --metrics run.h5 --metrics runs/ --out OUT_DIR
+    tools/cost_model.py SWEEP_DIR                            # bench-*.csv and *.h5 in SWEEP_DIR
+    tools/cost_model.py --bench bench-1gbit-np2.csv --bench 10gbit=my.csv \\
+                        --metrics run.h5 --metrics runs/ --out OUT_DIR
 
 INPUTS
   Bench CSVs (allreduce_bench --csv FILE), one per link and N (and host layout). Columns used:
@@ -38,6 +38,9 @@ INPUTS
   same ranks per host (meta.ranks_per_host) if a bench file names it, else the file without -rph
   (else one of another layout, noted in the table). A ring run without a bench file of its N uses
   the link's pooled ring fit (noted); an mpi/naive run without one is skipped with a warning.
+  Every strategy's files are read: --allreduce auto is modelled per bucket by the all-reduce it
+  ran (model/bucket_algorithm); a run of rhd (or an auto run with rhd buckets) is listed as
+  skipped, since the bench fits cover mpi and ring only.
 
   A directory argument stands for every bench-*-np*.csv and *.h5 in it (not recursive).
 

@@ -8,6 +8,7 @@ import os
 import re
 import types
 
+from ..h5files import FileError
 from .bench import BENCH_NAME_RE, load_bench
 from .common import PROG, InputError, die, parse_rate, warn
 from .extrapolate import baseline, curves, fitted_alpha, pick_model
@@ -108,7 +109,7 @@ def main(argv):
     args = parse_args(argv)
     try:
         return run(args)
-    except InputError as e:
+    except FileError as e:  # InputError is one too
         die(str(e))
 
 

@@ -5,13 +5,13 @@ import math
 import re
 import sys
 
-import numpy as np
+from ..h5files import FileError
 
 PROG = "cost_model.py"
 
 
-class InputError(Exception):
-    """Bad input; main() prints it as one line and exits 2."""
+class InputError(FileError):
+    """Bad input; main() prints it as one line and exits 2 (a FileError of h5files too)."""
 
 
 def die(msg):
@@ -48,11 +48,3 @@ def fmt_rate(bps):
             return f"{bps / v:.3g} {unit}"
     return f"{bps:.3g} bit/s"
 
-
-def text(v):
-    """An HDF5 string attribute or dataset element as str (h5py gives bytes or str)."""
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, np.ndarray) and v.shape == (1,):
-        return text(v[0])
-    return str(v)

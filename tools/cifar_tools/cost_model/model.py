@@ -11,7 +11,8 @@ import re
 
 import numpy as np
 
-from .common import InputError, text
+from ..h5files import MetricsFile, is_hdf5, text
+from .common import InputError
 
 
 class LayerTimes:
@@ -78,23 +79,18 @@ def plan_buckets(tensors, bucket_mb, per_tensor):
     return buckets
 
 
-def _dataset(f, path, name):
-    key = f"model/{name}"
-    if key not in f:
-        raise InputError(f"metrics file {path}: missing dataset '{key}'")
-    return f[key][()]
-
-
-def read_model(f, path):
-    """Model of an open metrics file, or None if it has no model/ group (files of older builds)."""
-    if "model" not in f:
+def read_model(f):
+    """Model of a metrics file (h5files.MetricsFile), or None if it has no model/ group (files of
+    older builds)."""
+    if f.model is None:
         return None
-    names = [text(x) for x in _dataset(f, path, "tensor_name")]
-    floats = [int(x) for x in _dataset(f, path, "tensor_floats")]
-    offsets = [int(x) for x in _dataset(f, path, "tensor_offset")]
-    layers = [text(x) for x in _dataset(f, path, "layer_name")]
-    fwd, bwd = _dataset(f, path, "layer_forward"), _dataset(f, path, "layer_backward")
-    b_off, b_fl = _dataset(f, path, "bucket_offset"), _dataset(f, path, "bucket_floats")
+    path = f.path
+    names = [text(x) for x in f.model_dataset("tensor_name")]
+    floats = [int(x) for x in f.model_dataset("tensor_floats")]
+    offsets = [int(x) for x in f.model_dataset("tensor_offset")]
+    layers = [text(x) for x in f.model_dataset("layer_name")]
+    fwd, bwd = f.model_dataset("layer_forward"), f.model_dataset("layer_backward")
+    b_off, b_fl = f.model_dataset("bucket_offset"), f.model_dataset("bucket_floats")
     if not names or len(floats) != len(names) or len(offsets) != len(names):
         raise InputError(f"metrics file {path}: model/tensor_* are empty or of different lengths")
     if not layers or len(fwd) != len(layers) or len(bwd) != len(layers):
@@ -132,13 +128,11 @@ def read_layer_times_text(path):
 def read_layer_times(path):
     """--layer-times FILE: a metrics file (its Model: tensors and layer times) or a text file of
     train_step_bench --per-layer (LayerTimes only)."""
-    import h5py
     if not os.path.isfile(path):
         raise InputError(f"layer times file {path}: no such file")
-    if not h5py.is_hdf5(path):
+    if not is_hdf5(path):
         return read_layer_times_text(path)
-    with h5py.File(path, "r") as f:
-        m = read_model(f, path)
+    m = read_model(MetricsFile(path))
     if m is None:
         raise InputError(f"layer times file {path}: no group 'model' (a metrics file of an older cifar_mpi)")
     return m

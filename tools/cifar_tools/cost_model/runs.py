@@ -1,71 +1,46 @@
-"""Reading cifar_mpi metrics files (docs/metrics.md): the configuration (root attributes), the
-per-step, per-rank times, the epochs' wall time to predict, and the model/ group (tensors, bucket
-plan, layer times) the step model needs. A file of an older build without model/ can borrow the
+"""A cifar_mpi metrics file as the cost model sees it (docs/metrics.md; h5files.MetricsFile reads it):
+the configuration (root attributes), the per-step, per-rank times, the epochs' wall time to predict,
+and the model/ group (tensors, bucket plan, layer times) the step model needs. A file of an older build without model/ can borrow the
 model of --layer-times FILE.h5 (bucket plan recomputed for its bucket size); otherwise it is an
 error naming the file and the group."""
 import os
 
-import numpy as np
-
-from .common import InputError, text
+from ..h5files import MetricsFile, is_metrics_file, text  # noqa: F401  (is_metrics_file: for cli)
+from .common import InputError
 from .model import Model, plan_buckets, read_model
 
 STEP_FIELDS = ("t_data", "t_comp", "t_update", "t_wait")
-
-
-def is_metrics_file(path):
-    import h5py
-    try:
-        with h5py.File(path, "r") as f:
-            return text(f.attrs.get("format", "")).startswith("cifar_mpi metrics")
-    except OSError:
-        return False
-
-
-def _attr(a, path, name, conv):
-    if name not in a:
-        raise InputError(f"metrics file {path}: missing attribute '{name}'")
-    v = a[name]
-    try:
-        return conv(v.item() if isinstance(v, np.ndarray) and v.size == 1 else v)
-    except (TypeError, ValueError):
-        raise InputError(f"metrics file {path}: attribute '{name}' has a bad value {v!r}")
+STRATEGIES = ("naive", "mpi", "ring", "rhd", "auto")  # --allreduce
 
 
 class Run:
     """One metrics file: configuration, steps [step, rank] per field, measured wall, model."""
 
     def __init__(self, path, default_link):
-        import h5py
-        if not os.path.exists(path):
-            raise InputError(f"metrics file {path}: no such file")
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise InputError(f"metrics file {path}: not a readable HDF5 file ({str(e).splitlines()[0]})")
+        f = MetricsFile(path)
         self.path, self.name = path, os.path.basename(path)
-        with f:
-            self._read_config(f.attrs, default_link)
-            self._read_steps(f)
-            self.model = read_model(f, path)
+        self._read_config(f, default_link)
+        self._read_steps(f)
+        self.model = read_model(f)
         self.model_note = ""
         if self.model is not None:
             self._check_model()
 
-    def _read_config(self, a, default_link):
-        path = self.path
-        self.n = _attr(a, path, "world_size", int)
-        self.strategy = _attr(a, path, "strategy", text)
-        if self.strategy not in ("naive", "mpi", "ring"):
-            raise InputError(f"metrics file {path}: attribute 'strategy' is '{self.strategy}', not naive, mpi or ring")
-        self.bucket_mb = _attr(a, path, "bucket_mb", float)
-        self.overlap = bool(_attr(a, path, "overlap", int))
-        self.gradient_bytes = _attr(a, path, "gradient_bytes", int)
-        self.batch = _attr(a, path, "batch_per_rank", int)
-        self.buckets_attr = int(a["buckets"]) if "buckets" in a else None
-        self.wire = text(a["wire_dtype"]) if "wire_dtype" in a else "fp32"
-        self.threads = int(a["threads_per_rank"]) if "threads_per_rank" in a else None
-        meta = {k[5:]: text(a[k]) for k in a if k.startswith("meta.")}
+    def _read_config(self, f, default_link):
+        path, a = self.path, f.attrs
+        self.n = f.attr("world_size", int)
+        self.strategy = f.attr("strategy", text)
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"metrics file {path}: attribute 'strategy' is '{self.strategy}', not one of "
+                             f"{', '.join(STRATEGIES)}")
+        self.bucket_mb = f.attr("bucket_mb", float)
+        self.overlap = bool(f.attr("overlap", int))
+        self.gradient_bytes = f.attr("gradient_bytes", int)
+        self.batch = f.attr("batch_per_rank", int)
+        self.buckets_attr = f.attr("buckets", int, required=False)
+        self.wire = f.attr("wire_dtype", text, default="fp32")
+        self.threads = f.attr("threads_per_rank", int, required=False)
+        meta = f.meta
         self.meta = meta
         hosts = meta.get("hosts")
         if "link_rate" in meta and hosts != "1":
@@ -76,21 +51,16 @@ class Run:
         self.hosts = int(hosts) if (hosts or "").isdigit() else None
 
     def _read_steps(self, f):
-        path, steps = self.path, {}
-        for k in STEP_FIELDS:
-            if f"steps/{k}" not in f:
-                raise InputError(f"metrics file {path}: missing dataset 'steps/{k}'")
-            steps[k] = np.asarray(f[f"steps/{k}"][()], dtype=float)
-            if steps[k].ndim != 2 or steps[k].shape[1] != self.n:
-                raise InputError(f"metrics file {path}: dataset 'steps/{k}' has shape {steps[k].shape}, "
-                                 f"want [steps, {self.n}]")
-        if "epochs/wall" not in f:
-            raise InputError(f"metrics file {path}: missing dataset 'epochs/wall'")
-        self.wall = float(np.sum(f["epochs/wall"][()]))
-        self.steps = steps
-        self.n_steps = steps["t_comp"].shape[0]
+        self.steps = f.timers(STEP_FIELDS)
+        self.wall = f.training_wall()
+        self.n_steps = self.steps["t_comp"].shape[0]
         if self.n_steps == 0:
-            raise InputError(f"metrics file {path}: no steps recorded")
+            raise InputError(f"metrics file {self.path}: no steps recorded")
+        # The all-reduce each bucket ran (model/bucket_algorithm: mpi, ring, rhd, ...; per bucket
+        # with --allreduce auto), or None for files of builds before it was recorded.
+        self.bucket_algorithms = None
+        if f.model is not None and "bucket_algorithm" in f.model:
+            self.bucket_algorithms = [text(x) for x in f.model["bucket_algorithm"]]
 
     def _check_model(self):
         if self.gradient_bytes != self.model.gradient_floats * 4:

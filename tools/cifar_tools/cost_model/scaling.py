@@ -10,6 +10,7 @@ predicted end of the last reduction. E[i] = least end of the reductions of tenso
 exact because the end of a reduction never decreases with the end of the one before it."""
 import numpy as np
 
+from ..h5files import MetricsFile
 from .model import read_layer_times
 
 
@@ -18,15 +19,14 @@ class Step:
     (per layer, backward order), update U; tensors (floats, ready s after backward starts)."""
 
     def __init__(self, path, batch=None):
-        import h5py
         model = read_layer_times(path)
-        with h5py.File(path, "r") as f:
-            steps = f["steps"]
-            sl = slice(1, None) if steps["t_comp"].shape[0] > 1 else slice(None)
-            t_data = float(np.max(steps["t_data"][sl], axis=1).mean())
-            t_comp = float(np.max(steps["t_comp"][sl], axis=1).mean())
-            t_update = float(np.max(steps["t_update"][sl], axis=1).mean())
-            b0 = int(f.attrs.get("batch_per_rank", batch or 1))
+        f = MetricsFile(path)
+        steps = f.timers(("t_data", "t_comp", "t_update"))
+        sl = slice(1, None) if steps["t_comp"].shape[0] > 1 else slice(None)
+        t_data = float(np.max(steps["t_data"][sl], axis=1).mean())
+        t_comp = float(np.max(steps["t_comp"][sl], axis=1).mean())
+        t_update = float(np.max(steps["t_update"][sl], axis=1).mean())
+        b0 = f.attr("batch_per_rank", int, default=batch or 1)
         scale = (batch / b0) if batch else 1.0
         self.source, self.batch = path, batch or b0
         self.B = model.timing.f_bwd * t_comp * scale

@@ -21,12 +21,31 @@ def exposed_comm(comm_times, ready_fracs, backward, overlap):
     return max(0.0, end - backward)
 
 
-def bucket_comm(buckets, strategy, n, bench, wire_bytes, table=False):
+# The all-reduces the fits cover (allreduce_bench's mpi and ring columns; at R > 1 ranks per host
+# the bench's ring is the hierarchical one), by the names of model/bucket_algorithm.
+FITTED = {"mpi": "mpi", "ring": "ring", "hierarchical ring": "ring"}
+
+
+def bucket_algorithms(run, n_buckets):
+    """(the fitted all-reduce, mpi or ring, of each bucket, "") or (None, why there is none): naive
+    is one MPI_Allreduce per tensor; --allreduce auto chose per bucket (model/bucket_algorithm)."""
+    if run.strategy == "auto":
+        algos = run.bucket_algorithms
+        if algos is None or len(algos) != n_buckets:
+            return None, "--allreduce auto without the all-reduce of each bucket (model/bucket_algorithm)"
+    else:
+        algos = [{"naive": "mpi"}.get(run.strategy, run.strategy)] * n_buckets
+    unfitted = sorted({a for a in algos if a not in FITTED})
+    if unfitted:
+        return None, f"no alpha-beta fit of {', '.join(unfitted)} (the bench's mpi and ring columns are fitted)"
+    return [FITTED[a] for a in algos], ""
+
+
+def bucket_comm(buckets, algos, n, bench, wire_bytes, table=False):
     if n == 1:
         return [0.0] * len(buckets)
-    if strategy == "ring":
-        return [bench.t_ring(fl * wire_bytes, table) for fl, _ in buckets]
-    return [bench.t_mpi(fl * wire_bytes, table) for fl, _ in buckets]
+    return [(bench.t_ring if a == "ring" else bench.t_mpi)(fl * wire_bytes, table)
+            for (fl, _), a in zip(buckets, algos)]
 
 
 def find_bench(benches, run):
@@ -55,8 +74,12 @@ def predict(run, bench, pooled, mode, baselines):
     if run.buckets_attr is not None and run.buckets_attr != len(buckets):
         p.note += f"buckets {len(buckets)} != file's {run.buckets_attr}; "
     wire_bytes = 2 if run.wire in ("bf16", "fp16") else 4
+    algos, why = bucket_algorithms(run, len(buckets))
+    if run.n > 1 and algos is None:
+        p.skip = why
+        return p
     if run.n > 1 and bench is None:
-        if run.strategy == "ring" and pooled is not None:
+        if all(a == "ring" for a in algos) and pooled is not None:
             bench_like = _PooledAsBench(pooled, run.n)
             p.note += f"ring alpha-beta pooled over {run.link} np{','.join(map(str, pooled.ns))}; "
         else:
@@ -65,8 +88,8 @@ def predict(run, bench, pooled, mode, baselines):
     else:
         bench_like = bench
     p.skip = None
-    comm = bucket_comm(buckets, run.strategy, run.n, bench_like, wire_bytes)
-    comm_tab = bucket_comm(buckets, run.strategy, run.n, bench_like, wire_bytes, table=True)
+    comm = bucket_comm(buckets, algos, run.n, bench_like, wire_bytes)
+    comm_tab = bucket_comm(buckets, algos, run.n, bench_like, wire_bytes, table=True)
     ready = run.model.bucket_ready()
     C = run.compute()
     tc = run.steps["t_comp"]
