@@ -16,6 +16,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
+case "${1:-}" in -h | --help) cifar_usage; exit 0 ;; esac
 mode="${1:-step}"; shift || true
 steps=200; epochs=1; repeat=2; ours_args=()
 peer="$CIFAR_ROOT/../shared/bench/pytorch_peer.py"

@@ -9,6 +9,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
+case "${1:-}" in -h | --help) cifar_usage; exit 0 ;; esac
 seconds="${1:-30}"
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [seconds per target]" >&2; exit 2; }
 BUILD="${CIFAR_FUZZ_BUILD:-$CIFAR_ROOT/build-fuzz}"

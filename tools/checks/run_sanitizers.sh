@@ -39,7 +39,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 all=0
-if [[ "${1:-}" == "--all" ]]; then all=1; shift; fi
+case "${1:-}" in
+  -h | --help) cifar_usage; exit 0 ;;
+  --all) all=1; shift ;;
+esac
 if (($#)); then echo "usage: $0 [--all]" >&2; exit 2; fi
 
 BUILD="${CIFAR_ASAN_BUILD:-$CIFAR_ROOT/build-asan}"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Compares runs that differ in one option (e.g. --wire-dtype): loss curves and final numbers.
 
     tools/compare_runs.py BASE.h5 OTHER.h5 [...] [--out DIR] [--label-attr wire_dtype]

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Writes tests/fixtures/lr_schedule.txt and tests/fixtures/sgd_options.txt from PyTorch, so the
 C++ tests compare against torch's own schedulers and SGD without needing torch at test time.
 

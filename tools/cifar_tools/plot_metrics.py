@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Plots and a Markdown table of a scaling sweep, from its HDF5 metrics files alone.
 
     tools/plot_metrics.py RESULTS_DIR|RUN.h5 ... [--out DIR] [--target A]

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The scaling model against SimGrid SMPI (docs/scaling.md; PYTHONPATH=tools python3 -m
 cifar_tools.scaling_model ...): all-reduce times of ring, rhd, mpi
 (SimGrid's Open MPI selector), hierarchical ring/rhd and auto at N ranks, the bucket plan of

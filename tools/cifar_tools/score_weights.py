@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Scores a cifar_mpi weights file with PyTorch: an independent check of the accuracy the program
 reports (the network rebuilt in torch.nn from the file's PyTorch state_dict names and shapes).
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """SimGrid platforms for tools/smpi/smpi_allreduce.sh, and the hostfile that goes with one
 (PYTHONPATH=tools /usr/bin/python3 -m cifar_tools.smpi_platform ...).
 

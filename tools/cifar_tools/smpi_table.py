@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Markdown table of a tools/smpi/smpi_sweep.sh CSV: one row per (factors, N, size), the simulated time
 of each algorithm in ms and, for ring and rhd, the alpha-beta prediction, simulated/predicted,
 and the prediction with SMPI's message-size factors (rows of factors "smpi"): each message of m

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """SimGrid SMPI against the network-namespace hosts of tools/sim_hosts.sh (docs/scaling.md)
 (PYTHONPATH=tools /usr/bin/python3 -m cifar_tools.smpi_vs_hosts ...).
 

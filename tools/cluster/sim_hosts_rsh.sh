@@ -8,6 +8,9 @@
 # remote shell. The environment passes through (ip netns exec keeps it). With SIM_HOSTS_RSH_LOG=FILE
 # every call is appended to FILE (debugging).
 set -u
+if [[ $# -eq 1 && ( $1 == -h || $1 == --help ) ]]; then
+  sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0
+fi
 [[ -n ${SIM_HOSTS_RSH_LOG:-} ]] && printf '%q ' "$0" "$@" >>"$SIM_HOSTS_RSH_LOG" && echo >>"$SIM_HOSTS_RSH_LOG"
 while [[ $# -gt 0 && $1 == -* ]]; do shift; done   # ssh options (-x, ...) mean nothing here
 if [[ $# -lt 2 ]]; then

@@ -195,8 +195,10 @@ parse_start_args() {  # sets cpus and dir from [--cpus N] [--dir DIR]
   rest=()
 }
 
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 cmd="${1:-}"; shift || true
 case "$cmd" in
+  -h|--help) usage; exit 0 ;;
   run)
     parse_start_args "$@"
     ((${#rest[@]})) || die "usage: $0 run [--cpus N] [--dir DIR] -- CMD [ARG...]"
@@ -253,5 +255,5 @@ case "$cmd" in
     SLURM_CONF="$1/slurm.conf" sinfo
     SLURM_CONF="$1/slurm.conf" squeue
     ;;
-  *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
+  *) usage >&2; exit 2 ;;
 esac

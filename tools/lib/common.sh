@@ -19,18 +19,31 @@ if [[ $(id -u) -eq 0 ]]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 
-# Configures and builds (Release) into $CIFAR_BUILD.
+# cifar_build [-DVAR=VALUE...] [--target NAME...]: configures (Release, with the -D settings) and
+# builds $CIFAR_BUILD (everything, or the targets named).
 cifar_build() {
-  cmake -S "$CIFAR_ROOT" -B "$CIFAR_BUILD" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$CIFAR_BUILD" -j "$(nproc)"
+  local configure=() build=()
+  while (($#)); do
+    case $1 in
+      --target) build+=(--target "$2"); shift 2 ;;
+      *) configure+=("$1"); shift ;;
+    esac
+  done
+  cmake -S "$CIFAR_ROOT" -B "$CIFAR_BUILD" -DCMAKE_BUILD_TYPE=Release ${configure+"${configure[@]}"} >/dev/null
+  cmake --build "$CIFAR_BUILD" -j "$(nproc)" ${build+"${build[@]}"}
 }
 
-# Unpacks the data set if an archive is named (CIFAR10_ARCHIVE) or it is already there;
-# otherwise says that the tests on the real set will be skipped.
+# cifar_data: CIFAR-10 in data/cifar-10-batches-bin: the archive CIFAR10_ARCHIVE names, else the
+# data already there, else the official archive downloaded (tools/get_cifar10.sh checks it). If
+# none of that works, one more line says what to do, and it returns 1.
 cifar_data() {
-  if ! "$CIFAR_ROOT/tools/get_cifar10.sh" --dest "$CIFAR_ROOT/data"; then
-    echo "note: CIFAR-10 is not available (set CIFAR10_ARCHIVE=path/to/cifar-10-binary.tar.xz);" \
-         "tests on the real data set will be skipped" >&2
-    return 1
-  fi
+  "$CIFAR_ROOT/tools/get_cifar10.sh" --dest "$CIFAR_ROOT/data" && return 0
+  echo "error: CIFAR-10 is not in data/ and could not be provided (see the line above); with no" \
+       "network, set CIFAR10_ARCHIVE=path/to/cifar-10-binary.tar.xz (or .tar.gz) to use a local archive" >&2
+  return 1
+}
+
+# cifar_usage: prints the comment block at the top of the calling script (its --help).
+cifar_usage() {
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[1]}"
 }
