@@ -1,5 +1,5 @@
 """Predicted times of the all-reduces at N ranks, message by message, for the scaling model
-(tools/scaling_model.py, docs/scaling.md): ring, rhd, MPI_Allreduce as SimGrid's Open MPI selector
+(cifar_tools.scaling_model, docs/scaling.md): ring, rhd, MPI_Allreduce as SimGrid's Open MPI selector
 picks it, the hierarchical ring and hierarchical rhd, and auto (the least of them).
 
 Every formula is a sum of point-to-point messages, each costing link.t(m) for m bytes: a plain
