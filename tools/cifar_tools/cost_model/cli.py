@@ -8,14 +8,14 @@ import os
 import re
 import types
 
-from ..h5files import FileError
+from ..h5files import FileError, is_metrics_file
 from .bench import BENCH_NAME_RE, load_bench
 from .common import PROG, InputError, die, parse_rate, warn
 from .extrapolate import baseline, curves, fitted_alpha, pick_model
 from .fit import PooledRing
 from .model import read_layer_times
 from . import plots, report
-from .runs import Run, is_metrics_file
+from .runs import Run
 
 
 class _Parser(argparse.ArgumentParser):

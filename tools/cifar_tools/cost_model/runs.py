@@ -5,7 +5,7 @@ model of --layer-times FILE.h5 (bucket plan recomputed for its bucket size); oth
 error naming the file and the group."""
 import os
 
-from ..h5files import MetricsFile, is_metrics_file, text  # noqa: F401  (is_metrics_file: for cli)
+from ..h5files import MetricsFile, text
 from .common import InputError
 from .model import Model, plan_buckets, read_model
 
@@ -27,7 +27,7 @@ class Run:
             self._check_model()
 
     def _read_config(self, f, default_link):
-        path, a = self.path, f.attrs
+        path = self.path
         self.n = f.attr("world_size", int)
         self.strategy = f.attr("strategy", text)
         if self.strategy not in STRATEGIES:
