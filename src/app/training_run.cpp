@@ -154,7 +154,7 @@ NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng
 }
 
 // The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced,
-// the layers (what tools/cost_model reads instead of constants).
+// the layers (what tools/cifar_tools/cost_model reads instead of constants).
 ModelInfo describe_model(const ParamArena& arena, const GradientReducer& reducer, const ReductionPlan& plan,
                          const SimpleCnn& net) {
   const std::vector<Bucket>& buckets = reducer.buckets();

@@ -74,7 +74,7 @@ else
   echo "SKIP: mpirun cases (no mpirun)"
 fi
 
-# Where the CPU has it, bf16 trains (its accuracy: tools/bf16_accuracy.sh, docs/results.md).
+# Where the CPU has it, bf16 trains (its accuracy: tools/studies/bf16_accuracy.sh, docs/results.md).
 if grep -qw avx512_bf16 /proc/cpuinfo || grep -qw amx_bf16 /proc/cpuinfo; then
   timeout 120 "$BIN" --data-dir "$DATA" --max-steps 3 --batch-size 16 --eval false --compute-dtype bf16 \
     --metrics "$TMP/ok.h5" --save-weights "$TMP/ok.w.h5" >"$TMP/ok.out" 2>"$TMP/ok.err"
