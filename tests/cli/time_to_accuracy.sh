@@ -59,8 +59,8 @@ then pass "target never reached: all 20 steps, exit 0, says so ($(cat c2.txt))"
 else fail "target never reached (exit $rc)" "$(tail -n 3 r2.out)" "$(tail -n 3 c2.txt 2>/dev/null)"; fi
 
 # 3. resume mid-schedule: 4 epochs x 10 steps with every policy option; stop at step 13.
-policy=(--batch-size 32 --epochs 4 --eval false --lr 0.05 --lr-schedule cosine --warmup-epochs 1.5 --lr-scaling linear
-        --weight-decay 5e-4 --nesterov true --augment crop-flip)
+policy=(--batch-size 32 --epochs 4 --no-eval --lr 0.05 --lr-schedule cosine --warmup-epochs 1.5 --lr-scaling linear
+        --weight-decay 5e-4 --nesterov --augment crop-flip)
 mpi 2 "${policy[@]}" --save-weights full.h5 --metrics m3.h5 >r3.out 2>&1 &&
 mpi 2 "${policy[@]}" --max-steps 13 --checkpoint ck.h5 --metrics m3a.h5 >r3a.out 2>&1 &&
 mpi 2 "${policy[@]}" --resume ck.h5 --checkpoint ck2.h5 --save-weights resumed.h5 --metrics m3b.h5 >r3b.out 2>&1
@@ -76,7 +76,7 @@ then pass "stopped at step 13 of a warm-up + cosine schedule with augmentation, 
 else fail "resume mid-schedule bitwise (exit $rc)" "$(tail -n 2 r3.out r3a.out r3b.out 2>/dev/null)" "$(cat c3.txt 2>/dev/null)"; fi
 
 # 4. the same samples, augmented the same way, whatever N: global batch 64 on 1 and 2 ranks.
-same=(--global-batch 64 --epochs 1 --eval false --lr 0.05 --lr-schedule onecycle --augment crop-flip)
+same=(--global-batch 64 --epochs 1 --no-eval --lr 0.05 --lr-schedule onecycle --augment crop-flip)
 mpi 1 "${same[@]}" --save-weights n1.h5 --metrics m4a.h5 >r4a.out 2>&1 &&
 mpi 2 "${same[@]}" --save-weights n2.h5 --metrics m4b.h5 >r4b.out 2>&1
 rc=$?
