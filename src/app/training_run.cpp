@@ -336,8 +336,8 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  schedule.scaled_lr());
   if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.warmup_epochs > 0 || cfg.augment != Augment::none ||
                cfg.weight_decay > 0 || cfg.nesterov))
-    spdlog::info("policy: schedule {} from lr {:.4g}, warm-up {} epoch(s); weight decay {}, nesterov {}, augment {}",
-                 to_string(cfg.lr_schedule), schedule.scaled_lr(), cfg.warmup_epochs, cfg.weight_decay,
+    spdlog::info("policy: lr {:.4g}, schedule {}, warm-up {} epoch(s); weight decay {}, nesterov {}, augment {}",
+                 schedule.scaled_lr(), to_string(cfg.lr_schedule), cfg.warmup_epochs, cfg.weight_decay,
                  cfg.nesterov ? "on" : "off", to_string(cfg.augment));
   if (metrics) {
     RunInfo info{config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),

@@ -91,13 +91,17 @@ PY
 then pass "augmented training is the same on 1 and 2 ranks at a fixed global batch: $(cat c4.txt)"
 else fail "augmentation independent of N (exit $rc)" "$(tail -n 2 r4a.out r4b.out)" "$(cat c4.txt 2>/dev/null)"; fi
 
-# 5. the two recipes are valid configuration files (one step each on the fake set).
+# 5. the two recipes are valid configuration files (one step each on the fake set), and the
+# start-up log names the lr their linear scaling makes at N = 2 (a global batch of 256).
+declare -A scaled=([time_to_accuracy]="lr 0.05 scaled linear x2 (global batch 256 / 128) = 0.1"
+                   [best_accuracy]="lr 0.04 scaled linear x2 (global batch 256 / 128) = 0.08")
 for recipe in time_to_accuracy best_accuracy; do
   mpi 2 --config "$src/config/$recipe.toml" --max-steps 1 --metrics "r_$recipe.h5" \
     >"r_$recipe.out" 2>&1
   rc=$?
-  if [[ $rc -eq 0 ]] && grep -q "policy: lr" "r_$recipe.out"; then pass "config/$recipe.toml runs"
-  else fail "config/$recipe.toml runs (exit $rc)" "$(tail -n 3 "r_$recipe.out")"; fi
+  if [[ $rc -eq 0 ]] && grep -q "policy: lr" "r_$recipe.out" && grep -qF -- "] ${scaled[$recipe]}" "r_$recipe.out"
+  then pass "config/$recipe.toml runs: ${scaled[$recipe]}"
+  else fail "config/$recipe.toml runs (exit $rc)" "$(grep -m2 'scaled\|policy' "r_$recipe.out")" "$(tail -n 3 "r_$recipe.out")"; fi
 done
 
 if ((failures)); then echo "time_to_accuracy: $failures case(s) failed"; exit 1; fi
