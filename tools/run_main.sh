@@ -16,4 +16,4 @@ cifar_build --target cifar_mpi
 cd "$CIFAR_ROOT"
 np="${NP:-2}"
 mpirun -np "$np" --bind-to none --oversubscribe "$CIFAR_BUILD/cifar_mpi" --config config/default.toml \
-  --threads 1 --allreduce ring --overlap on "$@"
+  --threads 1 --allreduce ring --overlap "$@"

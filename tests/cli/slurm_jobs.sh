@@ -116,20 +116,20 @@ results_of() { echo "$tmp/results/${job_of[$1]:-none}"; }
 # ---- the jobs, all queued at once (Slurm starts them as the 8 CPUs free up) -----------------------
 # Pre-emption first, and its reference: 120 steps of batch 32 on 2 ranks (12 epochs of 10 steps).
 # The cancelled job has no step limit: it runs until the scancel.
-long="--epochs 100 --batch-size 32 --eval false --log-every 1 --allreduce ring --overlap on"
+long="--epochs 100 --batch-size 32 --no-eval --log-every 1 --allreduce ring --overlap"
 submit ref train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$long" -- --max-steps 120 --save-weights "$tmp/ref.h5"
 submit pre_srun train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$long" -- --max-steps 120 --save-weights "$tmp/pre_srun.h5"
 submit pre_mpirun train.sbatch "" LAUNCHER=mpirun TRAIN_ARGS="$long" -- --max-steps 120 --save-weights "$tmp/pre_mpirun.h5"
 submit cancel train.sbatch "" LAUNCHER=srun TRAIN_ARGS="${long/--epochs 100/--epochs 100000}"
-short="--epochs 2 --batch-size 32 --log-every 5 --allreduce ring --overlap on"
+short="--epochs 2 --batch-size 32 --log-every 5 --allreduce ring --overlap"
 for l in srun mpirun; do
   for n in 2 4; do
     submit "train_${l}_np$n" train.sbatch "--ntasks-per-node=$n" LAUNCHER=$l TRAIN_ARGS="$short" -- --max-steps 6
   done
-  submit "scaling_$l" scaling.sbatch "" LAUNCHER=$l TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 4 --eval false"
+  submit "scaling_$l" scaling.sbatch "" LAUNCHER=$l TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 4 --no-eval"
 done
 submit bad_option train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$short" -- --no-such-option
-submit bad_step scaling.sbatch "--ntasks=2" LAUNCHER=srun TASK_COUNTS="1 3" TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 2 --eval false"
+submit bad_step scaling.sbatch "--ntasks=2" LAUNCHER=srun TASK_COUNTS="1 3" TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 2 --no-eval"
 
 # ---- pre-emption: USR1 to the batch script at the 2nd epoch, the ranks paused; a plain scancel -----
 # ranks_of ID: the pids of job ID's cifar_mpi processes (their --metrics is under results/ID/).
@@ -279,7 +279,7 @@ fi
 # ---- why the scripts use --mpi=pmix (or mpirun) ---------------------------------------------------
 for how in --mpi=pmi2 plain; do
   mpi=(); [[ $how == plain ]] || mpi=("$how")
-  timeout 60 srun "${mpi[@]}" --ntasks=2 "$bin" --data-dir "$tmp/data" --max-steps 1 --eval false \
+  timeout 60 srun "${mpi[@]}" --ntasks=2 "$bin" --data-dir "$tmp/data" --max-steps 1 --no-eval \
     --metrics "$tmp/x.h5" >"$tmp/srun-$how.log" 2>&1
   rc=$?
   if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "OMPI was not built with SLURM's PMI support" "$tmp/srun-$how.log"; then

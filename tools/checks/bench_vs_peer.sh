@@ -67,7 +67,7 @@ if [[ "$mode" == step ]]; then
   echo "|---|---|---|---|"
   for r in $(seq "$repeat"); do
     read -r p_ips _ _ < <(run_peer --nproc 1 --threads 2 --max-iters "$steps")
-    read -r o_ips _ _ < <(run_ours 1 --threads 2 --max-steps "$steps" --eval false ${ours_args[@]+"${ours_args[@]}"})
+    read -r o_ips _ _ < <(run_ours 1 --threads 2 --max-steps "$steps" --no-eval ${ours_args[@]+"${ours_args[@]}"})
     echo "| $r | $p_ips | $o_ips | $(awk -v a="$o_ips" -v b="$p_ips" 'BEGIN {printf "%.2fx", a/b}') |"
   done
 elif [[ "$mode" == scaling ]]; then
@@ -81,9 +81,9 @@ elif [[ "$mode" == scaling ]]; then
   # The ceiling: two independent processes, each with one rank's steps (25,000 images / 128 = 196).
   share=$((196 * epochs))
   clog=$(mktemp); trap 'rm -f "$log" "$clog" "$clog.2"' EXIT
-  "$bin" --data-dir "$data" --threads 1 --max-steps "$share" --eval false --log-every 100000 >"$clog" 2>&1 &
+  "$bin" --data-dir "$data" --threads 1 --max-steps "$share" --no-eval --log-every 100000 >"$clog" 2>&1 &
   c1=$!
-  "$bin" --data-dir "$data" --threads 1 --max-steps "$share" --eval false --log-every 100000 --seed 7 >"$clog.2" 2>&1 &
+  "$bin" --data-dir "$data" --threads 1 --max-steps "$share" --no-eval --log-every 100000 --seed 7 >"$clog.2" 2>&1 &
   c2=$!
   wait "$c1" && wait "$c2" || { cat "$clog" "$clog.2" >&2; exit 1; }
   tc=$(awk '/total training time/ {t=$4} END {print t}' "$clog" "$clog.2" | sort -g | tail -n 1)
@@ -95,7 +95,7 @@ elif [[ "$mode" == scaling ]]; then
   echo "| peer seed 2 x 1 thread | $s_t | $s_ips | $s_acc | - | $(awk -v a="$s_t" -v b="$p_t" 'BEGIN {printf "%.2f", a/b}') |"
   for strategy in naive mpi ring; do
     for overlap in off on; do
-      read -r ips t2 acc < <(run_ours 2 --threads 1 --epochs "$epochs" --allreduce "$strategy" --overlap "$overlap")
+      read -r ips t2 acc < <(run_ours 2 --threads 1 --epochs "$epochs" --allreduce "$strategy" $([[ $overlap == on ]] && echo --overlap || echo --no-overlap))
       eff=$(awk -v a="$t1" -v b="$t2" -v c="$tc" 'BEGIN {printf "%.1f%% (%.1f%% of ceiling)", 100*a/(2*b), 100*c/b}')
       echo "| cifar_mpi N=2 $strategy overlap $overlap | $t2 | $ips | $acc | $eff | $(awk -v a="$t2" -v b="$p_t" 'BEGIN {printf "%.3f", a/b}') |"
     done

@@ -437,7 +437,7 @@ def plot_accuracy_vs_time(runs, out, labeler=None):
                        label=(f"target {100 * tgt:g}%" if ax is axes[0] else None))
     if not drawn:
         for ax in axes:
-            ax.text(0.5, 0.5, "no evaluations recorded\n(--eval false?)", ha="center", va="center",
+            ax.text(0.5, 0.5, "no evaluations recorded\n(--no-eval?)", ha="center", va="center",
                     transform=ax.transAxes, color="0.4")
     axes[0].set_xlabel("wall time since the start of training (s, evaluations included)")
     axes[1].set_xlabel("epochs trained")

@@ -64,7 +64,7 @@ bin="$CIFAR_BUILD/cifar_mpi"
 cd "$CIFAR_ROOT"
 
 echo "link_sweep: one process (T1)"
-"$bin" --threads 1 --max-steps "$STEPS" --eval false --log-every 100000 --metrics "$OUT/runs/n1.h5" --force \
+"$bin" --threads 1 --max-steps "$STEPS" --no-eval --log-every 100000 --metrics "$OUT/runs/n1.h5" --force \
   >"$OUT/runs/n1.log" 2>&1 || { echo "link_sweep: run failed; see $OUT/runs/n1.log" >&2; exit 1; }
 for rate in $RATES; do
   for topo in $TOPOS; do
@@ -85,7 +85,7 @@ for rate in $RATES; do
           name="$rate-$topo-$strategy-${bucket}mb-ov$overlap"
           echo "link_sweep: $name"
           "$sim" --hosts "$hosts" --ranks-per-host "$rph" --rate "$rate" -- "$bin" --threads 1 --max-steps "$STEPS" \
-            --eval false --log-every 100000 --allreduce "$strategy" --bucket-mb "$bucket" --overlap "$overlap" \
+            --no-eval --log-every 100000 --allreduce "$strategy" --bucket-mb "$bucket" $([[ $overlap == on ]] && echo --overlap || echo --no-overlap) \
             --metrics "$OUT/runs/$name.h5" --force >"$OUT/runs/$name.log" 2>&1 ||
             { echo "link_sweep: run failed; see $OUT/runs/$name.log" >&2; exit 1; }
         done
@@ -99,8 +99,8 @@ for rate in $RATES; do
         name="$rate-$topo-ring-${small}mb-ov$overlap-b512"
         echo "link_sweep: $name"
         "$sim" --hosts "$hosts" --ranks-per-host "$rph" --rate "$rate" -- "$bin" --threads 1 --batch-size 512 \
-          --max-steps "$(((STEPS + 3) / 4 + 2))" --eval false --log-every 100000 --allreduce ring --bucket-mb "$small" \
-          --overlap "$overlap" --metrics "$OUT/runs/$name.h5" --force >"$OUT/runs/$name.log" 2>&1 ||
+          --max-steps "$(((STEPS + 3) / 4 + 2))" --no-eval --log-every 100000 --allreduce ring --bucket-mb "$small" \
+          $([[ $overlap == on ]] && echo --overlap || echo --no-overlap) --metrics "$OUT/runs/$name.h5" --force >"$OUT/runs/$name.log" 2>&1 ||
           { echo "link_sweep: run failed; see $OUT/runs/$name.log" >&2; exit 1; }
       done
     fi
@@ -118,8 +118,8 @@ for rate in $RATES; do
           [[ $order == node ]] && name+="-bynode"
           echo "link_sweep: $name"
           "$sim" --hosts "$hosts" --ranks-per-host "$rph" --rate "$rate" --mca rmaps_base_mapping_policy "$order" \
-            --no-meta -- "$bin" --threads 1 --max-steps "$STEPS" --eval false --log-every 100000 --allreduce ring \
-            --ring-layout "$layout" --bucket-mb "${BUCKETS%% *}" --overlap off --meta hosts="$hosts" \
+            --no-meta -- "$bin" --threads 1 --max-steps "$STEPS" --no-eval --log-every 100000 --allreduce ring \
+            --ring-layout "$layout" --bucket-mb "${BUCKETS%% *}" --no-overlap --meta hosts="$hosts" \
             --meta ranks_per_host="$rph" --meta link_rate="$rate" --meta rank_order="by-$order" \
             --metrics "$OUT/order/$name.h5" --force >"$OUT/order/$name.log" 2>&1 ||
             { echo "link_sweep: run failed; see $OUT/order/$name.log" >&2; exit 1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Overlap on against off, strategy by strategy: cifar_mpi runs with --overlap off and on back to
+# Overlap on against off, strategy by strategy: cifar_mpi runs with --no-overlap and --overlap back to
 # back (so machine load hits both alike), one line each with medians over the steps after the
 # second, in ms, of the step (slowest rank's data + compute + exposed comm + update), T_comp
 # (slowest rank), T_comm (fastest rank: the all-reduce itself) and T_wait (slowest rank). Repeat and compare the pairs' ratios: on a
@@ -37,8 +37,8 @@ for rep in $(seq "$reps"); do
     for b in $buckets; do
       [[ $s == naive && $b != "${buckets%% *}" ]] && continue
       for ov in off on; do
-        args=(--threads 1 --max-steps "$steps" --eval false --log-every 100000 --allreduce "$s" --bucket-mb "$b"
-              --overlap "$ov" --metrics "$tmp/run.h5" --force "$@")
+        args=(--threads 1 --max-steps "$steps" --no-eval --log-every 100000 --allreduce "$s" --bucket-mb "$b"
+              $([[ $ov == on ]] && echo --overlap || echo --no-overlap) --metrics "$tmp/run.h5" --force "$@")
         if [[ $where == local ]]; then
           out=$(mpirun -np 2 --oversubscribe --bind-to none "$bin" "${args[@]}" 2>&1)
         else

@@ -15,7 +15,7 @@
 #               as --eval-every K; default: none). Steps per epoch shrink as 1/N, so a K that is
 #               a fraction of an epoch at N = 1 is a bigger fraction at larger N
 #   -- ...      passed to every run, plus "--epochs 1" and "--threads 1" unless they are given;
-#               e.g. "-- --epochs 2", or "-- --max-steps 50 --eval false" for a quick look
+#               e.g. "-- --epochs 2", or "-- --max-steps 50 --no-eval" for a quick look
 #
 # Uses the built binary $CIFAR_BUILD/cifar_mpi (default build/; this script builds nothing) and
 # runs from the repository root, so relative paths in the options are relative to it. A run whose
