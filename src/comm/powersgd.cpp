@@ -61,34 +61,97 @@ void fill_normal(std::span<float> out, uint64_t seed) {
   }
 }
 
+// The three products, with the rank K a compile-time constant for the usual ranks so that the
+// inner loops over K unroll into registers (K runtime-sized otherwise: kDynamic).
+constexpr size_t kDynamic = 0;
+
 // p (rows x k) = m (rows x cols) q (cols x k)
-void multiply(const float* m, const float* q, float* p, size_t rows, size_t cols, size_t k) {
-  std::fill(p, p + rows * k, 0.0f);
-  for (size_t i = 0; i < rows; ++i)
+template <size_t K>
+void multiply_k(const float* m, const float* q, float* p, size_t rows, size_t cols, size_t k) {
+  if constexpr (K != kDynamic) k = K;
+  for (size_t i = 0; i < rows; ++i) {
+    float acc[K == kDynamic ? 1 : K] = {};
+    float* out = K == kDynamic ? p + i * k : acc;
+    if constexpr (K == kDynamic) std::fill(out, out + k, 0.0f);
+    const float* row = m + i * cols;
     for (size_t c = 0; c < cols; ++c) {
-      const float v = m[i * cols + c];
-      for (size_t j = 0; j < k; ++j) p[i * k + j] += v * q[c * k + j];
+      const float v = row[c];
+      for (size_t j = 0; j < k; ++j) out[j] += v * q[c * k + j];
     }
+    if constexpr (K != kDynamic) std::copy(acc, acc + K, p + i * k);
+  }
 }
 
 // q (cols x k) = m^T (cols x rows) p (rows x k)
-void multiply_transposed(const float* m, const float* p, float* q, size_t rows, size_t cols, size_t k) {
+template <size_t K>
+void multiply_transposed_k(const float* m, const float* p, float* q, size_t rows, size_t cols, size_t k) {
+  if constexpr (K != kDynamic) k = K;
   std::fill(q, q + cols * k, 0.0f);
-  for (size_t i = 0; i < rows; ++i)
-    for (size_t c = 0; c < cols; ++c) {
-      const float v = m[i * cols + c];
-      for (size_t j = 0; j < k; ++j) q[c * k + j] += v * p[i * k + j];
+  for (size_t i = 0; i < rows; ++i) {
+    float pi[K == kDynamic ? 1 : K];
+    const float* prow = p + i * k;
+    if constexpr (K != kDynamic) {
+      std::copy(prow, prow + K, pi);
+      prow = pi;
     }
+    const float* row = m + i * cols;
+    for (size_t c = 0; c < cols; ++c) {
+      const float v = row[c];
+      for (size_t j = 0; j < k; ++j) q[c * k + j] += v * prow[j];
+    }
+  }
 }
 
 // m (rows x cols) = p (rows x k) q^T (k x cols)
-void outer(const float* p, const float* q, float* m, size_t rows, size_t cols, size_t k) {
+template <size_t K>
+void outer_k(const float* p, const float* q, float* m, size_t rows, size_t cols, size_t k) {
+  if constexpr (K != kDynamic) k = K;
   for (size_t i = 0; i < rows; ++i)
     for (size_t c = 0; c < cols; ++c) {
       float s = 0;
       for (size_t j = 0; j < k; ++j) s += p[i * k + j] * q[c * k + j];
       m[i * cols + c] = s;
     }
+}
+
+template <template <size_t> class F>
+void dispatch(size_t k, auto&&... args) {
+  switch (k) {
+    case 1: F<1>{}(args..., k); break;
+    case 2: F<2>{}(args..., k); break;
+    case 4: F<4>{}(args..., k); break;
+    case 8: F<8>{}(args..., k); break;
+    default: F<kDynamic>{}(args..., k); break;
+  }
+}
+
+template <size_t K>
+struct Multiply {
+  void operator()(const float* m, const float* q, float* p, size_t rows, size_t cols, size_t k) {
+    multiply_k<K>(m, q, p, rows, cols, k);
+  }
+};
+template <size_t K>
+struct MultiplyTransposed {
+  void operator()(const float* m, const float* p, float* q, size_t rows, size_t cols, size_t k) {
+    multiply_transposed_k<K>(m, p, q, rows, cols, k);
+  }
+};
+template <size_t K>
+struct Outer {
+  void operator()(const float* p, const float* q, float* m, size_t rows, size_t cols, size_t k) {
+    outer_k<K>(p, q, m, rows, cols, k);
+  }
+};
+
+void multiply(const float* m, const float* q, float* p, size_t rows, size_t cols, size_t k) {
+  dispatch<Multiply>(k, m, q, p, rows, cols);
+}
+void multiply_transposed(const float* m, const float* p, float* q, size_t rows, size_t cols, size_t k) {
+  dispatch<MultiplyTransposed>(k, m, p, q, rows, cols);
+}
+void outer(const float* p, const float* q, float* m, size_t rows, size_t cols, size_t k) {
+  dispatch<Outer>(k, p, q, m, rows, cols);
 }
 
 }  // namespace
