@@ -10,8 +10,9 @@ namespace cifar {
 namespace {
 
 void write_checkpoint(TrainingRun& run, const CheckpointPosition& pos) {
+  const CheckpointExtras extras = run.send_less.checkpoint_state(run.comm);  // collective
   if (run.root) save_checkpoint(run.checkpoint_path, run.arena, run.sgd.velocity(), pos, run.identity,
-                                  run.plan.text(run.world, run.cfg));
+                                  run.plan.text(run.world, run.cfg), extras);
   run.last_checkpoint_step = static_cast<long long>(pos.global_step);
 }
 
