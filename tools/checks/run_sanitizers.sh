@@ -70,7 +70,7 @@ t_build=$((SECONDS - t0))
 fail=0
 # unit_tests runs outside ctest here, so make its PyTorch fixture first (ctest's set-up test: a
 # no-op when the shared one is there).
-(cd "$BUILD" && ctest -R '^fixture\.simplecnn$' --output-on-failure >/dev/null) ||
+(cd "$BUILD" && ctest -R '^fixture\.simplecnn$' --output-on-failure) ||
   { echo "sanitizers: making the PyTorch fixture failed (ctest -R fixture.simplecnn in $BUILD)" >&2; fail=1; }
 log_unit="$BUILD/sanitizers-unit_tests.log"
 t1=$SECONDS
