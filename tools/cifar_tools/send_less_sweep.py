@@ -49,7 +49,15 @@ def row(path, target):
     start = int(m.config.get("compress_start", "0")) if m.config.get("compress_start", "auto") != "auto" else \
         (int(m.attrs.get("steps_per_epoch", 0)) + 9) // 10
     later = b[start:] if steps > start else b
-    return {"file": os.path.basename(path), "rate": m.meta.get("link_rate", "?"), "method": method(m),
+    # Mean timers (rank 0) over the steps after the start (and after 40: warm-up), up to 780.
+    lo, hi = max(start, 40), min(steps, 780)
+    means = {}
+    for k in ("t_data", "t_comp", "t_comm", "t_wait", "t_update"):
+        col = m.step_column(k)
+        col = np.asarray(col)[:, 0] if col is not None and np.ndim(col) == 2 else np.asarray(col if col is not None else [])
+        means[k] = float(np.mean(col[lo:hi])) if hi > lo and len(col) >= hi else math.nan
+    means["step"] = means["t_data"] + means["t_comp"] + means["t_wait"] + means["t_update"]
+    return {**means,"file": os.path.basename(path), "rate": m.meta.get("link_rate", "?"), "method": method(m),
             "time": t, "bytes": float(np.mean(later)) if len(later) else math.nan,
             "final": float(acc[-1]) if len(acc) else math.nan, "evals": len(acc), "steps": steps}
 
@@ -78,11 +86,13 @@ def main(argv=None):
                       key=lambda r: (order.index(r["method"]) if r["method"] in order else 2, r["method"], r["file"]))
         base = [r["time"] for r in here if r["method"] == "plain fp32" and not math.isnan(r["time"])]
         md += [f"## {rate}", "", "| run | method | time to target (s) | vs plain | bytes/step (rank 0, after the "
-               "start) | final accuracy | steps |", "|---|---|---|---|---|---|---|"]
+               "start) | step, compute, T_comm, T_wait (ms, mean) | final accuracy | steps |",
+               "|---|---|---|---|---|---|---|---|"]
         for r in here:
             ratio = f"{r['time'] / min(base):.2f}x" if base and not math.isnan(r["time"]) else "-"
             t = "not reached" if math.isnan(r["time"]) else f"{r['time']:.1f}"
-            md.append(f"| {r['file']} | {r['method']} | {t} | {ratio} | {r['bytes']:,.0f} | "
+            ms = ", ".join(f"{1e3 * r[k]:.1f}" for k in ("step", "t_comp", "t_comm", "t_wait"))
+            md.append(f"| {r['file']} | {r['method']} | {t} | {ratio} | {r['bytes']:,.0f} | {ms} | "
                       f"{100 * r['final']:.2f}% | {r['steps']} |")
         md.append("")
     os.makedirs(out, exist_ok=True)
