@@ -63,6 +63,10 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   else if (r.target.target > 0)
     std::printf("  %-34s %12s\n", ("target " + std::to_string(100 * r.target.target).substr(0, 5) + "%").c_str(),
                 "not reached");
+  if (r.checkpoints_written > 0)  // what checkpointing cost the steps (the writer thread does the disk)
+    std::printf("  %-34s %12zu     (%.1f ms of the training thread, %.3f%% of training time)\n",
+                "checkpoints written", r.checkpoints_written, 1e3 * r.checkpoint_seconds,
+                m.total_train_time > 0 ? 100 * r.checkpoint_seconds / m.total_train_time : 0.0);
   if (!r.metrics_path.empty()) std::printf("  %-34s %s\n", "metrics file (HDF5)", r.metrics_path.c_str());
   std::fflush(stdout);
 }

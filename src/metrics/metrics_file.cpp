@@ -150,6 +150,7 @@ void MetricsFile::add_epoch(const EpochRecord& epoch, std::vector<StepRecord> st
                 " step records, expected " + std::to_string(epoch.steps) + " steps x " + std::to_string(world) +
                 " ranks");
   epochs_.push_back(epoch);
+  running_steps_.clear();
   steps_.insert(steps_.end(), steps_by_rank.begin(), steps_by_rank.end());
   step_epoch_.insert(step_epoch_.end(), epoch.steps, epoch.epoch);
 }
@@ -224,8 +225,11 @@ MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const St
 }
 
 MetricsSummary MetricsFile::summary() const {
-  return summarize(epochs_, steps_, info_.env.world_size, info_.eval,
-                   complete_ ? std::optional<double>(total_wall_) : std::nullopt);
+  MetricsSummary m = summarize(epochs_, steps_, info_.env.world_size, info_.eval,
+                               complete_ ? std::optional<double>(total_wall_) : std::nullopt);
+  m.checkpoints_written = checkpoints_written_;
+  m.checkpoint_seconds = checkpoint_seconds_;
+  return m;
 }
 
 // ---- writing -------------------------------------------------------------------------------
@@ -341,6 +345,7 @@ void write_run_attributes(hid_t f, const RunInfo& info, bool complete) {
   const size_t world = static_cast<size_t>(std::max(1, info.env.world_size));
   attr(f, "format", "cifar_mpi metrics v1 (docs/metrics.md)");
   attr_int(f, "complete", complete ? 1 : 0);
+  attr_int(f, "start_global_step", static_cast<long long>(info.start_global_step));
   for (const auto& [key, value] : info.config) attr(f, "config." + key, value);
   attr_int(f, "world_size", info.env.world_size);
   attr_int(f, "ranks_per_node", info.env.ranks_per_node);
@@ -468,6 +473,8 @@ void write_summary(hid_t f, const MetricsSummary& m) {
   attr(g, "comm_bytes_per_rank", m.comm_bytes_per_rank);
   attr(g, "final_train_loss", m.final_train_loss);
   attr(g, "final_test_accuracy", m.final_test_accuracy);
+  attr_int(g, "checkpoints_written", static_cast<long long>(m.checkpoints_written));
+  attr(g, "checkpoint_seconds", m.checkpoint_seconds);
 }
 
 // model/: the reduction plan beside the buckets: each bucket's all-reduce, where the plan came from,
@@ -557,9 +564,19 @@ void write_target_summary(hid_t f, const TargetSummary& t) {
 void MetricsFile::write() const {
   const fs::path tmp = temp_path_for(path_);
   try {
+    const auto lock = h5_lock();  // the checkpoint writer thread may be writing (HDF5 is not thread-safe)
     H5Handle f = h5_create(tmp);
     write_run_attributes(f, info_, complete_);
-    write_steps(f, steps_, step_epoch_, static_cast<size_t>(std::max(1, info_.env.world_size)));
+    const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
+    if (running_steps_.empty()) {
+      write_steps(f, steps_, step_epoch_, world);
+    } else {  // the finished epochs' steps, then the running epoch's so far
+      std::vector<StepRecord> steps = steps_;
+      steps.insert(steps.end(), running_steps_.begin(), running_steps_.end());
+      std::vector<int> epochs = step_epoch_;
+      epochs.insert(epochs.end(), running_steps_.size() / world, running_epoch_);
+      write_steps(f, steps, epochs, world);
+    }
     write_epochs(f, epochs_, info_.eval);
     write_model(f, model_, layer_forward_sum_, layer_backward_sum_, layer_steps_);
     write_summary(f, summary());
