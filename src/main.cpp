@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
     }
   });
   spdlog::set_pattern("[%H:%M:%S] %v");
+  // Each line out at once, also into a pipe (tools/elastic_run.sh, Slurm's log): a launcher reads
+  // the progress lines of a job that may be killed the next moment.
+  spdlog::flush_on(spdlog::level::info);
   try {
     auto cfg = cifar::parse_config(argc, argv, world_rank() == 0, cifar::version_text);
     // Ranks started with different options (mpirun's MPMD syntax, another config file) would
