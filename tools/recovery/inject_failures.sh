@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Failure injection: runs a training job under tools/elastic_run.sh while killing (SIGKILL) or
 # stopping (SIGSTOP: a stall) one rank every --every seconds, the rank drawn from a seeded
-# generator, until the job ends; then prints the goodput (the time of an uninterrupted run over
-# the time with failures), the recoveries and the seconds down of each.
+# generator, until the job ends; or, on simulated hosts (--sim-hosts K), removes the last host's
+# network namespace once. Then prints the goodput (the time of an uninterrupted run over the time
+# with failures), the recoveries and the seconds down of each.
 set -u
 ME=inject_failures.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
@@ -20,7 +21,10 @@ options:
   --np N               ranks (required)
   --every S            seconds between failures (default 20)
   --seed K             seed of the schedule (which rank; default 1)
-  --signal KILL|STOP   what a failure is (default KILL; STOP needs --stall-timeout in the args)
+  --signal KILL|STOP|HOST  what a failure is (default KILL; STOP needs --stall-timeout in the args;
+                       HOST: with --sim-hosts, the last host's namespace removed, once)
+  --sim-hosts K        run on K simulated hosts (tools/sim_hosts.sh, root), N/K ranks each; the
+                       launcher goes on with the hosts left (--min-ranks N/K)
   --reference-time S   the uninterrupted run's time, if already measured (skips that run)
   --max-restarts K     passed to elastic_run.sh (default 100)
   --mpirun-args 'ARGS' passed to elastic_run.sh and to the reference's mpirun
@@ -29,7 +33,7 @@ options:
 EOF
 }
 
-np=0 every=20 seed=1 sig=KILL ref_time="" max_restarts=100 mpirun_args="" out=""
+np=0 every=20 seed=1 sig=KILL ref_time="" max_restarts=100 mpirun_args="" out="" sim=0
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
@@ -41,12 +45,14 @@ while (($#)); do
     --max-restarts) max_restarts=$2; shift 2 ;;
     --mpirun-args) mpirun_args=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --sim-hosts) sim=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "$ME: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ $np =~ ^[0-9]+$ ]] && ((np >= 1)) || { echo "$ME: --np must be a number >= 1" >&2; exit 2; }
-[[ $sig == KILL || $sig == STOP ]] || { echo "$ME: --signal must be KILL or STOP, got '$sig'" >&2; exit 2; }
+[[ $sig == KILL || $sig == STOP || $sig == HOST ]] || { echo "$ME: --signal must be KILL, STOP or HOST, got '$sig'" >&2; exit 2; }
+[[ $sig == HOST && $sim -lt 2 ]] && { echo "$ME: --signal HOST needs --sim-hosts K (K >= 2)" >&2; exit 2; }
 [[ $every =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$ME: --every must be a number of seconds, got '$every'" >&2; exit 2; }
 BIN=${CIFAR_MPI:-$CIFAR_BUILD/cifar_mpi}
 [[ -z $out ]] && out=results/inject-$(date +%Y%m%d-%H%M%S)
@@ -55,19 +61,30 @@ out=$(cd "$out" && pwd)
 
 accuracy() { grep -o "final test accuracy *[0-9.]*%" "$1" | tail -n 1 | grep -o "[0-9.]*%"; }
 
+sim_hosts=("$CIFAR_ROOT/tools/sim_hosts.sh" --hosts "$sim" --ranks-per-host $((np / (sim > 0 ? sim : 1))) --rate none)
 if [[ -z $ref_time ]]; then
   t0=$(date +%s.%N)
-  # shellcheck disable=SC2086
-  mpirun -np "$np" $mpirun_args "$BIN" "$@" --metrics "$out/reference.h5" --force --checkpoint "$out/reference.ckpt.h5" \
-    >"$out/reference.log" 2>&1 || { echo "$ME: the uninterrupted run failed (see $out/reference.log)" >&2; exit 1; }
+  if ((sim > 0)); then
+    "${sim_hosts[@]}" -- "$BIN" "$@" --metrics "$out/reference.h5" --force --checkpoint "$out/reference.ckpt.h5" \
+      >"$out/reference.log" 2>&1
+  else
+    # shellcheck disable=SC2086
+    mpirun -np "$np" $mpirun_args "$BIN" "$@" --metrics "$out/reference.h5" --force --checkpoint "$out/reference.ckpt.h5" \
+      >"$out/reference.log" 2>&1
+  fi || { echo "$ME: the uninterrupted run failed (see $out/reference.log)" >&2; exit 1; }
   ref_time=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { print a - b }')
   echo "uninterrupted run: $(printf %.1f "$ref_time") s, final test accuracy $(accuracy "$out/reference.log")"
 fi
 
 ckpt=$out/failures.ckpt.h5
 t0=$(date +%s.%N)
-"$CIFAR_ROOT/tools/elastic_run.sh" --np "$np" --max-restarts "$max_restarts" --mpirun-args "$mpirun_args" -- "$@" \
-  --checkpoint "$ckpt" --metrics "$out/failures.h5" >"$out/failures.out" 2>"$out/failures.err" &
+if ((sim > 0)); then
+  "${sim_hosts[@]}" --elastic "--max-restarts $max_restarts --min-ranks $((np / sim))" -- "$BIN" "$@" \
+    --checkpoint "$ckpt" --metrics "$out/failures.h5" >"$out/failures.out" 2>"$out/failures.err" &
+else
+  "$CIFAR_ROOT/tools/elastic_run.sh" --np "$np" --max-restarts "$max_restarts" --mpirun-args "$mpirun_args" -- "$@" \
+    --checkpoint "$ckpt" --metrics "$out/failures.h5" >"$out/failures.out" 2>"$out/failures.err" &
+fi
 launcher=$!
 # The schedule: a failure every $every s, the rank from a seeded generator (bash's RANDOM).
 RANDOM=$seed
@@ -75,6 +92,14 @@ n=0
 while kill -0 "$launcher" 2>/dev/null; do
   sleep "$every"
   kill -0 "$launcher" 2>/dev/null || break
+  if [[ $sig == HOST ]]; then  # the last simulated host: its processes killed, its namespace removed
+    ((n > 0)) && continue
+    ns=$(ip netns list | awk '{print $1}' | grep -E '^cifsim[0-9]+-h[0-9]+$' | sort -V | tail -n 1)
+    [[ -n $ns ]] || continue
+    ip netns pids "$ns" | xargs -r kill -9
+    ip netns delete "$ns" && n=1 && echo "[$(date +%H:%M:%S)] failure 1: host $ns removed"
+    continue
+  fi
   mapfile -t pids < <(pgrep -f -- "--checkpoint $ckpt" | while read -r p; do
     [[ $(cat /proc/"$p"/comm 2>/dev/null) == cifar_mpi ]] && echo "$p"; done | sort -n)
   ((${#pids[@]})) || continue
