@@ -32,8 +32,10 @@ timeout 300 "$TOOL" --hosts 2 --rate none --elastic "--min-ranks 1 --max-restart
   --checkpoint "$TMP/c.h5" --checkpoint-every 4 --save-weights el.h5 --metrics "$TMP/el.m.h5" >el.out 2>el.err &
 run=$!
 for _ in $(seq 3000); do grep -q "epoch 2 step    3/" el.m.h5.recovery/attempt0.log 2>/dev/null && break; sleep 0.02; done
-ns=$(ip netns list | awk '{print $1}' | grep -E '^cifsim[0-9]+-h1$' | head -n 1)
-if [[ -n $ns ]]; then
+# This run's host 1, by the prefix sim_hosts.sh says it uses (other runs may have hosts of their own).
+prefix=$(grep -o "namespaces cifsim[0-9]*-" el.err | head -n 1 | cut -d' ' -f2)
+ns=${prefix:+${prefix}h1}
+if [[ -n $ns ]] && ip netns list | awk '{print $1}' | grep -qx "$ns"; then
   ip netns pids "$ns" | xargs -r kill -9
   ip netns delete "$ns"
 fi

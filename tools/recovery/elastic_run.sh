@@ -197,20 +197,25 @@ while :; do
   fi
   log "attempt $attempt on $ranks rank(s)${resume:+ from $resume (global step $resume_step)}"
   start=$(date +%s.%N)
-  # The job in its own process group, so that a signal to the launcher reaches it and nothing of
-  # it is left behind. SIGTERM and SIGUSR1 both go on as SIGUSR1 (mpirun forwards it; on SIGTERM
-  # it would kill the ranks): every rank checkpoints and exits 75.
+  # The job in its own process group, so that nothing of it is left behind (the group is killed
+  # once mpirun has returned: a rank stopped by SIGSTOP too). Its output goes to the attempt's log
+  # and, by a tail outside the group, to this script's output. Signals go to mpirun/srun alone,
+  # which pass them to the ranks: SIGTERM and SIGUSR1 both as SIGUSR1 (on SIGTERM mpirun would
+  # kill the ranks), so every rank checkpoints and exits 75.
+  : >"$alog"
   set -m
-  "${cmd[@]}" > >(tee "$alog") 2> >(tee -a "$alog" >&2) &
+  "${cmd[@]}" >"$alog" 2>&1 &
   job=$!
   set +m
-  trap 'kill -s USR1 -- -$job 2>/dev/null' TERM
-  trap 'kill -s USR1 -- -$job 2>/dev/null' USR1
-  trap 'kill -s INT -- -$job 2>/dev/null' INT
+  tail -n +1 -f -s 0.1 --pid="$job" "$alog" &
+  tailer=$!
+  trap 'kill -s USR1 "$job" 2>/dev/null' TERM USR1
+  trap 'kill -s INT "$job" 2>/dev/null' INT
   while :; do
     wait "$job"; rc=$?
     kill -0 "$job" 2>/dev/null || break  # a trapped signal interrupted wait: wait again
   done
+  wait "$tailer" 2>/dev/null
   trap - TERM USR1 INT
   end=$(date +%s.%N)
   kill -9 -- -"$job" 2>/dev/null  # whatever of the job is left (a rank stopped by SIGSTOP)

@@ -94,8 +94,10 @@ while kill -0 "$launcher" 2>/dev/null; do
   kill -0 "$launcher" 2>/dev/null || break
   if [[ $sig == HOST ]]; then  # the last simulated host: its processes killed, its namespace removed
     ((n > 0)) && continue
-    ns=$(ip netns list | awk '{print $1}' | grep -E '^cifsim[0-9]+-h[0-9]+$' | sort -V | tail -n 1)
-    [[ -n $ns ]] || continue
+    # This run's last host, by the prefix sim_hosts.sh says it uses (never another run's hosts).
+    prefix=$(grep -o "namespaces cifsim[0-9]*-" "$out/failures.err" | head -n 1 | cut -d' ' -f2)
+    [[ -n $prefix ]] || continue
+    ns=$prefix"h$((sim - 1))"
     ip netns pids "$ns" | xargs -r kill -9
     ip netns delete "$ns" && n=1 && echo "[$(date +%H:%M:%S)] failure 1: host $ns removed"
     continue
