@@ -15,9 +15,6 @@ namespace cifar {
 
 namespace {
 
-// What a bucket costs beyond the link with overlap on: the communication thread notices that a
-// reduction ended only at its next poll, half an interval late on average.
-constexpr double kPollLateness = 0.5e-6 * GradientReducer::kPollInterval.count();
 constexpr int kTimedPasses = 3;  // forward + backward; the minimum per layer
 // A reduction that runs beside backward takes longer than on an idle machine: the communication
 // thread and the kernel's network stack share the cores with it (docs/results.md, the link sweep:
@@ -109,7 +106,7 @@ void plan_buckets_of(ReductionPlan& plan, const Config& cfg, const ParamArena& a
   plan.timing_seconds = now_seconds() - t0;
   const LinkModel& link = *plan.link;
   plan.buckets = plan_overlapped_buckets(
-      plan.ready, [&](size_t bytes) { return kOverlapSlowdown * link.time(bytes) + kPollLateness; });
+      plan.ready, [&](size_t bytes) { return kOverlapSlowdown * link.time(bytes); });
 }
 
 }  // namespace

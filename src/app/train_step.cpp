@@ -112,6 +112,8 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
     out.t_data += now_seconds() - t0;
     if (first == 0) out.first_gathered = now_seconds();
     GradsReadyHook hook;
+    BackwardPollHook poll;
+    if (last) poll = [&] { run.reducer.poll(); };
     if (last)
       hook = [&, alone](size_t ready) {
         if (!alone)
@@ -119,7 +121,7 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
         if (ready > scan.scanned) scan.upto(ready);
         run.reducer.on_grads_ready(ready);
       };
-    const LossResult r = net.forward_backward(run.stream, run.labels.data() + first, b, hook);
+    const LossResult r = net.forward_backward(run.stream, run.labels.data() + first, b, hook, poll);
     out.loss += alone ? r.loss : r.loss * static_cast<double>(n) / static_cast<double>(b);
     if (!last && first == 0)
       std::copy(grads.begin(), grads.end(), run.grad_accum.begin());

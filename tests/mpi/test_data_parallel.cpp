@@ -217,9 +217,10 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
   cifar::SgdMomentum sgd(arena.total_count(), kLr, kMomentum);
   GradientReducer reducer = make_reducer(arena, arena.grads(), v);
   const auto hook = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
+  const auto poll = [&reducer] { reducer.poll(); };  // as the trainer: at every pause of backward
   for (const auto& d : data) {
     std::copy(d.x.begin(), d.x.end(), net.input());
-    net.forward_backward(e.stream, d.y.data(), kLocalBatch, hook);
+    net.forward_backward(e.stream, d.y.data(), kLocalBatch, hook, poll);
     reducer.finish_step();
     sgd.step(arena.params(), arena.grads());
   }
@@ -488,7 +489,7 @@ TEST_F(DataParallel, StepCommStatsAreConsistent) {
     for (int step = 0; step < 2; ++step) {  // twice: the stats are per step, not cumulative
       std::copy(data[step].x.begin(), data[step].x.end(), net.input());
       // Overlap on, several buckets, first step: hold backward 50 ms once bucket 0 is complete,
-      // so the communication thread certainly starts it before backward returns.
+      // so bucket 0 is certainly started (by on_grads_ready) before backward returns.
       const bool hold = v.overlap && buckets.size() > 1 && step == 0;
       bool held = false;
       const double t_before = cifar::now_seconds();
