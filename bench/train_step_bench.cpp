@@ -275,7 +275,7 @@ void print_op_tables(const OpTimes& t, Rate sgemm, double step_ms, const Bandwid
 }
 
 // Per layer, its forward and its backward ops (reorders included), median wall ms, in forward
-// order: the lines tools/cost_model reads ('<layer> forward X ms  backward Y ms').
+// order: the lines tools/cifar_tools/cost_model reads ('<layer> forward X ms  backward Y ms').
 void print_layer_lines(const OpTimes& t, const cifar::SimpleCnn& net) {
   std::printf("\nper layer (wall ms, reorders included):\n");
   for (const auto& l : net.layers()) {

@@ -4,9 +4,10 @@
 // no rank is left waiting in a collective for one that has gone. A failure every rank detects
 // together (CollectiveError: configuration differs between ranks, NaN/Inf at a step) is printed
 // once, by rank 0, and every rank exits 1.
-// Exit codes: 0 done; 1 error; 75 (kExitCheckpointed) stopped by SIGTERM/SIGUSR1 after writing a
-// checkpoint; 76 (kExitStalled, comm/stall_watch.hpp) a rank did not arrive within --stall-timeout
-// (the waiting ranks name it and _exit; mpirun ends the rest).
+// Exit codes (listed by --help and docs/reference.md: kExitCodes in app/options_text.hpp): 0 done;
+// 1 error; 75 (kExitCheckpointed) stopped by SIGTERM/SIGUSR1 after writing a checkpoint; 76
+// (kExitStalled, comm/stall_watch.hpp) a rank did not arrive within --stall-timeout (the waiting
+// ranks name it and _exit; mpirun ends the rest).
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
@@ -14,16 +15,25 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <iterator>
 
 #include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/app/options_text.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/run_summary.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/app/trainer.hpp"
+#include "cifar_mpi/app/version_text.hpp"
 #include "cifar_mpi/comm/open_mpi_defaults.hpp"
+#include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/metrics/metrics_file.hpp"
 
 namespace {
+
+// What --help and docs/reference.md say is what the program returns.
+static_assert(cifar::kExitCodes[0].code == 0 && cifar::kExitCodes[1].code == 1 &&
+              cifar::kExitCodes[2].code == cifar::kExitCheckpointed && cifar::kExitCodes[3].code == cifar::kExitStalled &&
+              std::size(cifar::kExitCodes) == 4);
 
 int world_rank() {
   int r = 0;
@@ -88,11 +98,11 @@ int main(int argc, char** argv) {
   });
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
-    auto cfg = cifar::parse_config(argc, argv, world_rank() == 0);
+    auto cfg = cifar::parse_config(argc, argv, world_rank() == 0, cifar::version_text);
     // Ranks started with different options (mpirun's MPMD syntax, another config file) would
     // train different things or wait forever in a collective: all ranks compare first.
     cifar::check_config_agreement(cfg ? &*cfg : nullptr, MPI_COMM_WORLD);
-    if (!cfg) {  // --help
+    if (!cfg) {  // --help or --version
       MPI_Finalize();
       return 0;
     }

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <type_traits>
 
+#include "cifar_mpi/app/legacy_spellings.hpp"
+#include "cifar_mpi/app/options_text.hpp"
 #include "cifar_mpi/util/error.hpp"
 
 namespace cifar {
@@ -55,54 +57,84 @@ std::string text(const T& v) {
   }
 }
 
+// The default as a user writes it: on/off for a switch, "none" for an unset file.
+template <class T>
+std::string shown_default(const T& v) {
+  if constexpr (std::is_same_v<T, bool>)
+    return v ? "on" : "off";
+  else if constexpr (std::is_same_v<T, std::string>)
+    return v.empty() ? "none" : v;
+  else
+    return text(v);
+}
+
 std::string key_of(std::string name) {
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
 }
 
+// How --help and docs/reference.md show an option's value: its placeholder and unit.
+struct Shown {
+  const char* placeholder;
+  const char* unit;
+};
+
 // A row whose value is the member `m` (its text). The CLI adder is the caller's.
 template <class T>
-ConfigOption row(const char* name, T Config::*m, unsigned use,
-                 std::function<CLI::Option*(CLI::App&, T&, const std::string&)> add) {
+ConfigOption row(const char* name, T Config::*m, const char* help, unsigned use,
+                 std::function<CLI::Option*(CLI::App&, T&, const std::string&, const std::string&)> add) {
   ConfigOption o;
   o.name = name;
   o.key = key_of(name);
   o.use = use;
+  o.help = help;
+  o.default_text = shown_default(Config{}.*m);
   o.value = [m](const Config& c) { return text(c.*m); };
-  o.add_to_cli = [m, add, flag = "--" + o.name](CLI::App& app, Config& c) { add(app, c.*m, flag); };
+  o.add_to_cli = [m, add, flag = "--" + o.name, help = o.help](CLI::App& app, Config& c) { add(app, c.*m, flag, help); };
   return o;
 }
 
 // --name VALUE, checked by `check` if given.
 template <class T>
-ConfigOption value_option(const char* name, T Config::*m, const char* help, unsigned use,
+ConfigOption value_option(const char* name, T Config::*m, Shown shown, const char* help, unsigned use,
                           std::optional<CLI::Validator> check = std::nullopt) {
-  return row<T>(name, m, use, [help, check](CLI::App& app, T& v, const std::string& flag) {
-    CLI::Option* o = app.add_option(flag, v, help);
-    if (check) o->check(*check);
-    return o;
-  });
+  ConfigOption o = row<T>(name, m, help, use,
+                          [check](CLI::App& app, T& v, const std::string& flag, const std::string& help_text) {
+                            CLI::Option* option = app.add_option(flag, v, help_text);
+                            if (check) option->check(*check);
+                            return option;
+                          });
+  o.placeholder = shown.placeholder;
+  o.unit = shown.unit;
+  return o;
 }
 
-// --name alone sets it.
-ConfigOption flag_option(const char* name, bool Config::*m, const char* help, unsigned use) {
-  return row<bool>(name, m, use, [help](CLI::App& app, bool& v, const std::string& flag) {
-    return app.add_flag(flag, v, help);
-  });
+// A switch: --name sets it, --no-name clears it (the last one given wins); name = true|false in TOML.
+ConfigOption switch_option(const char* name, bool Config::*m, const char* help, unsigned use) {
+  ConfigOption o = row<bool>(name, m, help, use,
+                             [](CLI::App& app, bool& v, const std::string& flag, const std::string& help_text) {
+                               return app.add_flag(flag + ",!--no-" + flag.substr(2), v, help_text);
+                             });
+  o.is_switch = true;
+  return o;
 }
 
 // --name takes one of `names` (listed in this order; enum numbers are refused).
 template <class T>
 ConfigOption choice_option(const char* name, T Config::*m, const char* help, unsigned use,
                            std::vector<std::pair<std::string, T>> names, const char* default_name) {
-  return row<T>(name, m, use, [=](CLI::App& app, T& v, const std::string& flag) {
-    std::vector<std::string> members;
-    for (const auto& [n, value] : names) members.push_back(n);
-    return app.add_option(flag, v, help)
-        ->transform(CLI::Transformer(std::map<std::string, T>(names.begin(), names.end())))
-        ->transform(CLI::IsMember(members))  // runs first: names, not enum numbers
-        ->default_str(default_name);
-  });
+  ConfigOption o = row<T>(name, m, help, use,
+                          [=](CLI::App& app, T& v, const std::string& flag, const std::string& help_text) {
+                            std::vector<std::string> members;
+                            for (const auto& [n, value] : names) members.push_back(n);
+                            return app.add_option(flag, v, help_text)
+                                ->transform(CLI::Transformer(std::map<std::string, T>(names.begin(), names.end())))
+                                ->transform(CLI::IsMember(members))  // runs first: names, not enum numbers
+                                ->default_str(default_name);
+                          });
+  for (const auto& [n, value] : names) o.placeholder += (o.placeholder.empty() ? "" : "|") + n;
+  o.default_text = default_name;
+  return o;
 }
 
 // --meta KEY=VALUE (repeatable). Labels a run's metrics file with facts the program cannot know
@@ -111,12 +143,15 @@ ConfigOption meta_option(unsigned use) {
   ConfigOption o;
   o.name = o.key = "meta";
   o.use = use;
+  o.help = "a label stored in the metrics file as attribute meta.KEY (repeatable)";
+  o.placeholder = "KEY=VALUE";
+  o.default_text = "none";
   o.value = [](const Config& c) {
     std::string s;
     for (const auto& [k, v] : c.meta) s += (s.empty() ? "" : ",") + k + "=" + v;
     return s;
   };
-  o.add_to_cli = [](CLI::App& app, Config& c) {
+  o.add_to_cli = [help = o.help](CLI::App& app, Config& c) {
     app.add_option_function<std::vector<std::string>>(
            "--meta",
            [&c](const std::vector<std::string>& items) {
@@ -125,7 +160,7 @@ ConfigOption meta_option(unsigned use) {
                c.meta.emplace_back(item.substr(0, eq), item.substr(eq + 1));
              }
            },
-           "KEY=VALUE label stored in the metrics file as attribute meta.KEY (repeatable)")
+           help)
         ->check(CLI::Validator(
             [](std::string& v) -> std::string {
               const auto eq = v.find('=');
@@ -154,13 +189,16 @@ ConfigOption bucket_mb_option() {
   o.name = "bucket-mb";
   o.key = "bucket_mb";
   o.use = kAll | kIdentity | kBitwise;
+  o.help = "gradient bucket size, or auto: planned from the timed backward and the fitted link so the first "
+           "reduction starts early (with --overlap), one bucket (without)";
+  o.placeholder = "MB|auto";
+  o.unit = "MB";
+  o.default_text = "auto";
   o.value = [](const Config& c) { return c.bucket_mb == 0 ? std::string("auto") : text(c.bucket_mb); };
-  o.add_to_cli = [](CLI::App& app, Config& c) {
+  o.add_to_cli = [help = o.help](CLI::App& app, Config& c) {
     const auto in_range = finite_in(1e-6, 1e6, false, "auto or a number in [1e-6, 1e6]");
     app.add_option_function<std::string>(
-           "--bucket-mb", [&c](const std::string& v) { c.bucket_mb = v == "auto" ? 0 : std::stod(v); },
-           "gradient bucket size in MB, or auto: planned from the timed backward and the fitted link so the "
-           "first reduction starts early (overlap on), one bucket (overlap off)")
+           "--bucket-mb", [&c](const std::string& v) { c.bucket_mb = v == "auto" ? 0 : std::stod(v); }, help)
         ->check(CLI::Validator(
             [in_range](std::string& v) -> std::string { return v == "auto" ? std::string() : in_range(v); },
             "auto or a number in [1e-6, 1e6]"))
@@ -173,22 +211,33 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   // lr is a float: below FLT_MIN it would round to 0, above FLT_MAX to inf.
   const auto positive_float = finite_in(FLT_MIN, FLT_MAX, false, "> 0");
   const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
-  t.push_back(value_option("data-dir", &Config::data_dir, "folder holding data_batch_{1..5}.bin and test_batch.bin",
-                           kRecorded));
-  t.push_back(flag_option("no-shuffle", &Config::no_shuffle,
-                          "batches in file order (batch i = records i*B .. (i+1)*B-1)", kAll | kIdentity));
-  t.push_back(flag_option("drop-last", &Config::drop_last, "drop each epoch's final partial batch", kAll | kIdentity));
-  t.push_back(value_option("epochs", &Config::epochs, "epochs to train", kAll, CLI::Range(1, 100000)));
-  ConfigOption batch = value_option("batch-size", &Config::batch_size, "per-rank batch size",
-                                    kAll | kIdentity | kBitwise,
-                                    CLI::Range(size_t{1}, size_t{65536}));
+  t.push_back(value_option("data-dir", &Config::data_dir, {"DIR", ""},
+                           "folder holding data_batch_{1..5}.bin and test_batch.bin", kRecorded));
+  ConfigOption shuffle = switch_option("shuffle", &Config::shuffle,
+                                       "a new order of the training images each epoch, drawn from --seed "
+                                       "(--no-shuffle: batch i is records i*B .. (i+1)*B-1 in file order)",
+                                       kAll | kIdentity);
+  // Checkpoints and metrics files have always recorded the switch as no_shuffle = 1|0: so they
+  // still do, and the checkpoints written before the dialect resume.
+  shuffle.key = "no_shuffle";
+  shuffle.value = [](const Config& c) { return text(!c.shuffle); };
+  t.push_back(shuffle);
+  t.push_back(switch_option("drop-last", &Config::drop_last, "drop each epoch's final partial batch",
+                            kAll | kIdentity));
+  t.push_back(value_option("epochs", &Config::epochs, {"N", "epochs"}, "epochs to train", kAll,
+                           CLI::Range(1, 100000)));
+  ConfigOption batch = value_option("batch-size", &Config::batch_size, {"B", "images per rank"},
+                                    "images a rank trains per step (the global batch grows with the number of "
+                                    "ranks); not with --global-batch on the command line",
+                                    kAll | kIdentity | kBitwise, CLI::Range(size_t{1}, size_t{65536}));
   batch.identity = [](const Config& c, const RunShape& r) {  // the per-rank batch that ran
     return text(c.global_batch ? c.global_batch / static_cast<size_t>(r.world_size) : c.batch_size);
   };
   t.push_back(batch);
-  ConfigOption global = value_option("global-batch", &Config::global_batch,
-                                     "global batch split across ranks (0: use --batch-size); a checkpoint "
-                                     "of a run with it resumes on any number of ranks that divides it",
+  ConfigOption global = value_option("global-batch", &Config::global_batch, {"B", "images"},
+                                     "images per step split across the ranks, which must divide it (0: "
+                                     "--batch-size per rank instead; a config file's batch-size yields to it); a "
+                                     "checkpoint of a run with it resumes on any number of ranks that divides it",
                                      kAll | kIdentity, CLI::Range(size_t{0}, size_t{1} << 20));
   global.identity = [](const Config& c, const RunShape& r) {  // the global batch that ran, either way
     return text(c.global_batch ? c.global_batch : c.batch_size * static_cast<size_t>(r.world_size));
@@ -196,7 +245,7 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   t.push_back(global);
   // Passes sum a batch's gradient in another order: the bits change (identity); like the batch
   // size it need not match for a --global-batch resume on another N (kBitwise).
-  ConfigOption micro = value_option("micro-batch", &Config::micro_batch,
+  ConfigOption micro = value_option("micro-batch", &Config::micro_batch, {"B", "images"},
                                     "images per forward/backward pass, the gradients summed over the rank's batch (0: "
                                     "the whole batch in one pass); smaller passes keep the activations in the cache",
                                     kAll | kIdentity | kBitwise, CLI::Range(size_t{0}, size_t{65536}));
@@ -212,19 +261,20 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
       kAll | kIdentity, {{"static", Config::Balance::fixed}, {"dynamic", Config::Balance::dynamic}}, "static");
   balance.legacy = "static";
   t.push_back(balance);
-  t.push_back(value_option("lr", &Config::lr, "learning rate", kAll | kIdentity, positive_float));
-  t.push_back(value_option("momentum", &Config::momentum, "SGD momentum", kAll | kIdentity,
+  t.push_back(value_option("lr", &Config::lr, {"LR", ""},
+                           "learning rate (at a global batch of 128 when --lr-scaling scales it)", kAll | kIdentity,
+                           positive_float));
+  t.push_back(value_option("momentum", &Config::momentum, {"M", ""}, "SGD momentum, in [0, 1)", kAll | kIdentity,
                            finite_in(0, 0.99999, false, "in [0, 1)")));
-  t.push_back(value_option("seed", &Config::seed, "seed of initial weights and shuffling", kAll | kIdentity,
-                           non_negative));
-  t.push_back(value_option("threads", &Config::threads, "oneDNN/OpenMP threads per process",
-                           kAll | kIdentity | kBitwise,
-                           CLI::Range(1, 1024)));
-  t.push_back(value_option("max-steps", &Config::max_steps, "stop after K steps (0: whole epochs)", kAll,
-                           non_negative));
-  t.push_back(value_option("eval", &Config::eval, "evaluate test accuracy after each epoch", kAll));
-  t.push_back(value_option("log-every", &Config::log_every, "steps between progress lines", kAgreed,
-                           CLI::Range(1, 1000000)));
+  t.push_back(value_option("seed", &Config::seed, {"N", ""}, "seed of the initial weights and the shuffling",
+                           kAll | kIdentity, non_negative));
+  t.push_back(value_option("threads", &Config::threads, {"N", "threads per rank"}, "oneDNN/OpenMP threads per process",
+                           kAll | kIdentity | kBitwise, CLI::Range(1, 1024)));
+  t.push_back(value_option("max-steps", &Config::max_steps, {"K", "steps"}, "stop after K steps (0: whole epochs)",
+                           kAll, non_negative));
+  t.push_back(switch_option("eval", &Config::eval, "evaluate the test accuracy after each epoch", kAll));
+  t.push_back(value_option("log-every", &Config::log_every, {"K", "steps"}, "steps between progress lines (rank 0)",
+                           kAgreed, CLI::Range(1, 1000000)));
 }
 
 // The learning-rate policy, regularisation, augmentation and the target: what decides how soon
@@ -236,7 +286,9 @@ void add_policy_and_target(std::vector<ConfigOption>& t) {
     t.push_back(std::move(o));
   };
   with_legacy(choice_option("lr-schedule", &Config::lr_schedule,
-                            "learning rate per step: constant | step | cosine | onecycle (PyTorch's schedulers)",
+                            "learning rate per step, as PyTorch's schedulers: constant | step (times --lr-gamma "
+                            "every --lr-step-epochs) | cosine (annealed to 0) | onecycle (up over the first 30%, "
+                            "then a cosine anneal)",
                             kAll | kIdentity,
                             {{"constant", LrScheduleKind::constant},
                              {"step", LrScheduleKind::step},
@@ -244,45 +296,51 @@ void add_policy_and_target(std::vector<ConfigOption>& t) {
                              {"onecycle", LrScheduleKind::onecycle}},
                             "constant"),
               "constant");
-  with_legacy(value_option("warmup-epochs", &Config::warmup_epochs,
-                           "linear warm-up from lr/steps to lr over this many epochs (fractions allowed)",
+  with_legacy(value_option("warmup-epochs", &Config::warmup_epochs, {"E", "epochs"},
+                           "linear warm-up from lr/steps to lr over this many epochs (fractions allowed; not with "
+                           "onecycle, which has its own)",
                            kAll | kIdentity, finite_in(0, 1e5, false, ">= 0")),
               "0");
   with_legacy(choice_option("lr-scaling", &Config::lr_scaling,
-                            "scale --lr with the global batch B against 128: none | linear (B/128) | sqrt",
+                            "scale --lr with the global batch B against 128: none | linear (times B/128) | sqrt "
+                            "(times sqrt(B/128)); the start-up log prints the lr that results",
                             kAll | kIdentity,
                             {{"none", LrScaling::none}, {"linear", LrScaling::linear}, {"sqrt", LrScaling::sqrt}},
                             "none"),
               "none");
-  with_legacy(value_option("lr-step-epochs", &Config::lr_step_epochs,
+  with_legacy(value_option("lr-step-epochs", &Config::lr_step_epochs, {"E", "epochs"},
                            "step schedule: multiply the lr by --lr-gamma every this many epochs", kAll | kIdentity,
                            CLI::Range(size_t{0}, size_t{100000})),
               "0");
-  with_legacy(value_option("lr-gamma", &Config::lr_gamma, "step schedule: decay factor", kAll | kIdentity,
-                           finite_in(0, 1, true, "in (0, 1]")),
+  with_legacy(value_option("lr-gamma", &Config::lr_gamma, {"F", "factor"}, "step schedule: decay factor, in (0, 1]",
+                           kAll | kIdentity, finite_in(0, 1, true, "in (0, 1]")),
               "0.1");
-  with_legacy(value_option("weight-decay", &Config::weight_decay, "L2 weight decay (coupled, as torch.optim.SGD)",
-                           kAll | kIdentity, finite_in(0, 1, false, "in [0, 1]")),
+  with_legacy(value_option("weight-decay", &Config::weight_decay, {"WD", ""},
+                           "L2 weight decay (coupled, as torch.optim.SGD), in [0, 1]", kAll | kIdentity,
+                           finite_in(0, 1, false, "in [0, 1]")),
               "0");
-  with_legacy(value_option("nesterov", &Config::nesterov, "Nesterov momentum (true/false)", kAll | kIdentity), "0");
+  with_legacy(switch_option("nesterov", &Config::nesterov, "Nesterov momentum (needs --momentum > 0)",
+                            kAll | kIdentity),
+              "0");
   with_legacy(choice_option("augment", &Config::augment,
                             "training augmentation: none | crop-flip (random crop after 4-pixel zero padding, "
                             "horizontal flip; drawn from seed, epoch and image)",
                             kAll | kIdentity, {{"none", Augment::none}, {"crop-flip", Augment::crop_flip}}, "none"),
               "none");
-  t.push_back(value_option("target-accuracy", &Config::target_accuracy,
-                           "stop every rank at the first evaluation reaching this test accuracy (fraction, e.g. "
-                           "0.70; 0: none)",
+  t.push_back(value_option("target-accuracy", &Config::target_accuracy, {"A", "fraction"},
+                           "stop every rank at the first evaluation reaching this test accuracy (e.g. 0.70; 0: "
+                           "none; needs --eval)",
                            kAll, finite_in(0, 1, false, "a fraction in [0, 1]")));
-  t.push_back(value_option("eval-every", &Config::eval_every,
-                           "also evaluate every K steps (0: only at the end of each epoch)", kAll,
+  t.push_back(value_option("eval-every", &Config::eval_every, {"K", "steps"},
+                           "also evaluate every K steps (0: only at the end of each epoch; needs --eval)", kAll,
                            finite_in(0, 9.2e18, false, ">= 0")));
 }
 
 void add_weights_and_communication(std::vector<ConfigOption>& t) {
-  t.push_back(value_option("init-weights", &Config::init_weights,
+  t.push_back(value_option("init-weights", &Config::init_weights, {"FILE", ""},
                            "start from these weights (HDF5, PyTorch state_dict names)", kAll));
-  t.push_back(value_option("save-weights", &Config::save_weights, "write the final weights here (HDF5)", kAll));
+  t.push_back(value_option("save-weights", &Config::save_weights, {"FILE", ""}, "write the final weights here (HDF5)",
+                           kAll));
   t.push_back(choice_option("allreduce", &Config::allreduce,
                             "gradient averaging: naive | mpi | ring | rhd (recursive halving and doubling: "
                             "2 log2(N) latency terms) | auto (per bucket, the least predicted time under an "
@@ -295,15 +353,12 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
                              {"auto", AllreduceStrategy::auto_}},
                             "mpi"));
   t.push_back(bucket_mb_option());
-  t.push_back(value_option("link-model", &Config::link_model,
+  t.push_back(value_option("link-model", &Config::link_model, {"FILE", ""},
                            "alpha-beta per all-reduce from allreduce_bench --fit-out FILE, instead of the "
                            "start-up probe (--allreduce auto, --bucket-mb auto)",
                            kAll, CLI::ExistingFile));
-  t.push_back(row<bool>("overlap", &Config::overlap, kAll, [](CLI::App& app, bool& v, const std::string& flag) {
-    return app.add_option(flag, v, "overlap bucket reductions with backward (on/off)")
-        ->transform(CLI::IsMember({"on", "off", "true", "false", "1", "0"}))
-        ->default_str("off");
-  }));
+  t.push_back(switch_option("overlap", &Config::overlap, "overlap the bucket reductions with the backward pass",
+                            kAll));
   ConfigOption ring = choice_option(
       "ring-layout", &Config::ring_layout,
       "ring and rhd across hosts: hosts (within each host, then the ring or rhd across hosts: each "
@@ -345,21 +400,27 @@ void add_compute(std::vector<ConfigOption>& t) {
 
 void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
-  t.push_back(value_option("checkpoint", &Config::checkpoint,
-                           "checkpoint file (HDF5), written every --checkpoint-every steps "
-                           "and when SIGTERM/SIGUSR1 arrives",
-                           kAll));
-  t.push_back(value_option("checkpoint-every", &Config::checkpoint_every,
+  ConfigOption checkpoint = value_option("checkpoint", &Config::checkpoint, {"FILE", ""},
+                                         "checkpoint file (HDF5), written every --checkpoint-every steps, when "
+                                         "SIGTERM/SIGUSR1 arrives and, if given, at the end of the run",
+                                         kAll);
+  checkpoint.default_text = "checkpoint.h5";  // TrainingRun::checkpoint_path
+  t.push_back(checkpoint);
+  t.push_back(value_option("checkpoint-every", &Config::checkpoint_every, {"K", "steps"},
                            "steps between checkpoints (0: only when signalled)", kAll, non_negative));
-  t.push_back(value_option("resume", &Config::resume, "continue the run saved in this checkpoint", kAll));
-  t.push_back(value_option("metrics", &Config::metrics, "HDF5 metrics file (default results/run-<time>.h5)",
-                           kRecorded));
-  t.push_back(value_option("trace", &Config::trace, "write a Chrome trace (JSON) of the steps here", kAll));
-  t.push_back(flag_option("force", &Config::force, "overwrite existing output files", kAgreed));
+  t.push_back(value_option("resume", &Config::resume, {"FILE", ""}, "continue the run saved in this checkpoint",
+                           kAll));
+  ConfigOption metrics = value_option("metrics", &Config::metrics, {"FILE", ""},
+                                      "HDF5 metrics file of the run (rank 0 writes it)", kRecorded);
+  metrics.default_text = "results/run-<time>-np<N>.h5";  // main() fills it in (default_metrics_path)
+  t.push_back(metrics);
+  t.push_back(value_option("trace", &Config::trace, {"FILE", ""},
+                           "write a Chrome trace (JSON) of the first 100 steps here", kAll));
+  t.push_back(switch_option("force", &Config::force, "overwrite existing output files", kAgreed));
   t.push_back(meta_option(kAgreed));
-  t.push_back(value_option("stall-timeout", &Config::stall_timeout,
-                           "seconds a rank may wait for another at a collective before the job ends "
-                           "with exit 76, naming the missing ranks (0: wait forever)",
+  t.push_back(value_option("stall-timeout", &Config::stall_timeout, {"S", "s"},
+                           "how long a rank may wait for another at a collective before the job ends with exit 76, "
+                           "naming the missing ranks (0: wait forever)",
                            kAll, finite_in(0, 1e7, false, "in [0, 1e7]")));
 }
 
@@ -373,8 +434,8 @@ namespace {
 void check_combinations(const Config& c) {
   const auto bad = [](const std::string& what) { throw Error("invalid configuration: " + what); };
   if (c.target_accuracy > 0 && !c.eval)
-    bad("--target-accuracy " + text(c.target_accuracy) + " needs --eval true (the target is checked at evaluations)");
-  if (c.eval_every > 0 && !c.eval) bad("--eval-every " + text(c.eval_every) + " needs --eval true");
+    bad("--target-accuracy " + text(c.target_accuracy) + " needs --eval (the target is checked at evaluations)");
+  if (c.eval_every > 0 && !c.eval) bad("--eval-every " + text(c.eval_every) + " needs --eval");
   if (c.lr_schedule == LrScheduleKind::onecycle && c.warmup_epochs > 0)
     bad("--warmup-epochs " + text(c.warmup_epochs) + " cannot be combined with --lr-schedule onecycle (it warms up "
         "over its first 30%)");
@@ -382,9 +443,24 @@ void check_combinations(const Config& c) {
     bad("--lr-schedule step needs --lr-step-epochs (epochs between decays)");
   if (c.warmup_epochs >= c.epochs)
     bad("--warmup-epochs " + text(c.warmup_epochs) + " must be shorter than --epochs " + text(c.epochs));
-  if (c.nesterov && c.momentum <= 0) bad("--nesterov true needs --momentum > 0");
+  if (c.nesterov && c.momentum <= 0) bad("--nesterov needs --momentum > 0");
   if (c.balance == Config::Balance::dynamic && c.micro_batch > 0)
     bad("--balance dynamic cuts each step into chunks of its own; drop --micro-batch " + text(c.micro_batch));
+}
+
+// Given on the command line (as --name VALUE or --name=VALUE).
+bool given(const std::vector<std::string>& args, const std::string& name) {
+  const std::string flag = "--" + name;
+  return std::any_of(args.begin(), args.end(),
+                     [&](const std::string& a) { return a == flag || a.rfind(flag + "=", 0) == 0; });
+}
+
+// Two batch sizes on one command line contradict each other. A config file's batch-size with a
+// command-line --global-batch does not: the command line wins (config/default.toml sets batch-size).
+void refuse_both_batch_sizes(const std::vector<std::string>& args) {
+  if (given(args, "batch-size") && given(args, "global-batch"))
+    throw Error("invalid configuration: --batch-size and --global-batch both given on the command line: give one "
+                "(--batch-size is per rank, --global-batch is split across the ranks)");
 }
 
 void build_app(CLI::App& app, Config& c) {
@@ -396,20 +472,27 @@ void build_app(CLI::App& app, Config& c) {
 
 }  // namespace
 
-std::optional<Config> parse_config(int argc, char** argv, bool print_help) {
+std::optional<Config> parse_config(int argc, char** argv, bool speak, const std::function<std::string()>& version_text) {
+  std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  // Before anything that could fail: --version answers whatever else is on the line.
+  if (std::find(args.begin(), args.end(), "--version") != args.end()) {
+    if (speak && version_text) std::cout << version_text();
+    return std::nullopt;
+  }
+  LegacyRewrite rewritten = rewrite_legacy_arguments(args);
+  refuse_both_batch_sizes(rewritten.args);
   Config c;
-  CLI::App app{"cifar_mpi: synchronous data-parallel training of a CNN on CIFAR-10 (MPI + oneDNN)",
-               "cifar_mpi"};
+  CLI::App app{"cifar_mpi: synchronous data-parallel training of a CNN on CIFAR-10 (MPI + oneDNN)", "cifar_mpi"};
   build_app(app, c);
+  std::vector<std::string> toml_warnings;
+  app.config_formatter(legacy_aware_toml(&toml_warnings));
   // config/default.toml is the default --config when run from the project folder.
   if (std::filesystem::exists("config/default.toml")) app.get_config_ptr()->default_str("config/default.toml");
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> reversed(rewritten.args.rbegin(), rewritten.args.rend());  // CLI11 pops from the back
+    app.parse(reversed);
   } catch (const CLI::CallForHelp&) {
-    if (print_help) std::cout << app.help();
-    return std::nullopt;
-  } catch (const CLI::CallForAllHelp&) {
-    if (print_help) std::cout << app.help("", CLI::AppFormatMode::All);
+    if (speak) std::cout << options_help_text();
     return std::nullopt;
   } catch (const CLI::ConfigError& e) {
     // CLI11 says "INI was not able to parse KEY" without naming the file.
@@ -422,17 +505,26 @@ std::optional<Config> parse_config(int argc, char** argv, bool print_help) {
   }
   c.config_file = app.get_config_ptr()->as<std::string>();
   check_combinations(c);
+  if (speak) {
+    for (const auto& w : rewritten.warnings) std::cerr << "cifar_mpi: warning: " << w << "\n";
+    for (const auto& w : toml_warnings) std::cerr << "cifar_mpi: warning: " << c.config_file << ": " << w << "\n";
+  }
   return c;
 }
 
 const std::vector<ConfigOption>& config_options() {
   static const std::vector<ConfigOption> table = [] {
     std::vector<ConfigOption> t;
-    add_data_and_training(t);
-    add_policy_and_target(t);
-    add_weights_and_communication(t);
-    add_compute(t);
-    add_checkpoints_and_output(t);
+    const auto group = [&t](const char* heading, void (*add)(std::vector<ConfigOption>&)) {
+      const size_t first = t.size();
+      add(t);
+      for (size_t i = first; i < t.size(); ++i) t[i].group = heading;
+    };
+    group("Data and training", add_data_and_training);
+    group("Learning-rate policy and target", add_policy_and_target);
+    group("Weights and communication", add_weights_and_communication);
+    group("Compute", add_compute);
+    group("Checkpoints and output", add_checkpoints_and_output);
     return t;
   }();
   return table;

@@ -154,7 +154,7 @@ NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng
 }
 
 // The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced,
-// the layers (what tools/cost_model reads instead of constants).
+// the layers (what tools/cifar_tools/cost_model reads instead of constants).
 ModelInfo describe_model(const ParamArena& arena, const GradientReducer& reducer, const ReductionPlan& plan,
                          const SimpleCnn& net) {
   const std::vector<Bucket>& buckets = reducer.buckets();
@@ -260,7 +260,7 @@ std::vector<size_t> epoch_order(const TrainingRun& run, int epoch) {
   if (!run.counter) return run.sampler.indices(static_cast<uint64_t>(epoch));
   std::vector<std::vector<size_t>> ranks;
   for (int r = 0; r < run.world; ++r)
-    ranks.push_back(DistributedSampler(run.data.train.size(), run.world, r, !run.cfg.no_shuffle, run.cfg.seed,
+    ranks.push_back(DistributedSampler(run.data.train.size(), run.world, r, run.cfg.shuffle, run.cfg.seed,
                                        run.cfg.drop_last)
                         .indices(static_cast<uint64_t>(epoch)));
   std::vector<size_t> order;
@@ -295,7 +295,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       identity(resume_identity(cfg_, world, reducer.hierarchical())),
       start(resume()),
       checkpoint_path(cfg_.checkpoint.empty() ? "checkpoint.h5" : cfg_.checkpoint),
-      sampler(data.train.size(), world, rank, !cfg_.no_shuffle, cfg_.seed, cfg_.drop_last),
+      sampler(data.train.size(), world, rank, cfg_.shuffle, cfg_.seed, cfg_.drop_last),
       samples(sampler.num_samples()),
       steps_per_epoch(count_steps_per_epoch(cfg_, samples, batch)),
       planned_steps(count_planned_steps(cfg_, steps_per_epoch)),
@@ -329,13 +329,16 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
   if (root) log_plan(plan, reducer);
-  if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.lr_scaling != LrScaling::none ||
-               cfg.warmup_epochs > 0 || cfg.augment != Augment::none || cfg.weight_decay > 0 || cfg.nesterov))
-    spdlog::info("policy: lr {} scaled {} to {:.4g} (global batch {}), schedule {}, warm-up {} epoch(s); weight decay "
-                 "{}, nesterov {}, augment {}",
-                 cfg.lr, to_string(cfg.lr_scaling), schedule.scaled_lr(), batch * static_cast<size_t>(world),
-                 to_string(cfg.lr_schedule), cfg.warmup_epochs, cfg.weight_decay, cfg.nesterov ? "on" : "off",
-                 to_string(cfg.augment));
+  // The lr the run trains with, when it is not the --lr given.
+  if (root && cfg.lr_scaling != LrScaling::none)
+    spdlog::info("lr {} scaled {} x{:.4g} (global batch {} / {}) = {:.4g}", cfg.lr, to_string(cfg.lr_scaling),
+                 schedule.scaled_lr() / cfg.lr, batch * static_cast<size_t>(world), kLrReferenceBatch,
+                 schedule.scaled_lr());
+  if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.warmup_epochs > 0 || cfg.augment != Augment::none ||
+               cfg.weight_decay > 0 || cfg.nesterov))
+    spdlog::info("policy: lr {:.4g}, schedule {}, warm-up {} epoch(s); weight decay {}, nesterov {}, augment {}",
+                 schedule.scaled_lr(), to_string(cfg.lr_schedule), cfg.warmup_epochs, cfg.weight_decay,
+                 cfg.nesterov ? "on" : "off", to_string(cfg.augment));
   if (metrics) {
     RunInfo info{config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
                  cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,

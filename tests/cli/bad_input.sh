@@ -78,8 +78,8 @@ expect_error "--link-model missing" "--link-model" "$TMP/no_such_link" -- --data
 expect_error "--target-accuracy 1.5" "--target-accuracy" "1.5" -- --data-dir "$GOOD" --target-accuracy 1.5
 expect_error "--warmup-epochs -1" "--warmup-epochs" -- --data-dir "$GOOD" --warmup-epochs -1
 expect_error "--lr-schedule linear" "--lr-schedule" "linear" -- --data-dir "$GOOD" --lr-schedule linear
-expect_error "--target-accuracy with --eval false" "--target-accuracy" "--eval true" -- \
-  --data-dir "$GOOD" --target-accuracy 0.7 --eval false
+expect_error "--target-accuracy with --no-eval" "--target-accuracy" "needs --eval" -- \
+  --data-dir "$GOOD" --target-accuracy 0.7 --no-eval
 expect_error "--warmup-epochs with onecycle" "--warmup-epochs" "onecycle" -- \
   --data-dir "$GOOD" --lr-schedule onecycle --warmup-epochs 1 --epochs 3
 expect_error "--lr-schedule step without --lr-step-epochs" "--lr-step-epochs" -- --data-dir "$GOOD" --lr-schedule step
@@ -89,6 +89,16 @@ expect_error "--weight-decay -1" "--weight-decay" -- --data-dir "$GOOD" --weight
 expect_error "--lr-gamma 0" "--lr-gamma" -- --data-dir "$GOOD" --lr-gamma 0
 expect_error "--eval-every -5" "--eval-every" -- --data-dir "$GOOD" --eval-every -5
 expect_error "--nesterov maybe" "--nesterov" -- --data-dir "$GOOD" --nesterov maybe
+# a switch is --name / --no-name: a value that is no old boolean spelling, or any value where the
+# switch never took one, is refused naming both
+expect_error "--eval maybe" "--eval maybe" "--no-eval" -- --data-dir "$GOOD" --eval maybe
+expect_error "--eval=maybe" "--eval=maybe" "--no-eval" -- --data-dir "$GOOD" --eval=maybe
+expect_error "--force yes" "--force yes" "--no-force" -- --data-dir "$GOOD" --force yes
+printf 'overlap = "maybe"\n' >"$TMP/bad_switch.toml"
+expect_error "overlap = \"maybe\" in a --config file" "overlap" "maybe" -- --config "$TMP/bad_switch.toml" --data-dir "$GOOD"
+# two batch sizes on one command line
+expect_error "--batch-size with --global-batch" "--batch-size and --global-batch" -- \
+  --data-dir "$GOOD" --batch-size 32 --global-batch 64
 expect_error "--conv-algo fast" "--conv-algo" "fast" -- --data-dir "$GOOD" --conv-algo fast
 expect_error "--compute-dtype fp64" "--compute-dtype" "fp64" -- --data-dir "$GOOD" --compute-dtype fp64
 expect_error "--stall-timeout -1" "--stall-timeout" -- --data-dir "$GOOD" --stall-timeout -1
@@ -98,10 +108,10 @@ expect_error "missing --config file" "$TMP/none.toml" -- --config "$TMP/none.tom
 
 # --- weights ----------------------------------------------------------------------------------
 expect_error "--init-weights missing file" "$TMP/no_such_weights.h5" -- \
-  --data-dir "$GOOD" --init-weights "$TMP/no_such_weights.h5" --max-steps 1 --eval false
+  --data-dir "$GOOD" --init-weights "$TMP/no_such_weights.h5" --max-steps 1 --no-eval
 
 WEIGHTS="$TMP/weights.h5"
-timeout 120 "$BIN" --data-dir "$GOOD" --max-steps 1 --eval false --save-weights "$WEIGHTS" \
+timeout 120 "$BIN" --data-dir "$GOOD" --max-steps 1 --no-eval --save-weights "$WEIGHTS" \
   --metrics "$TMP/metrics_save.h5" >"$TMP/save.out" 2>"$TMP/save.err"
 save_rc=$?
 if [[ $save_rc -ne 0 || ! -s $WEIGHTS ]]; then
@@ -140,13 +150,13 @@ with h5py.File(missing, "r+") as f:
     del f["fc1.bias"]
 EOF
   expect_error "--init-weights mis-shaped tensor" "$TMP/misshaped.h5" "conv2.weight" -- \
-    --data-dir "$GOOD" --init-weights "$TMP/misshaped.h5" --max-steps 1 --eval false
+    --data-dir "$GOOD" --init-weights "$TMP/misshaped.h5" --max-steps 1 --no-eval
   expect_error "--init-weights missing tensor" "$TMP/missing_tensor.h5" "fc1.bias" -- \
-    --data-dir "$GOOD" --init-weights "$TMP/missing_tensor.h5" --max-steps 1 --eval false
+    --data-dir "$GOOD" --init-weights "$TMP/missing_tensor.h5" --max-steps 1 --no-eval
   expect_error "--init-weights holding a NaN" "$TMP/nan.h5" "fc1.bias" "non-finite value (nan)" -- \
-    --data-dir "$GOOD" --init-weights "$TMP/nan.h5" --max-steps 1 --eval false
+    --data-dir "$GOOD" --init-weights "$TMP/nan.h5" --max-steps 1 --no-eval
   # and the valid one is accepted
-  if timeout 120 "$BIN" --data-dir "$GOOD" --init-weights "$WEIGHTS" --max-steps 1 --eval false \
+  if timeout 120 "$BIN" --data-dir "$GOOD" --init-weights "$WEIGHTS" --max-steps 1 --no-eval \
        --metrics "$TMP/metrics_load.h5" >"$TMP/load.out" 2>"$TMP/load.err"; then
     pass "--init-weights valid file is accepted"
   else
@@ -155,28 +165,28 @@ EOF
 fi
 # The file is only written at the end of training, so this error comes after the steps.
 expect_error "--save-weights into a missing directory" "$TMP/no_such_dir/w.h5" -- \
-  --data-dir "$GOOD" --save-weights "$TMP/no_such_dir/w.h5" --max-steps 1 --eval false
+  --data-dir "$GOOD" --save-weights "$TMP/no_such_dir/w.h5" --max-steps 1 --no-eval
 if [[ -e $TMP/no_such_dir ]]; then fail "--save-weights into a missing directory: the directory was created"; fi
 echo "not an HDF5 file" >"$TMP/text.h5"
 expect_error "--init-weights non-HDF5 file" "$TMP/text.h5" -- \
-  --data-dir "$GOOD" --init-weights "$TMP/text.h5" --max-steps 1 --eval false
+  --data-dir "$GOOD" --init-weights "$TMP/text.h5" --max-steps 1 --no-eval
 if [[ -s $WEIGHTS ]]; then
   head -c $(($(stat -c %s "$WEIGHTS") / 2)) "$WEIGHTS" >"$TMP/truncated_weights.h5"
   expect_error "--init-weights truncated HDF5 file" "$TMP/truncated_weights.h5" "truncated or corrupt" -- \
-    --data-dir "$GOOD" --init-weights "$TMP/truncated_weights.h5" --max-steps 1 --eval false
+    --data-dir "$GOOD" --init-weights "$TMP/truncated_weights.h5" --max-steps 1 --no-eval
 fi
 
 # --- checkpoints --------------------------------------------------------------------------------
 CKPT="$TMP/ckpt.h5"
-if timeout 120 "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --eval false --checkpoint "$CKPT" \
+if timeout 120 "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --no-eval --checkpoint "$CKPT" \
      --metrics "$TMP/metrics_ckpt.h5" >"$TMP/ckpt.out" 2>&1 && [[ -s $CKPT ]]; then
   head -c $(($(stat -c %s "$CKPT") / 2)) "$CKPT" >"$TMP/truncated_ckpt.h5"
   expect_error "--resume truncated checkpoint" "$TMP/truncated_ckpt.h5" "truncated or corrupt" -- \
-    --data-dir "$GOOD" --batch-size 32 --eval false --max-steps 4 --resume "$TMP/truncated_ckpt.h5"
+    --data-dir "$GOOD" --batch-size 32 --no-eval --max-steps 4 --resume "$TMP/truncated_ckpt.h5"
   expect_error "--resume with another --lr" "$CKPT" "lr = 0.01, this run has lr = 0.02" -- \
-    --data-dir "$GOOD" --batch-size 32 --eval false --max-steps 4 --resume "$CKPT" --lr 0.02
+    --data-dir "$GOOD" --batch-size 32 --no-eval --max-steps 4 --resume "$CKPT" --lr 0.02
   expect_error "--resume a weights file" "$WEIGHTS" "not a cifar_mpi checkpoint" -- \
-    --data-dir "$GOOD" --batch-size 32 --eval false --max-steps 4 --resume "$WEIGHTS"
+    --data-dir "$GOOD" --batch-size 32 --no-eval --max-steps 4 --resume "$WEIGHTS"
 else
   fail "making a checkpoint with --checkpoint" "$(tail -n 3 "$TMP/ckpt.out")"
 fi
@@ -207,7 +217,7 @@ EOF
 }
 mkdir -p "$TMP/div1"
 expect_error "--lr 1e6 stops on a non-finite value" "non-finite" "at epoch 1 step" "on rank 0" -- \
-  --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --eval false \
+  --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --no-eval \
   --checkpoint "$TMP/div1/c.h5" --checkpoint-every 1 --save-weights "$TMP/div1/w.h5"
 grep -qE 'non-finite (loss|gradient in [a-z0-9]+\.(weight|bias)|weight in [a-z0-9]+\.(weight|bias))' "$TMP/case$run.err" ||
   fail "--lr 1e6: the message names neither the loss nor a tensor" "$(head -n 1 "$TMP/case$run.err")"
@@ -215,7 +225,7 @@ no_bad_output "--lr 1e6" "$TMP/div1"
 if [[ -n $PY && -s $TMP/grad_overflow.h5 ]]; then
   mkdir -p "$TMP/div2"
   expect_error "infinite gradient with a finite loss" "non-finite gradient in fc1.weight" "step 1 " "on rank 0" -- \
-    --data-dir "$BIG" --init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --eval false \
+    --data-dir "$BIG" --init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --no-eval \
     --checkpoint "$TMP/div2/c.h5" --checkpoint-every 1 --save-weights "$TMP/div2/w.h5"
   if [[ -e $TMP/div2/c.h5 ]]; then fail "  ... a checkpoint was written at the faulty step"; fi
   no_bad_output "infinite gradient" "$TMP/div2"
@@ -283,13 +293,13 @@ if command -v mpirun >/dev/null 2>&1; then
   mpi_expect_error "nonexistent --data-dir" "$TMP/no_such_dir" -- --data-dir "$TMP/no_such_dir"
   # only rank 0 fails (it alone reads the weights) while rank 1 waits in the broadcast
   mpi_expect_error "--init-weights missing file" "$TMP/no_such_weights.h5" -- \
-    --data-dir "$GOOD" --init-weights "$TMP/no_such_weights.h5" --max-steps 1 --eval false
+    --data-dir "$GOOD" --init-weights "$TMP/no_such_weights.h5" --max-steps 1 --no-eval
   # a non-finite value on any rank stops every rank after the same step
   mpi_expect_error "--lr 1e6 stops on a non-finite value" "non-finite" -- \
-    --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --eval false
+    --data-dir "$BIG" --lr 1e6 --max-steps 50 --epochs 100 --batch-size 32 --no-eval
   if [[ -n $PY && -s $TMP/grad_overflow.h5 ]]; then
     mpi_expect_error "infinite gradient with a finite loss (overlap on)" "non-finite gradient in fc1.weight" -- \
-      --data-dir "$BIG" --init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --eval false --overlap on
+      --data-dir "$BIG" --init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --no-eval --overlap
   fi
   # The same weights, but rank 0's data are all of class 0, which these weights already predict
   # with certainty: rank 0's gradients are exactly 0, rank 1's overflow. (--data-dir may differ
@@ -304,7 +314,7 @@ for name in os.listdir(src):
     data[::3073] = bytes(len(data) // 3073)
     open(os.path.join(dst, name), "wb").write(data)
 EOF
-    common=(--init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --eval false)
+    common=(--init-weights "$TMP/grad_overflow.h5" --max-steps 5 --batch-size 32 --no-eval)
     mpmd_expect_error "-np 1 (class-0 data) : -np 1: an infinite gradient on rank 1 only" \
       "non-finite gradient in fc1.weight (element 0 is inf) at epoch 1 step 1 (global step 1) on rank 1" -- \
       --data-dir "$TMP/class0" "${common[@]}" : --data-dir "$BIG" "${common[@]}"
@@ -312,32 +322,32 @@ EOF
   # --link-model is read (rank 0) where a plan needs it: a bad line, or a missing algorithm
   printf 'ring 1e-5 banana ring\n' >"$TMP/bad_link.txt"
   mpi_expect_error "--link-model with a bad line" "bad_link.txt:1" -- \
-    --data-dir "$GOOD" --allreduce auto --link-model "$TMP/bad_link.txt" --max-steps 1 --eval false
+    --data-dir "$GOOD" --allreduce auto --link-model "$TMP/bad_link.txt" --max-steps 1 --no-eval
   printf 'ring 1e-5 1e-9 ring\n' >"$TMP/ring_link.txt"
   mpi_expect_error "--link-model without rhd for --allreduce auto" "no line for" -- \
-    --data-dir "$GOOD" --allreduce auto --link-model "$TMP/ring_link.txt" --max-steps 1 --eval false
+    --data-dir "$GOOD" --allreduce auto --link-model "$TMP/ring_link.txt" --max-steps 1 --no-eval
   # a checkpoint written by 2 ranks, resumed by 1
-  if timeout 60 mpirun "${MPI_FLAGS[@]}" "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --eval false \
+  if timeout 60 mpirun "${MPI_FLAGS[@]}" "$BIN" --data-dir "$GOOD" --max-steps 2 --batch-size 32 --no-eval \
        --checkpoint "$TMP/ckpt_np2.h5" --metrics "$TMP/metrics_np2.h5" >"$TMP/np2.out" 2>&1; then
     expect_error "--resume a 2-rank checkpoint with 1 rank" "$TMP/ckpt_np2.h5" \
       "world_size = 2, this run has world_size = 1" -- \
-      --data-dir "$GOOD" --max-steps 4 --batch-size 32 --eval false --resume "$TMP/ckpt_np2.h5"
+      --data-dir "$GOOD" --max-steps 4 --batch-size 32 --no-eval --resume "$TMP/ckpt_np2.h5"
   else
     fail "making a 2-rank checkpoint" "$(tail -n 3 "$TMP/np2.out")"
   fi
   mpmd_expect_error "-np 1 ... --lr 0.01 : -np 1 ... --lr 0.02" \
     "configuration differs between ranks: rank 1 has lr = 0.02, rank 0 has lr = 0.01" -- \
-    --data-dir "$GOOD" --max-steps 1 --eval false --lr 0.01 : --data-dir "$GOOD" --max-steps 1 --eval false --lr 0.02
-  mpmd_expect_error "-np 1 ... : -np 1 ... --batch-size 16 --overlap on" \
+    --data-dir "$GOOD" --max-steps 1 --no-eval --lr 0.01 : --data-dir "$GOOD" --max-steps 1 --no-eval --lr 0.02
+  mpmd_expect_error "-np 1 ... : -np 1 ... --batch-size 16 --overlap" \
     "rank 1 has batch_size = 16, rank 0 has batch_size = 128; rank 1 has overlap = 1, rank 0 has overlap = 0" -- \
-    --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --batch-size 16 --overlap on
+    --data-dir "$GOOD" --max-steps 1 --no-eval : --data-dir "$GOOD" --max-steps 1 --no-eval --batch-size 16 --overlap
   mpmd_expect_error "-np 1 ... : -np 1 ... --balance dynamic" \
     "rank 1 has balance = dynamic, rank 0 has balance = static" -- \
-    --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --balance dynamic
+    --data-dir "$GOOD" --max-steps 1 --no-eval : --data-dir "$GOOD" --max-steps 1 --no-eval --balance dynamic
   # log_every, force and meta are agreed too (every option the table marks kAgreed)
   mpmd_expect_error "-np 1 ... : -np 1 ... --log-every 7 --force --meta site=x" \
     "rank 1 has log_every = 7, rank 0 has log_every = 50; rank 1 has force = 1, rank 0 has force = 0; rank 1 has meta = site=x, rank 0 has meta = \"\"" -- \
-    --data-dir "$GOOD" --max-steps 1 --eval false : --data-dir "$GOOD" --max-steps 1 --eval false --log-every 7 --force --meta site=x
+    --data-dir "$GOOD" --max-steps 1 --no-eval : --data-dir "$GOOD" --max-steps 1 --no-eval --log-every 7 --force --meta site=x
 else
   echo "SKIP: mpirun cases (no mpirun)"
 fi

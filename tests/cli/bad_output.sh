@@ -29,7 +29,7 @@ export OMP_NUM_THREADS=1
 source "$SRC/tests/cli/common.bash"
 PYPLAIN=$(command -v python3 || command -v /usr/bin/python3)
 "$PYPLAIN" "$SRC/tests/cli/make_fake_cifar.py" "$TMP/data" 100 >/dev/null || { echo "FAIL: making fake data"; exit 1; }
-COMMON=(--data-dir "$TMP/data" --batch-size 32 --eval false --threads 1)
+COMMON=(--data-dir "$TMP/data" --batch-size 32 --no-eval --threads 1)
 
 # mount_tmpfs DIR OPTIONS: a tmpfs at DIR (created); fails if mounting is not permitted.
 mount_tmpfs() {

@@ -48,7 +48,7 @@ against_torch_case() {
 against_torch_case n1 1
 against_torch_case n2 2
 against_torch_case n3 3
-against_torch_case n2_overlap 2 --overlap on --bucket-mb 0.05
+against_torch_case n2_overlap 2 --overlap --bucket-mb 0.05
 
 recorded=$("$PY" -c 'import sys, h5py; print(h5py.File(sys.argv[1], "r").attrs.get("config.balance"))' "$TMP/n2.h5" 2>&1)
 [[ $recorded == dynamic ]] && pass "the metrics file records config.balance = dynamic" ||

@@ -19,7 +19,7 @@ python3 "$src/tests/cli/make_fake_cifar.py" data 128
 [[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=1
 mpi=(mpirun -np 2 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
-args=(--data-dir "$tmp/data" --batch-size 32 --epochs 100 --eval false --log-every 1 --threads 1)
+args=(--data-dir "$tmp/data" --batch-size 32 --epochs 100 --no-eval --log-every 1 --threads 1)
 run() { "${mpi[@]}" "$bin" "${args[@]}" "$@"; }
 # In the background with $! being mpirun itself, so that signals reach it (it forwards SIGUSR1).
 run_bg() { (exec "${mpi[@]}" "$bin" "${args[@]}" "$@") & }
@@ -82,7 +82,7 @@ run --max-steps 20 --resume c3.h5 --save-weights kill_resumed.h5 >kill_resume.lo
   bad "resume after SIGKILL" kill_resume.log
 
 # 5. The trace of a short overlapped run opens as JSON with every rank's layers and buckets.
-run --max-steps 3 --overlap on --bucket-mb 0.05 --trace t.json >trace.log 2>&1 &&
+run --max-steps 3 --overlap --bucket-mb 0.05 --trace t.json >trace.log 2>&1 &&
 python3 - t.json <<'PY' && ok "trace: per-rank backward layers and bucket reductions" || bad "trace" trace.log
 import json, sys
 ev = json.load(open(sys.argv[1]))["traceEvents"]
@@ -103,7 +103,7 @@ grep -q "world_size = 2, this run has world_size = 3" n3.log && ok "N=3 refuses 
 printf 'mpi 1e-3 1e-9 mpi\nring 1e-6 1e-10 ring\nrhd 1e-3 1e-9 rhd\n' >ring_link.txt
 printf 'mpi 1e-3 1e-9 mpi\nring 1e-3 1e-9 ring\nrhd 1e-6 1e-10 rhd\n' >rhd_link.txt
 run3() { mpirun -np 3 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 "$bin" "${args[@]}" \
-           --allreduce auto --overlap on "$@"; }
+           --allreduce auto --overlap "$@"; }
 run3 --link-model ring_link.txt --max-steps 20 --save-weights auto_full.h5 >auto_full.log 2>&1 ||
   bad "auto: uninterrupted run" auto_full.log
 run3 --link-model ring_link.txt --max-steps 12 --checkpoint auto_ck.h5 >auto_part.log 2>&1 || bad "auto: first part" auto_part.log

@@ -31,7 +31,7 @@ against_torch_setup() {
   "$PY" "$SRC/tests/cli/make_fake_cifar.py" "$DATA" 128 5 || { echo "FAIL: making the fake data set"; exit 1; }
   "$PY" "$SRC/tests/cli/torch_steps.py" init "$DATA" 3 "$INIT" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
   STEPS=5
-  ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --eval false --log-every 1
+  ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --no-eval --log-every 1
         --init-weights "$INIT")
 }
 

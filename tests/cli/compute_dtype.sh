@@ -28,7 +28,7 @@ export OMP_NUM_THREADS=1
 DATA="$TMP/data"
 "$PYPLAIN" "$SRC/tests/cli/make_fake_cifar.py" "$DATA" 64 || { echo "FAIL: making the fake data set"; exit 1; }
 NEEDLES=("--compute-dtype bf16 needs avx512_bf16 or AMX" "use --compute-dtype fp32")
-COMMON=(--data-dir "$DATA" --max-steps 3 --batch-size 16 --eval false --compute-dtype bf16 --metrics "$TMP/m@RUN@.h5")
+COMMON=(--data-dir "$DATA" --max-steps 3 --batch-size 16 --no-eval --compute-dtype bf16 --metrics "$TMP/m@RUN@.h5")
 
 for isa in AVX2 AVX512_CORE; do
   isa_lower=$(tr 'A-Z' 'a-z' <<<"$isa")
@@ -64,7 +64,7 @@ mpi_refusal() {
 }
 
 if command -v mpirun >/dev/null 2>&1; then
-  args=(--data-dir "$DATA" --max-steps 3 --batch-size 16 --eval false --compute-dtype bf16)
+  args=(--data-dir "$DATA" --max-steps 3 --batch-size 16 --no-eval --compute-dtype bf16)
   mpi_refusal "ONEDNN_MAX_CPU_ISA=AVX2, mpirun -np 2" "${NEEDLES[@]}" "on 2 of 2 rank(s)" -- \
     -np 2 -x ONEDNN_MAX_CPU_ISA=AVX2 "$BIN" "${args[@]}" --metrics "$TMP/np2.h5"
   mpi_refusal "ONEDNN_MAX_CPU_ISA=AVX2 on rank 1 only, mpirun -np 1 : -np 1" "${NEEDLES[@]}" "on 1 of 2 rank(s)" -- \
@@ -74,9 +74,9 @@ else
   echo "SKIP: mpirun cases (no mpirun)"
 fi
 
-# Where the CPU has it, bf16 trains (its accuracy: tools/bf16_accuracy.sh, docs/results.md).
+# Where the CPU has it, bf16 trains (its accuracy: tools/studies/bf16_accuracy.sh, docs/results.md).
 if grep -qw avx512_bf16 /proc/cpuinfo || grep -qw amx_bf16 /proc/cpuinfo; then
-  timeout 120 "$BIN" --data-dir "$DATA" --max-steps 3 --batch-size 16 --eval false --compute-dtype bf16 \
+  timeout 120 "$BIN" --data-dir "$DATA" --max-steps 3 --batch-size 16 --no-eval --compute-dtype bf16 \
     --metrics "$TMP/ok.h5" --save-weights "$TMP/ok.w.h5" >"$TMP/ok.out" 2>"$TMP/ok.err"
   rc=$?
   if [[ $rc -eq 0 && -s $TMP/ok.w.h5 ]]; then

@@ -45,7 +45,7 @@ EOF
 # --- the sweep: N = 1, 2; 2 epochs of 1,280 images, per-rank batch 128 (10 and 5 steps/epoch) ----
 SWEEP="$TMP/sweep"
 CIFAR_BUILD=$(dirname "$BIN") timeout 300 bash "$SRC/tools/scaling_sweep.sh" --np "1 2" --out "$SWEEP" -- \
-  --data-dir "$DATA" --epochs 2 --batch-size 128 --eval true --log-every 100 >"$TMP/sweep.out" 2>&1
+  --data-dir "$DATA" --epochs 2 --batch-size 128 --eval --log-every 100 >"$TMP/sweep.out" 2>&1
 rc=$?
 if [[ $rc -ne 0 ]]; then
   fail "scaling_sweep.sh --np \"1 2\" (exit $rc)" "$(tail -n 8 "$TMP/sweep.out")"
@@ -195,7 +195,7 @@ if [[ -s $SWEEP/np1.h5 && -s $SWEEP/np2.h5 ]]; then
 fi
 
 # --- an existing file: refused without --force, replaced with it ------------------------------
-QUICK=(--data-dir "$DATA" --max-steps 2 --eval false --batch-size 32)
+QUICK=(--data-dir "$DATA" --max-steps 2 --no-eval --batch-size 32)
 EXIST="$TMP/existing.h5"
 echo "not a metrics file" >"$EXIST"
 timeout 120 "$BIN" "${QUICK[@]}" --metrics "$EXIST" >"$TMP/e1.out" 2>"$TMP/e1.err"
@@ -238,7 +238,7 @@ cd "$TMP" || exit 1
 
 # --- killed after an epoch: the file holds every completed epoch, readable -------------------
 KILLED="$TMP/killed.h5"
-"$BIN" --data-dir "$DATA" --epochs 1000 --eval false --batch-size 128 --log-every 1000 --metrics "$KILLED" \
+"$BIN" --data-dir "$DATA" --epochs 1000 --no-eval --batch-size 128 --log-every 1000 --metrics "$KILLED" \
   >"$TMP/k.out" 2>"$TMP/k.err" &
 pid=$!
 for _ in $(seq 1 600); do  # up to 60 s for the first epochs

@@ -36,7 +36,7 @@ against_torch_case() {
 
 against_torch_case p8 1 32 8
 against_torch_case p12 2 64 12
-against_torch_case p12_overlap 2 64 12 --overlap on --bucket-mb 0.05
+against_torch_case p12_overlap 2 64 12 --overlap --bucket-mb 0.05
 
 # One pass either way: bitwise the same weights.
 train_case whole0 1 -- --micro-batch 0 && train_case whole32 1 -- --micro-batch 32

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The scaling model (tools/scaling_model.py, tools/cost_model/{collectives,scaling}.py) on inputs
+# The scaling model (tools/cifar_tools/scaling_model.py, cost_model/{collectives,scaling}.py) on inputs
 # whose answers are known, and the step simulator at N=8 under SMPI (seconds):
 #   - formulas on a plain alpha-beta link: ring 2(N-1)(alpha + S/N beta); rhd at N=8
 #     6 alpha + 7/4 S beta; rhd at N=6 = rhd at 4 plus the fold 2(alpha + S beta);
@@ -24,8 +24,8 @@ trap 'rm -rf "$TMP"' EXIT
 if out=$("$PY" - "$SRC" "$TMP" <<'PY' 2>&1
 import csv, itertools, random, sys
 sys.path.insert(0, sys.argv[1] + "/tools")
-from cost_model.collectives import CalibratedLink, Collectives, Link, ompi_allreduce_choice, rhd, ring
-from cost_model.scaling import plan_buckets, step_time
+from cifar_tools.cost_model.collectives import CalibratedLink, Collectives, Link, ompi_allreduce_choice, rhd, ring
+from cifar_tools.cost_model.scaling import plan_buckets, step_time
 
 def close(a, b, tol=1e-9):
     assert abs(a - b) <= tol * max(abs(a), abs(b), 1e-12), (a, b)
@@ -84,7 +84,7 @@ print("PASS: step time: hidden, exposed and blocking reductions")
 
 import h5py, numpy as np
 with h5py.File(sys.argv[2] + "/n1.h5", "w") as f:
-    f.attrs["batch_per_rank"] = 128
+    f.attrs["format"], f.attrs["world_size"], f.attrs["batch_per_rank"] = "cifar_mpi metrics v1", 1, 128
     names = ["fc.bias", "fc.weight", "conv.bias", "conv.weight"]
     floats = [10, 100000, 64, 200000]
     offs = np.cumsum([0] + floats[:-1])
@@ -115,7 +115,7 @@ export CIFAR_SMPI_BUILD="$(dirname "$(realpath "$BIN")")/smpi"
   flock "$CIFAR_SMPI_BUILD.lock" cmake --build "$CIFAR_SMPI_BUILD" -j 2 --target step_sim >>"$TMP/build.log" 2>&1; } ||
   { fail "build step_sim" "$(tail -5 "$TMP/build.log")"; exit 1; }
 start=$SECONDS
-if timeout 60 "$SRC/tools/smpi_steps.sh" --metrics "$TMP/n1.h5" --nps 8 --algorithms "auto rhd" \
+if timeout 60 "$SRC/tools/smpi/smpi_steps.sh" --metrics "$TMP/n1.h5" --nps 8 --algorithms "auto rhd" \
      --out "$TMP/steps.csv" >"$TMP/steps.log" 2>&1; then
   if "$PY" - "$TMP/steps.csv" <<'PY'
 import csv, sys

@@ -41,7 +41,7 @@ trap cleanup_test EXIT
 cd "$TMP" || exit 1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 python3 "$SRC/tests/cli/make_fake_cifar.py" data 256 2>/dev/null || "$PY" "$SRC/tests/cli/make_fake_cifar.py" data 256
-COMMON=(--data-dir "$TMP/data" --batch-size 32 --eval false --threads 1)
+COMMON=(--data-dir "$TMP/data" --batch-size 32 --no-eval --threads 1)
 
 # leftovers PREFIX: namespaces, /etc/netns entries or processes of this test still there.
 leftovers() {

@@ -40,8 +40,33 @@ check "train: oversubscribed node, srun unbound" "$out" "srun --mpi=pmix --cpus-
 # Resuming on another task count: the global batch is the first run's (per-rank batch x tasks),
 # kept in results/<job>/global_batch for the requeued job, whatever its task count.
 out=$(SLURM_NTASKS=4 TRAIN_ARGS="--batch-size 32" DRY_RUN=1 bash "$src/jobs/train.sbatch")
-check "train: --global-batch = per-rank batch x tasks" "$out" "--batch-size 32 --global-batch 128"
+check "train: --global-batch = per-rank batch x tasks" "$out" "--global-batch 128"
+absent() {  # description, command output, substring that must not be there
+  if [[ "$2" != *"$3"* ]]; then echo "PASS $1"; else echo "FAIL $1: '$3' in: $2"; fail=1; fi
+}
+absent "train: --global-batch replaces --batch-size (cifar_mpi takes one)" "$out" "--batch-size"
 check "train: --stall-timeout" "$out" "--stall-timeout 300"
+# A --config file's global batch is the run's, at any task count: nothing appended, and the job's
+# --config replaces config/default.toml (cifar_mpi takes one --config).
+tta="$src/config/time_to_accuracy.toml"
+out=$(SLURM_NTASKS=4 TRAIN_ARGS="--config $tta" DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: the job's --config" "$out" "--config $tta"
+absent "train: --config with a global batch: no --global-batch added" "$out" "--global-batch"
+absent "train: --config replaces default.toml" "$out" "default.toml"
+out=$(SLURM_NTASKS=4 DRY_RUN=1 bash "$src/jobs/train.sbatch" --config="$tta" --global-batch 512)
+[[ $(grep -o -- "--global-batch" <<<"$out" | wc -l) -eq 1 ]] && check "train: --global-batch on the command line wins over the config's" "$out" "--global-batch 512" ||
+  { echo "FAIL train: one --global-batch 512 expected: $out"; fail=1; }
+# A --config without a global batch: its per-rank batch-size x tasks (here 64 x 4).
+gb_root=$(mktemp -d)
+printf 'epochs = 1\nbatch-size = 64   # per rank\n' >"$gb_root/per_rank.toml"
+out=$(SLURM_NTASKS=4 TRAIN_ARGS="--config $gb_root/per_rank.toml" DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: a config's per-rank batch-size x tasks" "$out" "--global-batch 256"
+out=$(TRAIN_ARGS="--config $gb_root/none.toml" DRY_RUN=1 bash "$src/jobs/train.sbatch" 2>&1) &&
+  { echo "FAIL train: a missing --config file accepted"; fail=1; }
+check "train: a missing --config file refused, named" "$out" "--config $gb_root/none.toml: no such file"
+rm -rf "$gb_root"
+out=$(TRAIN_ARGS="--config $tta" DRY_RUN=1 bash "$src/jobs/scaling.sbatch")
+absent "scaling: the job's --config replaces default.toml" "$out" "default.toml"
 gb_root=$(mktemp -d); mkdir -p "$gb_root/dryrun"; echo 64 >"$gb_root/dryrun/global_batch"
 out=$(SLURM_NTASKS=1 RESULTS_ROOT="$gb_root" SLURM_RESTART_COUNT=1 DRY_RUN=1 bash "$src/jobs/train.sbatch")
 rm -rf "$gb_root"

@@ -9,7 +9,10 @@
 #  - pre-emption, with each launcher: `scancel --batch --signal=USR1` mid-run; the script forwards
 #    it, the ranks checkpoint and exit 75, the script requeues the job, the requeued run (same job
 #    id, Restarts=1) resumes and ends with weights bitwise equal to an uninterrupted job's;
-#    a plain `scancel` (TERM) leaves the job cancelled, not requeued;
+#    a plain `scancel` (TERM) leaves the job cancelled, not requeued. Neither depends on the
+#    machine's speed: the cancelled job has no step limit (only the scancel ends it), and the
+#    pre-empted ranks are paused (SIGSTOP) from the start of their 2nd epoch until the USR1 is
+#    pending in each, so they stop at the step they were paused at, whatever the signal's delay;
 #  - failures are failed jobs: a bad option to cifar_mpi, and a scaling step that cannot start
 #    (the script stops there: no later run, no plots);
 #  - srun --mpi=pmi2 and a plain srun of cifar_mpi fail in MPI_Init (Debian's Open MPI has no
@@ -112,30 +115,74 @@ results_of() { echo "$tmp/results/${job_of[$1]:-none}"; }
 
 # ---- the jobs, all queued at once (Slurm starts them as the 8 CPUs free up) -----------------------
 # Pre-emption first, and its reference: 120 steps of batch 32 on 2 ranks (12 epochs of 10 steps).
-long="--epochs 100 --batch-size 32 --eval false --log-every 1 --allreduce ring --overlap on"
+# The cancelled job has no step limit: it runs until the scancel.
+long="--epochs 100 --batch-size 32 --no-eval --log-every 1 --allreduce ring --overlap"
 submit ref train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$long" -- --max-steps 120 --save-weights "$tmp/ref.h5"
 submit pre_srun train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$long" -- --max-steps 120 --save-weights "$tmp/pre_srun.h5"
 submit pre_mpirun train.sbatch "" LAUNCHER=mpirun TRAIN_ARGS="$long" -- --max-steps 120 --save-weights "$tmp/pre_mpirun.h5"
-submit cancel train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$long" -- --max-steps 120
-short="--epochs 2 --batch-size 32 --log-every 5 --allreduce ring --overlap on"
+submit cancel train.sbatch "" LAUNCHER=srun TRAIN_ARGS="${long/--epochs 100/--epochs 100000}"
+short="--epochs 2 --batch-size 32 --log-every 5 --allreduce ring --overlap"
 for l in srun mpirun; do
   for n in 2 4; do
     submit "train_${l}_np$n" train.sbatch "--ntasks-per-node=$n" LAUNCHER=$l TRAIN_ARGS="$short" -- --max-steps 6
   done
-  submit "scaling_$l" scaling.sbatch "" LAUNCHER=$l TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 4 --eval false"
+  submit "scaling_$l" scaling.sbatch "" LAUNCHER=$l TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 4 --no-eval"
 done
 submit bad_option train.sbatch "" LAUNCHER=srun TRAIN_ARGS="$short" -- --no-such-option
-submit bad_step scaling.sbatch "--ntasks=2" LAUNCHER=srun TASK_COUNTS="1 3" TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 2 --eval false"
+submit bad_step scaling.sbatch "--ntasks=2" LAUNCHER=srun TASK_COUNTS="1 3" TRAIN_ARGS="--epochs 1 --batch-size 32 --max-steps 2 --no-eval"
 
-# ---- pre-emption: USR1 to the batch script once the run is in its 3rd epoch; a plain scancel ----
-for p in pre_srun pre_mpirun cancel; do
+# ---- pre-emption: USR1 to the batch script at the 2nd epoch, the ranks paused; a plain scancel -----
+# ranks_of ID: the pids of job ID's cifar_mpi processes (their --metrics is under results/ID/).
+ranks_of() {
+  local pid
+  for pid in $(pgrep -x cifar_mpi); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$tmp/results/$1/" && echo "$pid"
+  done
+}
+# usr1_pending PID...: true when SIGUSR1 (bit 9 of the pending masks) waits in every one of them.
+usr1_pending() {
+  local pid mask
+  for pid in "$@"; do
+    mask=$(awk '/^(ShdPnd|SigPnd):/ {print $2}' "/proc/$pid/status" 2>/dev/null | paste -sd' ')
+    [[ -n "$mask" ]] || return 1
+    local any=0 m
+    for m in $mask; do (((16#$m >> 9) & 1)) && any=1; done
+    ((any)) || return 1
+  done
+}
+declare -A paused=()  # job name -> its ranks' pids, stopped
+limit=$((SECONDS + 60))
+# Each pre-empted job's 2 ranks are stopped as soon as its 2nd epoch begins (polled every 20 ms;
+# 110 of its 120 steps are left then, far more time than finding and stopping the ranks takes).
+while ((${#paused[@]} < 2)) && ((SECONDS <= limit)); do
+  for p in pre_srun pre_mpirun; do
+    [[ -n "${paused[$p]:-}" || -z "${job_of[$p]:-}" ]] && continue
+    grep -q "epoch 2 step" "$tmp/$p.out" 2>/dev/null || continue
+    pids=$(ranks_of "${job_of[$p]}" | paste -sd' ')
+    [[ $(wc -w <<<"$pids") -eq 2 ]] || continue
+    # shellcheck disable=SC2086
+    kill -STOP $pids && paused[$p]=$pids
+  done
+  sleep 0.02
+done
+for p in pre_srun pre_mpirun; do
   id=${job_of[$p]:-}
   [[ -n "$id" ]] || continue
-  limit=$((SECONDS + 60))
-  until grep -q "epoch 3 step" "$tmp/$p.out" 2>/dev/null || ((SECONDS > limit)); do sleep 0.2; done
-  if [[ $p == cancel ]]; then scancel "$id" || fail "$p: scancel $id"
-  else scancel --batch --signal=USR1 "$id" || fail "$p: scancel --batch --signal=USR1 $id"; fi
+  if [[ -z "${paused[$p]:-}" ]]; then fail "$p: its ranks were not found in their 2nd epoch within 60 s"; continue; fi
+  scancel --batch --signal=USR1 "$id" || fail "$p: scancel --batch --signal=USR1 $id"
+  limit=$((SECONDS + 30))
+  # shellcheck disable=SC2086
+  until usr1_pending ${paused[$p]} || ((SECONDS > limit)); do sleep 0.05; done
+  # shellcheck disable=SC2086
+  usr1_pending ${paused[$p]} || fail "$p: the USR1 did not reach the paused ranks within 30 s"
+  # shellcheck disable=SC2086
+  kill -CONT ${paused[$p]}
 done
+if [[ -n "${job_of[cancel]:-}" ]]; then
+  limit=$((SECONDS + 60))
+  until grep -q "epoch 1 step" "$tmp/cancel.out" 2>/dev/null || ((SECONDS > limit)); do sleep 0.2; done
+  scancel "${job_of[cancel]}" || fail "cancel: scancel ${job_of[cancel]}"
+fi
 # The requeued job waits for its begin time (Slurm sets it 2 minutes ahead on a requeue); the
 # test moves it to 2 s from now once the requeue is seen. Not to now: slurmd revokes the job's
 # credential on the requeue, and a relaunch within the same second is refused ("Killing
@@ -232,7 +279,7 @@ fi
 # ---- why the scripts use --mpi=pmix (or mpirun) ---------------------------------------------------
 for how in --mpi=pmi2 plain; do
   mpi=(); [[ $how == plain ]] || mpi=("$how")
-  timeout 60 srun "${mpi[@]}" --ntasks=2 "$bin" --data-dir "$tmp/data" --max-steps 1 --eval false \
+  timeout 60 srun "${mpi[@]}" --ntasks=2 "$bin" --data-dir "$tmp/data" --max-steps 1 --no-eval \
     --metrics "$tmp/x.h5" >"$tmp/srun-$how.log" 2>&1
   rc=$?
   if [[ $rc -ne 0 && $rc -ne 124 ]] && grep -q "OMPI was not built with SLURM's PMI support" "$tmp/srun-$how.log"; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The all-reduces under SimGrid SMPI (tools/smpi_allreduce.sh on platforms from
-# tools/smpi_platform.py), in well under a minute once built:
+# cifar_tools.smpi_platform), in well under a minute once built:
 #   - N = 64 on a flat cluster (27 us, 10 Gbit/s), 1 MiB: ring and rhd both give exact sums (the
 #     bench's check column "ok") and rhd is faster than the ring (12 latency terms against 126);
 #   - N = 12, not a power of two (4 ranks fold into partners), 4 KiB..64 KiB: rhd and mpi exact;
@@ -37,7 +37,7 @@ pass "SMPI allreduce_bench built in $CIFAR_SMPI_BUILD"
 # column VALUE of CSV's only data row
 col() { "$PY" -c 'import csv,sys; print(list(csv.DictReader(open(sys.argv[1])))[-1][sys.argv[2]])' "$1" "$2"; }
 
-"$PY" "$SRC/tools/smpi_platform.py" flat --hosts 64 --alpha-us 27 --gbps 10 -o "$TMP/flat64.xml"
+PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.smpi_platform flat --hosts 64 --alpha-us 27 --gbps 10 -o "$TMP/flat64.xml"
 start=$SECONDS
 if timeout 120 "$SRC/tools/smpi_allreduce.sh" --np 64 --platform "$TMP/flat64.xml" --out "$TMP/n64.csv" -- \
      --algorithms ring,rhd --min-bytes 1048576 --max-bytes 1048576 >"$TMP/n64.log" 2>&1; then
@@ -53,7 +53,7 @@ else
   fail "N=64 smpirun" "$(tail -5 "$TMP/n64.log")"
 fi
 
-"$PY" "$SRC/tools/smpi_platform.py" flat --hosts 12 -o "$TMP/flat12.xml"
+PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.smpi_platform flat --hosts 12 -o "$TMP/flat12.xml"
 if timeout 60 "$SRC/tools/smpi_allreduce.sh" --np 12 --platform "$TMP/flat12.xml" --out "$TMP/n12.csv" -- \
      --algorithms rhd,mpi --min-bytes 4096 --max-bytes 65536 >"$TMP/n12.log" 2>&1 &&
    [[ $(cut -d, -f10 "$TMP/n12.csv" | tail -n +2 | sort -u) == ok ]]; then
@@ -62,9 +62,9 @@ else
   fail "N=12 rhd and mpi exact" "$(tail -3 "$TMP/n12.log")" "$(cat "$TMP/n12.csv" 2>/dev/null)"
 fi
 
-"$PY" "$SRC/tools/smpi_platform.py" two-level --hosts 3 --cores 4 -o "$TMP/two.xml"
-all=$("$PY" "$SRC/tools/smpi_platform.py" hostfile "$TMP/two.xml" | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')
-five=$("$PY" "$SRC/tools/smpi_platform.py" hostfile "$TMP/two.xml" --np 5 | tr '\n' ' ')
+PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.smpi_platform two-level --hosts 3 --cores 4 -o "$TMP/two.xml"
+all=$(PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.smpi_platform hostfile "$TMP/two.xml" | sort | uniq -c | awk '{print $1 $2}' | tr '\n' ' ')
+five=$(PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.smpi_platform hostfile "$TMP/two.xml" --np 5 | tr '\n' ' ')
 if [[ $all == "4node-0 4node-1 4node-2 " && $five == "node-0 node-0 node-0 node-0 node-1 " ]]; then
   pass "two-level platform: 3 hosts x 4 cores hostfile"
 else

@@ -16,7 +16,7 @@ python3 "$src/tests/cli/make_fake_cifar.py" data 128
 [[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=1
 mpi=(mpirun -np 2 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
-args=(--data-dir "$tmp/data" --batch-size 32 --eval false --log-every 1 --threads 1 --stall-timeout 5)
+args=(--data-dir "$tmp/data" --batch-size 32 --no-eval --log-every 1 --threads 1 --stall-timeout 5)
 run_bg() { (exec "${mpi[@]}" "$bin" "${args[@]}" "$@") & }
 procs() { pgrep -f "$bin --data-dir $tmp/data"; }
 # The pid of rank $1 (mpirun puts the rank in each process's environment).
@@ -63,7 +63,7 @@ fi
 # 1b. Three ranks, ring all-reduce with overlap: wherever rank 2 stops (arrival check, the ring's
 # messages, the agreement), every waiting rank's one line names rank 2 (the watchdogs ping each other).
 mpi3=(mpirun -np 3 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
-(exec "${mpi3[@]}" "$bin" "${args[@]}" --epochs 1000 --allreduce ring --overlap on --bucket-mb 0.3 --metrics "" \
+(exec "${mpi3[@]}" "$bin" "${args[@]}" --epochs 1000 --allreduce ring --overlap --bucket-mb 0.3 --metrics "" \
    >n3.out 2>n3.err) &
 pid=$!
 wait_for_step n3.out "epoch 2 step    3/" || fail "N=3 run did not reach epoch 2" "$(tail -n 3 n3.err)"
@@ -90,7 +90,7 @@ fi
 # With the pid looked up after each line, 50 ms polls and batch 128, 2-4 of 5 stops hit under two
 # CPU hogs, and all five missed once in CI (a loaded machine stretches the waits at the check).
 python3 "$src/tests/cli/make_fake_cifar.py" data512 512
-(exec "${mpi[@]}" "$bin" --data-dir "$tmp/data512" --batch-size 256 --eval false --log-every 1 --threads 1 \
+(exec "${mpi[@]}" "$bin" --data-dir "$tmp/data512" --batch-size 256 --no-eval --log-every 1 --threads 1 \
    --stall-timeout 5 --epochs 12 --metrics slow.h5 >slow.out 2>slow.err) &
 pid=$!
 wait_for_step slow.out "epoch 1 step    1/" || fail "slow run did not start" "$(tail -n 3 slow.err)"

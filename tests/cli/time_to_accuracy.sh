@@ -59,8 +59,8 @@ then pass "target never reached: all 20 steps, exit 0, says so ($(cat c2.txt))"
 else fail "target never reached (exit $rc)" "$(tail -n 3 r2.out)" "$(tail -n 3 c2.txt 2>/dev/null)"; fi
 
 # 3. resume mid-schedule: 4 epochs x 10 steps with every policy option; stop at step 13.
-policy=(--batch-size 32 --epochs 4 --eval false --lr 0.05 --lr-schedule cosine --warmup-epochs 1.5 --lr-scaling linear
-        --weight-decay 5e-4 --nesterov true --augment crop-flip)
+policy=(--batch-size 32 --epochs 4 --no-eval --lr 0.05 --lr-schedule cosine --warmup-epochs 1.5 --lr-scaling linear
+        --weight-decay 5e-4 --nesterov --augment crop-flip)
 mpi 2 "${policy[@]}" --save-weights full.h5 --metrics m3.h5 >r3.out 2>&1 &&
 mpi 2 "${policy[@]}" --max-steps 13 --checkpoint ck.h5 --metrics m3a.h5 >r3a.out 2>&1 &&
 mpi 2 "${policy[@]}" --resume ck.h5 --checkpoint ck2.h5 --save-weights resumed.h5 --metrics m3b.h5 >r3b.out 2>&1
@@ -76,7 +76,7 @@ then pass "stopped at step 13 of a warm-up + cosine schedule with augmentation, 
 else fail "resume mid-schedule bitwise (exit $rc)" "$(tail -n 2 r3.out r3a.out r3b.out 2>/dev/null)" "$(cat c3.txt 2>/dev/null)"; fi
 
 # 4. the same samples, augmented the same way, whatever N: global batch 64 on 1 and 2 ranks.
-same=(--global-batch 64 --epochs 1 --eval false --lr 0.05 --lr-schedule onecycle --augment crop-flip)
+same=(--global-batch 64 --epochs 1 --no-eval --lr 0.05 --lr-schedule onecycle --augment crop-flip)
 mpi 1 "${same[@]}" --save-weights n1.h5 --metrics m4a.h5 >r4a.out 2>&1 &&
 mpi 2 "${same[@]}" --save-weights n2.h5 --metrics m4b.h5 >r4b.out 2>&1
 rc=$?
@@ -91,13 +91,17 @@ PY
 then pass "augmented training is the same on 1 and 2 ranks at a fixed global batch: $(cat c4.txt)"
 else fail "augmentation independent of N (exit $rc)" "$(tail -n 2 r4a.out r4b.out)" "$(cat c4.txt 2>/dev/null)"; fi
 
-# 5. the two recipes are valid configuration files (one step each on the fake set).
+# 5. the two recipes are valid configuration files (one step each on the fake set), and the
+# start-up log names the lr their linear scaling makes at N = 2 (a global batch of 256).
+declare -A scaled=([time_to_accuracy]="lr 0.05 scaled linear x2 (global batch 256 / 128) = 0.1"
+                   [best_accuracy]="lr 0.04 scaled linear x2 (global batch 256 / 128) = 0.08")
 for recipe in time_to_accuracy best_accuracy; do
   mpi 2 --config "$src/config/$recipe.toml" --max-steps 1 --metrics "r_$recipe.h5" \
     >"r_$recipe.out" 2>&1
   rc=$?
-  if [[ $rc -eq 0 ]] && grep -q "policy: lr" "r_$recipe.out"; then pass "config/$recipe.toml runs"
-  else fail "config/$recipe.toml runs (exit $rc)" "$(tail -n 3 "r_$recipe.out")"; fi
+  if [[ $rc -eq 0 ]] && grep -q "policy: lr" "r_$recipe.out" && grep -qF -- "] ${scaled[$recipe]}" "r_$recipe.out"
+  then pass "config/$recipe.toml runs: ${scaled[$recipe]}"
+  else fail "config/$recipe.toml runs (exit $rc)" "$(grep -m2 'scaled\|policy' "r_$recipe.out")" "$(tail -n 3 "r_$recipe.out")"; fi
 done
 
 if ((failures)); then echo "time_to_accuracy: $failures case(s) failed"; exit 1; fi

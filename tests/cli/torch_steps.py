@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-from reference_cnn import SimpleCNN  # noqa: E402  (tools/, the one definition)
+from cifar_tools.reference_cnn import SimpleCNN  # noqa: E402  (the one definition)
 
 NAMES = ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
          "fc2.weight", "fc2.bias"]

@@ -69,7 +69,7 @@ EOF
   fi
 }
 
-ARGS=(--data-dir "$DATA" --max-steps 5 --eval true --batch-size 32 --log-every 1)
+ARGS=(--data-dir "$DATA" --max-steps 5 --eval --batch-size 32 --log-every 1)
 
 # --- 1 rank -----------------------------------------------------------------------------------
 W1="$TMP/w1.h5"

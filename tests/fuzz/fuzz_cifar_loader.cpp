@@ -2,7 +2,7 @@
 // load_cifar_files reads and validates; when it loads, gather_batch copies a few records and must
 // reject an index past the end. cifar::Error is the expected outcome for a malformed file; a crash,
 // a sanitizer report or any other exception is a finding.
-//   tools/run_fuzz.sh builds and runs it (tests/fuzz/corpus/cifar holds the seeds).
+//   tools/checks/run_fuzz.sh builds and runs it (tests/fuzz/corpus/cifar holds the seeds).
 #include <unistd.h>
 
 #include <cstdint>

@@ -4,7 +4,7 @@
 // a bad option or file; a crash, a sanitizer report or any other exception is a finding.
 // With FUZZ_CONFIG_STRICT=1 in the environment, a configuration that parses must also lie in the
 // ranges config.cpp promises (a NaN momentum or an infinite learning rate is then a finding too).
-//   tools/run_fuzz.sh builds and runs it (tests/fuzz/corpus/config holds the seeds).
+//   tools/checks/run_fuzz.sh builds and runs it (tests/fuzz/corpus/config holds the seeds).
 #include <unistd.h>
 
 #include <cmath>

@@ -2,6 +2,7 @@
 // another configuration (naming the key), another format, or a truncated file; atomic writes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -61,6 +62,27 @@ TEST(Checkpoint, IncompatibleConfigurationIsRefusedWithTheReason) {
   const std::string other_lr = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(lr, 2)); });
   EXPECT_NE(other_lr.find("lr = 0.01"), std::string::npos) << other_lr;
   EXPECT_NE(other_lr.find(path.string()), std::string::npos) << other_lr;
+  fs::remove(path);
+}
+
+// The switch is --shuffle / --no-shuffle now, but checkpoints keep the key they were always written
+// with, config.no_shuffle = 1|0 (so those written before the dialect resume): a --no-shuffle
+// checkpoint resumes with --no-shuffle, and a shuffled run refuses it naming the key.
+TEST(Checkpoint, NoShuffleCheckpointsFromBeforeTheDialectResume) {
+  const auto path = temp_file("no_shuffle.h5");
+  ParamArena a = testing::make_arena(1);
+  std::vector<float> momentum(a.total_count());
+  Config in_order;
+  in_order.shuffle = false;
+  auto old_identity = resume_identity(in_order, 1);
+  const auto key = std::find_if(old_identity.begin(), old_identity.end(),
+                                [](const auto& kv) { return kv.first == "no_shuffle"; });
+  ASSERT_NE(key, old_identity.end());
+  EXPECT_EQ(key->second, "1");
+  save_checkpoint(path, a, momentum, {0, 1, 1}, old_identity);
+  EXPECT_EQ(error_of([&] { load_checkpoint(path, a, momentum, resume_identity(in_order, 1)); }), "");
+  const std::string shuffled = error_of([&] { load_checkpoint(path, a, momentum, resume_identity(Config{}, 1)); });
+  EXPECT_NE(shuffled.find("no_shuffle = 1, this run has no_shuffle = 0"), std::string::npos) << shuffled;
   fs::remove(path);
 }
 

@@ -1,10 +1,14 @@
 // parse_config: the defaults (and that config/default.toml agrees with them), every option from the
-// command line, a TOML file read with --config and overridden by the command line, --help, and
-// the errors, each of which must be one line naming the offending key or value.
+// command line, a TOML file read with --config and overridden by the command line, the boolean
+// dialect (--name / --no-name, name = true|false) and the old spellings it rewrites, --help,
+// --version, docs/reference.md's text, and the errors, each of which must be one line naming the
+// offending key or value.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <initializer_list>
 #include <iostream>
@@ -14,6 +18,9 @@
 
 #include "scratch_dir.hpp"
 #include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/app/legacy_spellings.hpp"
+#include "cifar_mpi/app/options_text.hpp"
+#include "cifar_mpi/app/version_text.hpp"
 #include "cifar_mpi/util/error.hpp"
 
 namespace cifar {
@@ -40,12 +47,13 @@ class ScopedCwd {
   fs::path old_;
 };
 
-std::optional<Config> parse(std::vector<std::string> args) {
+std::optional<Config> parse(std::vector<std::string> args, bool speak = false,
+                            const std::function<std::string()>& version = {}) {
   args.insert(args.begin(), "cifar_mpi");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  return parse_config(static_cast<int>(args.size()), argv.data(), false);
+  return parse_config(static_cast<int>(args.size()), argv.data(), speak, version);
 }
 
 Config parse_ok(const std::vector<std::string>& args) {
@@ -85,7 +93,7 @@ void expect_defaults(const Config& c) {
   const Config d;
   EXPECT_EQ(c.data_dir, "data/cifar-10-batches-bin");
   EXPECT_EQ(c.data_dir, d.data_dir);
-  EXPECT_FALSE(c.no_shuffle);
+  EXPECT_TRUE(c.shuffle);
   EXPECT_FALSE(c.drop_last);
   EXPECT_EQ(c.epochs, 1);
   EXPECT_EQ(c.batch_size, 128u);
@@ -140,7 +148,6 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
   const Config c = parse_ok({"--data-dir", "/some/where",
                              "--epochs", "7",
                              "--batch-size", "64",
-                             "--global-batch", "256",
                              "--lr", "0.125",
                              "--momentum", "0.5",
                              "--seed", "1234567890123",
@@ -152,22 +159,24 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
                              "--save-weights", "out.h5",
                              "--allreduce", "ring",
                              "--bucket-mb", "0.5",
-                             "--overlap", "on",
+                             "--overlap",
                              "--metrics", "m.h5",
                              "--trace", "t.json",
                              "--force",
-                             "--eval", "false",
+                             "--no-eval",
+                             "--nesterov",
                              "--log-every", "5"});
   EXPECT_EQ(c.data_dir, "/some/where");
   EXPECT_EQ(c.epochs, 7);
   EXPECT_EQ(c.batch_size, 64u);
-  EXPECT_EQ(c.global_batch, 256u);
+  EXPECT_EQ(c.global_batch, 0u);
+  EXPECT_EQ(parse_ok({"--global-batch", "256"}).global_batch, 256u);
   EXPECT_FLOAT_EQ(c.lr, 0.125f);
   EXPECT_FLOAT_EQ(c.momentum, 0.5f);
   EXPECT_EQ(c.seed, 1234567890123u);
   EXPECT_EQ(c.threads, 3);
   EXPECT_EQ(c.max_steps, 99);
-  EXPECT_TRUE(c.no_shuffle);
+  EXPECT_FALSE(c.shuffle);
   EXPECT_TRUE(c.drop_last);
   EXPECT_EQ(c.init_weights, "in.h5");
   EXPECT_EQ(c.save_weights, "out.h5");
@@ -178,6 +187,7 @@ TEST(ConfigTest, EveryOptionFromTheCommandLine) {
   EXPECT_EQ(c.trace, "t.json");
   EXPECT_TRUE(c.force);
   EXPECT_FALSE(c.eval);
+  EXPECT_TRUE(c.nesterov);
   EXPECT_EQ(c.log_every, 5);
 }
 
@@ -235,15 +245,253 @@ TEST(ConfigTest, MetaLabels) {
   expect_error({"--meta", "a b=c"}, {"--meta", "a b"});
 }
 
-TEST(ConfigTest, OverlapAndEvalValues) {
-  EXPECT_TRUE(parse_ok({"--overlap", "on"}).overlap);
-  EXPECT_FALSE(parse_ok({"--overlap", "off"}).overlap);
-  EXPECT_TRUE(parse_ok({"--overlap", "true"}).overlap);
-  EXPECT_FALSE(parse_ok({"--overlap", "false"}).overlap);
-  EXPECT_TRUE(parse_ok({"--eval", "true"}).eval);
-  EXPECT_FALSE(parse_ok({"--eval", "false"}).eval);
-  EXPECT_FALSE(parse_ok({"--eval=false"}).eval);
+// Every switch of the table, the ones the dialect names: --name on, --no-name off, the last wins.
+TEST(ConfigTest, EverySwitchAndItsNoForm) {
+  const std::vector<std::pair<std::string, bool Config::*>> switches{
+      {"shuffle", &Config::shuffle}, {"drop-last", &Config::drop_last}, {"eval", &Config::eval},
+      {"nesterov", &Config::nesterov}, {"overlap", &Config::overlap}, {"force", &Config::force}};
+  std::vector<std::string> in_table;
+  for (const auto& o : config_options())
+    if (o.is_switch) in_table.push_back(o.name);
+  EXPECT_EQ(in_table.size(), switches.size());
+  for (const auto& [name, member] : switches) {
+    SCOPED_TRACE(name);
+    EXPECT_NE(std::find(in_table.begin(), in_table.end(), name), in_table.end());
+    EXPECT_TRUE(parse_ok({"--" + name}).*member);
+    EXPECT_FALSE(parse_ok({"--no-" + name}).*member);
+    EXPECT_TRUE(parse_ok({"--no-" + name, "--" + name}).*member);
+    EXPECT_FALSE(parse_ok({"--" + name, "--no-" + name}).*member);
+  }
+  // the defaults the dialect states
+  const Config d = parse_ok({});
+  EXPECT_TRUE(d.shuffle);
+  EXPECT_FALSE(d.drop_last);
+  EXPECT_TRUE(d.eval);
+  EXPECT_FALSE(d.nesterov);
+  EXPECT_FALSE(d.overlap);
+  EXPECT_FALSE(d.force);
   EXPECT_EQ(parse_ok({"--lr=0.5"}).lr, 0.5f);
+}
+
+TEST(ConfigTest, SwitchesInTomlAreTrueOrFalse) {
+  ScratchDir dir;
+  const fs::path off = dir.write("off.toml",
+                                 "shuffle = false\ndrop-last = false\neval = false\nnesterov = false\n"
+                                 "overlap = false\nforce = false\n");
+  const fs::path on = dir.write("on.toml",
+                                "shuffle = true\ndrop-last = true\neval = true\nnesterov = true\n"
+                                "overlap = true\nforce = true\n");
+  const Config f = parse_ok({"--config", off.string()});
+  EXPECT_FALSE(f.shuffle);
+  EXPECT_FALSE(f.drop_last);
+  EXPECT_FALSE(f.eval);
+  EXPECT_FALSE(f.nesterov);
+  EXPECT_FALSE(f.overlap);
+  EXPECT_FALSE(f.force);
+  const Config t = parse_ok({"--config", on.string()});
+  EXPECT_TRUE(t.shuffle);
+  EXPECT_TRUE(t.drop_last);
+  EXPECT_TRUE(t.eval);
+  EXPECT_TRUE(t.nesterov);
+  EXPECT_TRUE(t.overlap);
+  EXPECT_TRUE(t.force);
+  // the command line wins over the file, either way
+  const Config o = parse_ok({"--config", on.string(), "--no-overlap", "--no-shuffle"});
+  EXPECT_FALSE(o.overlap);
+  EXPECT_FALSE(o.shuffle);
+  EXPECT_TRUE(parse_ok({"--config", off.string(), "--eval"}).eval);
+}
+
+// The spellings from before the dialect mean what the new ones do, and each says so on one line.
+TEST(ConfigTest, OldCommandLineSpellingsMeanTheSameWithOneWarningEach) {
+  struct Case {
+    std::vector<std::string> old_args, new_args;
+  };
+  const std::vector<Case> cases{
+      {{"--eval", "false"}, {"--no-eval"}},      {{"--eval", "true"}, {"--eval"}},
+      {{"--eval", "0"}, {"--no-eval"}},          {{"--eval", "1"}, {"--eval"}},
+      {{"--eval", "off"}, {"--no-eval"}},        {{"--eval", "on"}, {"--eval"}},
+      {{"--eval=false"}, {"--no-eval"}},         {{"--eval=0"}, {"--no-eval"}},
+      {{"--eval=true"}, {"--eval"}},             {{"--overlap", "on"}, {"--overlap"}},
+      {{"--overlap", "off"}, {"--no-overlap"}},  {{"--overlap", "true"}, {"--overlap"}},
+      {{"--overlap", "false"}, {"--no-overlap"}}, {{"--overlap=on"}, {"--overlap"}},
+      {{"--nesterov", "true"}, {"--nesterov"}},  {{"--nesterov", "false"}, {"--no-nesterov"}},
+      {{"--drop-last=true"}, {"--drop-last"}},   {{"--no-shuffle=true"}, {"--no-shuffle"}},
+  };
+  for (const auto& [old_args, new_args] : cases) {
+    SCOPED_TRACE(join(old_args));
+    const LegacyRewrite r = rewrite_legacy_arguments(old_args);
+    EXPECT_EQ(r.args, new_args);
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_NE(r.warnings[0].find("deprecated"), std::string::npos) << r.warnings[0];
+    EXPECT_NE(r.warnings[0].find("use " + new_args[0]), std::string::npos) << r.warnings[0];
+    std::vector<std::string> with_momentum = old_args;  // --nesterov needs it
+    with_momentum.insert(with_momentum.end(), {"--momentum", "0.9"});
+    std::vector<std::string> new_with_momentum = new_args;
+    new_with_momentum.insert(new_with_momentum.end(), {"--momentum", "0.9"});
+    // what the run records (and agrees on, and checkpoints) is the same
+    EXPECT_EQ(config_items(parse_ok(with_momentum)), config_items(parse_ok(new_with_momentum)));
+    // rank 0 prints the warning: one line on stderr
+    ::testing::internal::CaptureStderr();
+    parse(with_momentum, true);
+    const std::string err = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err, "cifar_mpi: warning: " + r.warnings[0] + "\n");
+    // the other ranks say nothing
+    ::testing::internal::CaptureStderr();
+    parse(with_momentum, false);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  }
+  // the new spellings warn about nothing
+  EXPECT_TRUE(rewrite_legacy_arguments({"--no-eval", "--overlap", "--no-shuffle", "--lr", "1"}).warnings.empty());
+}
+
+TEST(ConfigTest, OldTomlSpellingsMeanTheSameWithOneWarningEach) {
+  ScratchDir dir;
+  struct Case {
+    std::string old_toml, new_toml, warning;
+  };
+  const std::vector<Case> cases{
+      {"overlap = \"on\"\n", "overlap = true\n", "'overlap = \"on\"' is deprecated: use overlap = true"},
+      {"overlap = \"off\"\n", "overlap = false\n", "'overlap = \"off\"' is deprecated: use overlap = false"},
+      {"no-shuffle = true\n", "shuffle = false\n", "'no-shuffle = true' is deprecated: use shuffle = false"},
+      {"no-shuffle = false\n", "shuffle = true\n", "'no-shuffle = false' is deprecated: use shuffle = true"},
+      {"eval = 0\n", "eval = false\n", "'eval = 0' is deprecated: use eval = false"},
+  };
+  int n = 0;
+  for (const auto& [old_toml, new_toml, warning] : cases) {
+    SCOPED_TRACE(old_toml);
+    const fs::path old_file = dir.write("old" + std::to_string(n) + ".toml", old_toml);
+    const fs::path new_file = dir.write("new" + std::to_string(n++) + ".toml", new_toml);
+    auto old_items = config_items(parse_ok({"--config", old_file.string()}));
+    auto new_items = config_items(parse_ok({"--config", new_file.string()}));
+    old_items.pop_back();  // config_file
+    new_items.pop_back();
+    EXPECT_EQ(old_items, new_items);
+    ::testing::internal::CaptureStderr();
+    parse({"--config", old_file.string()}, true);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+              "cifar_mpi: warning: " + old_file.string() + ": " + warning + "\n");
+    ::testing::internal::CaptureStderr();
+    parse({"--config", new_file.string()}, true);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  }
+  // the command line still wins over an old spelling in the file
+  const fs::path on = dir.write("on.toml", "overlap = \"on\"\n");
+  EXPECT_FALSE(parse_ok({"--config", on.string(), "--no-overlap"}).overlap);
+}
+
+// A switch takes no value, except the old spellings' booleans; anything else is one line naming it.
+TEST(ConfigTest, SwitchGivenAValue) {
+  expect_error({"--eval", "maybe"}, {"--eval", "maybe"});
+  expect_error({"--eval=maybe"}, {"--eval", "maybe"});
+  expect_error({"--overlap", "sometimes"}, {"--overlap", "sometimes"});
+  expect_error({"--nesterov", "2"}, {"--nesterov", "2"});
+  expect_error({"--force", "yes"}, {"--force", "yes", "--no-force"});  // a flag before the dialect too
+  expect_error({"--drop-last", "true"}, {"--drop-last", "true"});
+  expect_error({"--no-eval", "false"}, {"--no-eval", "false"});
+  ScratchDir dir;
+  const fs::path toml = dir.write("bad.toml", "overlap = \"maybe\"\n");
+  expect_error({"--config", toml.string()}, {"overlap", "maybe"});
+}
+
+// --shuffle keeps the key its checkpoints and metrics files have always had: no_shuffle = 1|0.
+TEST(ConfigTest, ShuffleIsRecordedAsNoShuffle) {
+  const auto value = [](const Config& c, const std::string& key) -> std::string {
+    for (const auto& [k, v] : config_items(c))
+      if (k == key) return v;
+    ADD_FAILURE() << "config_items has no key " << key;
+    return "";
+  };
+  EXPECT_EQ(value(parse_ok({}), "no_shuffle"), "0");
+  EXPECT_EQ(value(parse_ok({"--no-shuffle"}), "no_shuffle"), "1");
+  EXPECT_EQ(value(parse_ok({"--overlap"}), "overlap"), "1");
+  EXPECT_EQ(value(parse_ok({}), "overlap"), "0");
+  EXPECT_EQ(value(parse_ok({"--no-eval"}), "eval"), "0");
+  ASSERT_NE(find_option("no_shuffle"), nullptr);
+  EXPECT_EQ(find_option("no_shuffle")->name, "shuffle");
+  EXPECT_TRUE(find_option("no_shuffle")->use & kIdentity);
+  EXPECT_EQ(find_option("shuffle"), nullptr);
+}
+
+// Two batch sizes on one command line contradict each other; a config file's batch-size yields.
+TEST(ConfigTest, BatchSizeAndGlobalBatchOnTheCommandLineAreRefused) {
+  const std::string msg = expect_error({"--batch-size", "64", "--global-batch", "256"}, {"--batch-size", "--global-batch"});
+  expect_error({"--global-batch=256", "--batch-size=64"}, {"--batch-size", "--global-batch"});
+  ScratchDir dir;
+  const fs::path toml = dir.write("b.toml", "batch-size = 64\n");
+  const Config c = parse_ok({"--config", toml.string(), "--global-batch", "256"});
+  EXPECT_EQ(c.global_batch, 256u);
+  EXPECT_EQ(c.batch_size, 64u);
+  // config/default.toml sets batch-size: --global-batch alone is fine there
+  const fs::path defaults = source_dir() / "config" / "default.toml";
+  EXPECT_EQ(parse_ok({"--config", defaults.string(), "--global-batch", "256"}).global_batch, 256u);
+}
+
+TEST(ConfigTest, HelpShowsDefaultsUnitsAndExitCodesButNoEnumMaps) {
+  ::testing::internal::CaptureStdout();
+  EXPECT_FALSE(parse({"--help"}, true).has_value());
+  const std::string help = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(help, options_help_text());
+  std::cout << help;
+  EXPECT_EQ(help.find("->"), std::string::npos);  // CLI11's {dynamic->1,static->0}
+  EXPECT_EQ(help.find("BOOLEAN"), std::string::npos);
+  EXPECT_EQ(help.find("{false}"), std::string::npos);
+  for (const auto& o : config_options()) {
+    SCOPED_TRACE(o.name);
+    EXPECT_NE(help.find("--" + o.name), std::string::npos);
+    if (o.is_switch) EXPECT_NE(help.find("--" + o.name + ", --no-" + o.name), std::string::npos);
+    EXPECT_FALSE(o.help.empty());
+    EXPECT_FALSE(o.group.empty());
+    EXPECT_FALSE(o.default_text.empty());
+  }
+  for (const char* needle : {"--version", "--config FILE", "--batch-size B", "[images per rank; default 128]",
+                             "--stall-timeout S", "[s; default 300]", "--bucket-mb MB|auto", "[MB; default auto]",
+                             "--allreduce naive|mpi|ring|rhd|auto", "[default mpi]", "[default on]",
+                             "default results/run-<time>-np<N>.h5", "Exit codes:"})
+    EXPECT_NE(help.find(needle), std::string::npos) << needle;
+  for (const auto& [code, meaning] : kExitCodes)
+    EXPECT_NE(help.find("  " + std::to_string(code) + " "), std::string::npos) << code;
+  EXPECT_EQ(std::size(kExitCodes), 4u);
+  for (const int code : {0, 1, 75, 76})
+    EXPECT_TRUE(std::any_of(std::begin(kExitCodes), std::end(kExitCodes), [&](const auto& e) { return e.code == code; }));
+  // the other ranks print nothing
+  ::testing::internal::CaptureStdout();
+  parse({"--help"}, false);
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
+}
+
+TEST(ConfigTest, ReferenceListsEveryOptionWithItsTomlKeyAndGroup) {
+  const std::string md = options_reference_markdown();
+  for (const auto& o : config_options()) {
+    SCOPED_TRACE(o.name);
+    EXPECT_NE(md.find("## " + o.group + "\n"), std::string::npos);
+    if (o.is_switch) {
+      EXPECT_NE(md.find("| `--" + o.name + "`, `--no-" + o.name + "` |"), std::string::npos);
+      EXPECT_NE(md.find("`" + o.name + " = true\\|false`"), std::string::npos);
+    } else {
+      EXPECT_NE(md.find("| `--" + o.name), std::string::npos);
+      EXPECT_NE(md.find(" | `" + o.name + "` | "), std::string::npos);
+    }
+  }
+  EXPECT_NE(md.find("cmake --build build --target reference"), std::string::npos);
+  EXPECT_NE(md.find("## Exit codes"), std::string::npos);
+  EXPECT_NE(md.find("| 75 |"), std::string::npos);
+  EXPECT_NE(md.find("`results/run-<time>-np<N>.h5`"), std::string::npos);
+}
+
+TEST(ConfigTest, VersionNamesTheBuildOneDnnAndMpi) {
+  ::testing::internal::CaptureStdout();
+  // --version answers before anything else is checked
+  EXPECT_FALSE(parse({"--lr", "-1", "--version"}, true, [] { return std::string("v\n"); }).has_value());
+  EXPECT_EQ(::testing::internal::GetCapturedStdout(), "v\n");
+  const std::string v = version_text();
+  std::cout << v;
+  EXPECT_EQ(v.rfind(std::string("cifar_mpi ") + CIFAR_VERSION + "\n", 0), 0u) << v;
+  EXPECT_NE(v.find(std::string("git commit ") + CIFAR_GIT_COMMIT), std::string::npos) << v;
+  EXPECT_NE(v.find("oneDNN 2."), std::string::npos) << v;  // CMakeLists.txt asks for DNNL 2.6+
+  EXPECT_NE(v.find(", ISA in use "), std::string::npos) << v;
+  EXPECT_NE(v.find("MPI library "), std::string::npos) << v;
+  EXPECT_EQ(std::count(v.begin(), v.end(), '\n'), 4) << v;
 }
 
 TEST(ConfigTest, ConfigItemsListEveryKey) {
@@ -273,12 +521,12 @@ TEST(ConfigTest, TomlFileIsReadAndTheCommandLineWins) {
                                   "seed = 7\n"
                                   "threads = 2\n"
                                   "max-steps = 11\n"
-                                  "no-shuffle = true\n"
+                                  "shuffle = false\n"
                                   "drop-last = true\n"
                                   "eval = false\n"
                                   "allreduce = \"ring\"\n"
                                   "bucket-mb = 4.0\n"
-                                  "overlap = \"on\"\n"
+                                  "overlap = true\n"
                                   "save-weights = \"w.h5\"\n");
   const Config f = parse_ok({"--config", toml.string()});
   EXPECT_EQ(f.config_file, toml.string());
@@ -290,7 +538,7 @@ TEST(ConfigTest, TomlFileIsReadAndTheCommandLineWins) {
   EXPECT_EQ(f.seed, 7u);
   EXPECT_EQ(f.threads, 2);
   EXPECT_EQ(f.max_steps, 11);
-  EXPECT_TRUE(f.no_shuffle);
+  EXPECT_FALSE(f.shuffle);
   EXPECT_TRUE(f.drop_last);
   EXPECT_FALSE(f.eval);
   EXPECT_EQ(f.allreduce, AllreduceStrategy::ring);
@@ -300,7 +548,7 @@ TEST(ConfigTest, TomlFileIsReadAndTheCommandLineWins) {
 
   // The command line overrides the file, whichever side of --config it is on.
   const Config o = parse_ok({"--lr", "0.25", "--config", toml.string(), "--allreduce", "naive", "--epochs", "9",
-                             "--overlap", "off", "--eval", "true"});
+                             "--no-overlap", "--eval"});
   EXPECT_FLOAT_EQ(o.lr, 0.25f);
   EXPECT_EQ(o.allreduce, AllreduceStrategy::naive);
   EXPECT_EQ(o.epochs, 9);
@@ -331,6 +579,12 @@ TEST(ConfigTest, ZeroEpochs) { expect_error({"--epochs", "0"}, {"--epochs", "0"}
 TEST(ConfigTest, UnknownAllreduce) { expect_error({"--allreduce", "foo"}, {"--allreduce", "foo"}); }
 
 TEST(ConfigTest, BadOverlap) { expect_error({"--overlap", "maybe"}, {"--overlap", "maybe"}); }
+
+TEST(ConfigTest, CombinationsNameTheDialect) {
+  expect_error({"--target-accuracy", "0.7", "--no-eval"}, {"--target-accuracy", "needs --eval"});
+  expect_error({"--eval-every", "5", "--no-eval"}, {"--eval-every", "needs --eval"});
+  expect_error({"--nesterov", "--momentum", "0"}, {"--nesterov needs --momentum > 0"});
+}
 
 // Found by fuzzing: CLI::Range let NaN through, and a double check let through values the float
 // option cannot hold (inf, or 1e-50 which rounds to 0).

@@ -1,5 +1,5 @@
 // The learning-rate schedule against torch's own schedulers (tests/fixtures/lr_schedule.txt,
-// written by tools/make_lr_fixture.py; committed so the test needs no torch), its statelessness
+// written by tools/cifar_tools/make_lr_fixture.py; committed so the test needs no torch), its statelessness
 // (resume), lr scaling, and its rejection of schedules that cannot run.
 // Tolerance: |ours - torch| <= 1e-6 * |torch| + 1e-15 (torch steps its schedulers recursively in
 // float64; we use the closed forms, so the two differ only by rounding, far below 1e-6).

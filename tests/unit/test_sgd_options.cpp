@@ -1,5 +1,5 @@
 // SgdMomentum's weight decay, Nesterov and per-step lr against torch.optim.SGD
-// (tests/fixtures/sgd_options.txt from tools/make_lr_fixture.py: 13 float32 weights, 5 steps with
+// (tests/fixtures/sgd_options.txt from tools/cifar_tools/make_lr_fixture.py: 13 float32 weights, 5 steps with
 // the lr changed before each, as a schedule would). Tolerance: |ours - torch| <= 1e-6 * |torch|
 // + 1e-7 per weight: torch's add(alpha=) may fuse the multiply-add where our loop rounds twice,
 // a difference of an ulp or so per step. The plain path (wd 0, no Nesterov) stays bitwise the

@@ -2,8 +2,10 @@
 // The one configuration struct of a run. Defaults live in config/default.toml; every key is also
 // a command-line option of the same name (CLI11 reads both), and the command line wins.
 // The options table (config_options(), src/app/config.cpp) is the one list of the options: the
-// command line, the TOML keys, config_items, the cross-rank agreement and the checkpoint identity
-// are all made from it. A new option is a member here and a row there.
+// command line, the TOML keys, --help, docs/reference.md, config_items, the cross-rank agreement
+// and the checkpoint identity are all made from it. A new option is a member here and a row there.
+// One boolean dialect: a switch is the pair --name / --no-name, and name = true|false in TOML
+// (the spellings from before are rewritten with a warning: legacy_spellings.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -26,7 +28,7 @@ namespace cifar {
 struct Config {
   // data
   std::string data_dir = "data/cifar-10-batches-bin";
-  bool no_shuffle = false;
+  bool shuffle = true;       // a new order each epoch (recorded as no_shuffle: see the table)
   bool drop_last = false;
   // training
   int epochs = 1;
@@ -74,7 +76,7 @@ struct Config {
   std::string resume;        // continue from this checkpoint
   double stall_timeout = 300;  // s a collective may wait for a rank before the job ends (0: never)
   // output
-  std::string metrics;       // HDF5 metrics file ("" = results/run-<time>.h5)
+  std::string metrics;       // HDF5 metrics file ("" = results/run-<time>-np<N>.h5)
   std::string trace;         // Chrome trace JSON ("" = none)
   std::vector<std::pair<std::string, std::string>> meta;  // --meta KEY=VALUE: free labels for the metrics file
   bool force = false;        // overwrite existing output files
@@ -104,8 +106,17 @@ struct RunShape {
 // One row of the options table (src/app/config.cpp).
 struct ConfigOption {
   std::string name;  // --name on the command line, name = ... in the TOML file
-  std::string key;   // name with '_' for '-': the key in config_items, the agreement and checkpoints
+  // name with '_' for '-': the key in config_items, the agreement and checkpoints (one exception:
+  // shuffle keeps the key no_shuffle its checkpoints and metrics files were written with)
+  std::string key;
   unsigned use = 0;  // OptionUse bits
+  // What a user reads in --help and docs/reference.md.
+  std::string group;         // the heading the option is listed under
+  std::string help;          // one line: what it does
+  std::string placeholder;   // the value's name (B, FILE, naive|mpi|...); empty for a switch
+  std::string unit;          // of the value (images, MB, s, steps, epochs, fraction); empty if none
+  std::string default_text;  // the default as a user would write it (on/off for a switch)
+  bool is_switch = false;    // --name / --no-name on the command line, name = true|false in TOML
   std::function<std::string(const Config&)> value;  // the value as text
   // The checkpoint's value where it is not value(): what the option made of the run (per-rank
   // batch, ring as run). Empty: value().
@@ -124,8 +135,11 @@ const ConfigOption* find_option(const std::string& key);
 
 // Parses argv (and the --config file, default config/default.toml if it exists). Throws
 // cifar::Error with a one-line message naming the key or value on any problem. Returns nullopt
-// when the user asked for --help (the help has been printed).
-std::optional<Config> parse_config(int argc, char** argv, bool print_help);
+// when the user asked for --help or --version. With `speak` (rank 0) it prints the help, the
+// version (`version_text`, if given) and one warning line on stderr per spelling from before the
+// boolean dialect; the other ranks parse the same arguments silently.
+std::optional<Config> parse_config(int argc, char** argv, bool speak,
+                                   const std::function<std::string()>& version_text = {});
 
 // The recorded options as key = value lines (for logs and metrics files), then config_file.
 std::vector<std::pair<std::string, std::string>> config_items(const Config& c);

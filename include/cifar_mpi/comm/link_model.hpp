@@ -1,9 +1,9 @@
 #pragma once
 // The link as --allreduce auto and --bucket-mb auto see it: for each candidate all-reduce, the
 // time of one reduction of `bytes` predicted as alpha + beta * bytes (the alpha-beta model of
-// Hockney; tools/cost_model fits the same form offline). `bytes` are the bucket's float32 bytes
-// (count x 4) whatever the wire type: the probe runs with the run's wire type, so a 16-bit wire
-// shows up as a smaller beta.
+// Hockney; tools/cifar_tools/cost_model fits the same form offline). `bytes` are the bucket's
+// float32 bytes (count x 4) whatever the wire type: the probe runs with the run's wire type, so a
+// 16-bit wire shows up as a smaller beta.
 //
 // Fitted at start-up by probe_link_model (a few sizes, the minimum over repeats of the slowest
 // rank's time, least squares), or read from a file allreduce_bench --fit-out wrote. Every rank

@@ -57,8 +57,9 @@ struct RunInfo {
   double target_accuracy = 0;  // --target-accuracy (0: none)
 };
 
-// The model group: what the cost model (tools/cost_model/) reads instead of constants of one
-// machine. Plain names and numbers, filled in by the trainer (the metrics layer knows no model).
+// The model group: what the cost model (tools/cifar_tools/cost_model/) reads instead of constants
+// of one machine. Plain names and numbers, filled in by the trainer (the metrics layer knows no
+// model).
 struct ModelInfo {
   std::vector<std::string> tensor_names;   // parameter tensors in arena (= backward) order
   std::vector<size_t> tensor_offsets;      // floats into the gradient arena

@@ -24,7 +24,7 @@
 // Scaling to the global batch B, relative to a reference batch of 128 (Goyal et al.):
 //   none: lr = base_lr;  linear: lr = base_lr * B/128;  sqrt: lr = base_lr * sqrt(B/128).
 // Computed in double; tests/unit/test_lr_schedule.cpp checks it against torch's own schedulers
-// (tests/fixtures/lr_schedule.txt, from tools/make_lr_fixture.py) to 1e-6 relative.
+// (tests/fixtures/lr_schedule.txt, from tools/cifar_tools/make_lr_fixture.py) to 1e-6 relative.
 #include <cstddef>
 #include <string>
 #include <string_view>
