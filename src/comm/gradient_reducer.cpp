@@ -85,7 +85,7 @@ void GradientReducer::on_grads_ready(size_t ready) {
 }
 
 void GradientReducer::poll() {
-  if (!overlap_ || done_ == ready_) return;  // nothing in flight or to start
+  if (!overlap_ || !step_overlap_ || done_ == ready_) return;  // nothing in flight or to start
   const double t0 = now_seconds();
   advance();
   progress_ += now_seconds() - t0;
@@ -140,6 +140,7 @@ void GradientReducer::finish_step() {
   stats_.last_rank = arrival_.last_rank;
   stats_.skew = arrival_.skew;
   stats_.progress = progress_;
+  stats_.overlapped = overlap_ && step_overlap_ && world_size_ > 1;
   arrival_ = Arrival{};
   ready_ = started_ = done_ = 0;
   arrival_posted_ = false;

@@ -65,6 +65,7 @@ struct StepCommStats {
   int last_rank = -1;      // the rank that arrived last at the first reduction (StallWatch::arrive)
   double skew = 0;         // how long this rank waited for it, s
   double progress = 0;     // time the training thread spent in poll() during backward (overlap on)
+  bool overlapped = false; // the reductions ran beside backward (overlap on, not held back, > 1 rank)
   double comm() const { return last_end > first_start ? last_end - first_start : 0; }
 };
 
@@ -91,6 +92,11 @@ class GradientReducer {
   void poll();
   // Reduces what is left (overlap off: everything), waits for all buckets, and records the step.
   void finish_step();
+  // Overlap on: whether the next steps' reductions run beside backward (the default), or wait
+  // for finish_step, as without overlap. A held-back step measures the step without overlap in
+  // the same run (metrics/overlap_figure.hpp); it gives the same bits (MPI's all-reduce in the
+  // same polled form, waited on).
+  void set_step_overlap(bool on) { step_overlap_ = on; }
 
   // With a watch, every step's first reduction starts with its arrival check (who is late, and a
   // stall past --stall-timeout), and finish_step is a watched phase. Not owned; set before the
@@ -131,6 +137,7 @@ class GradientReducer {
   // [0, done_) reduced (started_ - done_ is 0 or 1); the arrival check posted or not.
   size_t ready_ = 0, started_ = 0, done_ = 0;
   bool arrival_posted_ = false;
+  bool step_overlap_ = true;
   double progress_ = 0;  // seconds in poll() this step
 };
 
