@@ -9,20 +9,21 @@
 #
 #   tools/overlap_pairs.sh [--where local|sim] [--bin PATH] [--reps R] [--steps K]
 #                          [--strategies "naive mpi ring rhd"] [--buckets "25 0.25"] [--yield "0 1"]
-#                          [--rate RATE] [--ranks-per-host R] [--goal] [-- EXTRA ARGS]
+#                          [--rate RATE] [--ranks-per-host R] [--goal] [--keep DIR] [-- EXTRA ARGS]
 #
 #   --where local   mpirun -np 2 --bind-to none on this machine (default)
 #           sim     simulated hosts (tools/sim_hosts.sh, needs root): 2 hosts x --ranks-per-host
 #                   (default 1) joined by --rate (default 1gbit)
 #   --yield "0 1"   each case without and with --mca mpi_yield_when_idle 1 (default "0")
 #   --buckets       --bucket-mb values ("auto" allowed; default "25 0.25")
+#   --keep DIR      keep the runs' metrics files there (default: a temporary folder, removed)
 #   --goal          the four cases of the overlap goal: --where sim --strategies "ring mpi"
 #                   --yield "0 1" --buckets auto --steps 40 --reps 3 (options after it override)
 #   naive runs once per repetition (one bucket per tensor whatever --bucket-mb).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 where=local bin="$CIFAR_BUILD/cifar_mpi" reps=3 steps=30 strategies="naive mpi ring rhd" buckets="25 0.25"
-yields=0 rate=1gbit rph=1
+yields=0 rate=1gbit rph=1 keep=
 while (($#)); do
   case $1 in
     --where) where=$2; shift 2 ;;
@@ -34,6 +35,7 @@ while (($#)); do
     --yield) yields=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     --ranks-per-host) rph=$2; shift 2 ;;
+    --keep) keep=$2; shift 2 ;;
     --goal) where=sim strategies="ring mpi" yields="0 1" buckets=auto steps=40 reps=3; shift ;;
     --) shift; break ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -47,8 +49,13 @@ done
 [[ $rph =~ ^[1-9][0-9]*$ ]] || { echo "overlap_pairs: --ranks-per-host must be a positive integer, got '$rph'" >&2; exit 2; }
 ((steps >= 6)) || { echo "overlap_pairs: --steps must be at least 6 (steps are averaged from step 5 on), got $steps" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+if [[ -n $keep ]]; then
+  mkdir -p "$keep" || { echo "overlap_pairs: cannot create --keep folder '$keep'" >&2; exit 2; }
+  tmp=$(cd "$keep" && pwd)
+else
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+fi
 cd "$CIFAR_ROOT"
 echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 pairs=()
