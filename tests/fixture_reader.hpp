@@ -1,7 +1,11 @@
 #pragma once
-// A tiny reader for the PyTorch fixture (CIFAR_SHARED_DIR "/fixtures/simplecnn_steps.h5", see
-// /work/shared/fixtures/README.md) on HDF5's C API. Header-only; errors are exceptions that name
-// the file and the dataset.
+// A tiny reader for the PyTorch fixture simplecnn_steps.h5 on HDF5's C API. Header-only; errors
+// are exceptions that name the file and the dataset. The file is the one in the shared/ folder
+// beside the checkout (CIFAR_SHARED_FIXTURE) when it is there, else the one ctest's set-up test
+// fixture.simplecnn writes into the build folder (CIFAR_BUILD_FIXTURE) with
+// tools/cifar_tools/make_simplecnn_fixture.py, which computes the same numbers with Debian's torch.
+// A test that reads it has PyTorch or Fixture in its name, so that ctest runs the set-up first
+// (tests/CMakeLists.txt).
 //
 // Fixture layout (written by PyTorch 1.13, float32, batch of 4; every float dataset is
 // H5T_IEEE_F32LE, NCHW / OIHW / [out,in] as in PyTorch):
@@ -24,18 +28,25 @@
 #include <string>
 #include <vector>
 
-#ifndef CIFAR_SHARED_DIR
-#error "CIFAR_SHARED_DIR must be defined (tests/CMakeLists.txt gives it to test targets)"
+#if !defined(CIFAR_SHARED_FIXTURE) || !defined(CIFAR_BUILD_FIXTURE)
+#error "CIFAR_SHARED_FIXTURE and CIFAR_BUILD_FIXTURE must be defined (tests/CMakeLists.txt gives them to unit_tests)"
 #endif
 
 namespace cifar::testing {
 
-inline std::string fixture_path() { return std::string(CIFAR_SHARED_DIR) + "/fixtures/simplecnn_steps.h5"; }
+// The shared copy if there is one, else the build folder's (which may not exist yet).
+inline std::string fixture_path() {
+  std::error_code ec;
+  return std::filesystem::exists(CIFAR_SHARED_FIXTURE, ec) ? CIFAR_SHARED_FIXTURE : CIFAR_BUILD_FIXTURE;
+}
 
-// Empty if the fixture can be read; otherwise why not (for GTEST_SKIP messages).
+// Empty if the fixture can be read; otherwise why not and how to get it (for GTEST_SKIP messages).
 inline std::string fixture_unavailable_reason(const std::string& file = fixture_path()) {
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) return "no such file";
+  if (!std::filesystem::exists(file, ec))
+    return "no such file, nor " CIFAR_SHARED_FIXTURE "; ctest makes it first (test fixture.simplecnn) "
+           "when python3 has torch: apt-get install python3-torch (tools/install_deps.sh --tests), or "
+           "PYTHONPATH=tools python3 -m cifar_tools.make_simplecnn_fixture " + file;
   if (!std::filesystem::is_regular_file(file, ec)) return "not a regular file";
   return {};
 }

@@ -7,8 +7,8 @@
 #             tools/get_cifar10.sh to download and unpack CIFAR-10
 #   --tests   adds what the whole test suite needs, so that no test skips: GoogleTest, hdf5-tools,
 #             clang + libFuzzer + llvm-symbolizer (tools/checks/run_fuzz.sh), Slurm and munge (the
-#             one-machine cluster), SimGrid (SMPI), PyTorch (the comparisons with torch), iproute2
-#             (ip, tc, ss: simulated hosts), procps and bc
+#             one-machine cluster), SimGrid (SMPI), PyTorch (the comparisons with torch, and the
+#             unit tests' PyTorch fixture), iproute2 (ip, tc, ss: simulated hosts), procps and bc
 #   --bench   adds the PyTorch peer's packages (torch, torchvision, PIL; about 1 GB)
 #   --list    prints the packages the flags select, one a line, and installs nothing
 # Idempotent: apt runs only when some package is missing (then with sudo unless root).
@@ -20,7 +20,7 @@ tests=(libgtest-dev hdf5-tools
        clang libclang-rt-14-dev llvm                # clang + libFuzzer + llvm-symbolizer: tools/checks/run_fuzz.sh
        slurmctld slurmd slurm-client munge          # tools/slurm_cluster.sh, tests/cli/slurm_jobs.sh
        libsimgrid-dev                               # SimGrid SMPI (smpicxx, smpirun): tools/smpi/
-       python3-torch                                # tests/cli/torch_steps.py: cifar_mpi against PyTorch
+       python3-torch                                # tests/cli/torch_steps.py, the unit tests' PyTorch fixture
        iproute2 procps bc)                          # ip, tc, ss (tools/sim_hosts.sh); pgrep, ps; bc
 bench=(python3-torch python3-torchvision python3-pil)  # ../shared/bench/pytorch_peer.py
 # (Installing slurmctld/slurmd/munge may enable their system services; the one-machine cluster

@@ -13,6 +13,7 @@
 
 #include "cifar_mpi/util/hdf5_file.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
+#include "cifar_mpi/util/mpi_library.hpp"
 
 namespace cifar {
 
@@ -301,16 +302,6 @@ std::vector<double> column(const std::vector<StepRecord>& v, F f) {
   std::vector<double> out(v.size());
   std::transform(v.begin(), v.end(), out.begin(), f);
   return out;
-}
-
-std::string mpi_library_version() {
-  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int len = 0;
-  MPI_Get_library_version(buf, &len);
-  std::string s(buf, static_cast<size_t>(std::max(0, len)));
-  s = s.substr(0, s.find_first_of("\r\n"));
-  while (!s.empty() && (s.back() == ' ' || s.back() == ',' || s.back() == '\0')) s.pop_back();
-  return s;
 }
 
 std::string versions_hdf5() {

@@ -5,7 +5,7 @@
 // explicit dimensions; every sum is accumulated in double and rounded to float once at the end,
 // so the reference is at least as accurate as any float32 implementation. It is itself checked
 // by finite differences and against PyTorch's own numbers (tests/unit/test_reference_cnn.cpp,
-// fixture /work/shared/fixtures/simplecnn_steps.h5).
+// the PyTorch fixture simplecnn_steps.h5, tests/fixture_reader.hpp).
 //
 // Network (input [B,3,32,32], labels int32 in [0,10)):
 //   conv1 3->32 k3 (stride 1, no padding) -> ReLU -> maxpool 2x2/2

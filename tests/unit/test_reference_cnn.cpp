@@ -2,7 +2,7 @@
 // ways, so it can in turn be trusted to check the oneDNN engine:
 //  (a) every layer's backward against central finite differences of its own forward, and
 //  (b) the whole model against PyTorch's numbers for two SGD steps
-//      (CIFAR_SHARED_DIR/fixtures/simplecnn_steps.h5; skipped with a message when absent).
+//      (simplecnn_steps.h5, tests/fixture_reader.hpp; skipped with a message when absent).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // The oneDNN network against the plain C++ reference (random data, several batch sizes) and
-// against PyTorch's own numbers for two SGD steps (../shared/fixtures/simplecnn_steps.h5).
+// against PyTorch's own numbers for two SGD steps (simplecnn_steps.h5, tests/fixture_reader.hpp).
 #include <gtest/gtest.h>
 
 #include <algorithm>

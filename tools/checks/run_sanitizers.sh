@@ -68,6 +68,10 @@ cmake --build "$BUILD" -j "$(nproc)" --target unit_tests cifar_mpi "${mpi_tests[
 t_build=$((SECONDS - t0))
 
 fail=0
+# unit_tests runs outside ctest here, so make its PyTorch fixture first (ctest's set-up test: a
+# no-op when the shared one is there).
+(cd "$BUILD" && ctest -R '^fixture\.simplecnn$' --output-on-failure) ||
+  { echo "sanitizers: making the PyTorch fixture failed (ctest -R fixture.simplecnn in $BUILD)" >&2; fail=1; }
 log_unit="$BUILD/sanitizers-unit_tests.log"
 t1=$SECONDS
 if (cd "$BUILD/tests" && ./unit_tests --gtest_filter="$filter" --gtest_brief=1) >"$log_unit" 2>&1; then

@@ -7,7 +7,8 @@ lines of tools/run_tests.sh.
 Two kinds of skip are counted: tests ctest did not run (a GoogleTest GTEST_SKIP, a tests/cli script
 that exited 77: a missing package, no root, ...) and cases that a passing tests/cli script skipped
 (its output lines "SKIP: ..."). It prints "skipped tests: N" and "skipped cases in passing
-tests: M", each followed by one line per skip with its reason.
+tests: M", each followed by one line per skip with its reason, and last the plain count
+"tests: P passed, F failed, S skipped" (the ctest run's, from the same report).
 
 --allowed FILE (.ci/run gives .ci/allowed_skips) lists the skips that may happen, one a line: a
 Python regular expression, " -- ", and why. It is matched against the whole of "TEST: REASON"
@@ -41,6 +42,7 @@ def read_report(path):
     except (OSError, ET.ParseError) as e:
         raise ValueError(f"{path}: not a readable JUnit report ({e})") from None
     not_run, cases = [], []
+    counts = {"passed": 0, "failed": 0}
     for tc in root.iter("testcase"):
         name, status = tc.get("name", "?"), tc.get("status", "")
         out_el = tc.find("system-out")
@@ -50,8 +52,11 @@ def read_report(path):
             note = skipped.get("message", status) if skipped is not None else status
             not_run.append((name, skip_reason(output, note)))
         elif status == "run":
+            counts["passed"] += 1
             cases += [(name, line.strip()) for line in output.splitlines() if SKIP_LINE.match(line.strip())]
-    return not_run, cases
+        else:
+            counts["failed"] += 1
+    return not_run, cases, counts
 
 
 def read_allowed(path):
@@ -80,7 +85,7 @@ def main(argv=None):
     ap.add_argument("--allowed", metavar="FILE", help="the skips that may happen (REGEX -- why); any other fails")
     a = ap.parse_args(argv)
     try:
-        not_run, cases = read_report(a.report)
+        not_run, cases, counts = read_report(a.report)
         allowed = read_allowed(a.allowed) if a.allowed else None
     except ValueError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
@@ -98,6 +103,7 @@ def main(argv=None):
 
     show("skipped tests", not_run)
     show("skipped cases in passing tests", cases)
+    print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {len(not_run)} skipped")
     if refused:
         print(f"{PROG}: error: {len(refused)} skip(s) not allowed by {a.allowed}: they should run here "
               f"(install what they need: tools/install_deps.sh --tests), or be listed there with a reason",

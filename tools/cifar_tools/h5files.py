@@ -1,6 +1,7 @@
 """Every HDF5 file the tools read: cifar_mpi's metrics files (docs/metrics.md) of any strategy and of
 any build (with or without the evals/ and model/ groups, a killed run's partial file), and weights
-files (--save-weights: one dataset per PyTorch state_dict name). The one place that opens them, so
+files (--save-weights: one dataset per PyTorch state_dict name), and the PyTorch fixture of the C++
+tests (read_arrays, write_arrays). The one place that opens them, so
 every tool agrees on what a metrics file is and says the same thing about a bad one: a FileError
 whose text is one line naming the file and what is missing or wrong.
 
@@ -233,3 +234,34 @@ def read_weights(path, shapes):
                 raise FileError(f"weights file {path}: dataset '{name}' has shape {a.shape}, expected {tuple(shape)}")
             out[name] = a.astype(np.float32)
     return out
+
+
+def read_arrays(path, names, what="file"):
+    """{name: array as stored} for every dataset path in names ("input", "init/conv1.weight", ...);
+    FileError naming the file and the first dataset that is missing."""
+    out = {}
+    with open_file(path, what) as f:
+        for name in names:
+            if name not in f or not isinstance(f[name], h5py().Dataset):
+                raise FileError(f"{what} {path}: no dataset '{name}'")
+            out[name] = np.asarray(f[name][()])
+    return out
+
+
+def write_arrays(path, arrays, attrs=None):
+    """Writes {dataset path: array} (groups made from the '/' in the names; dtypes and shapes as
+    given, a 0-d array a scalar dataspace) and root attributes attrs, replacing path. Written to a
+    temporary file beside it and renamed, so a reader never sees a half-written file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with h5py().File(tmp, "w") as f:
+            for name, a in arrays.items():
+                f.create_dataset(name, data=np.asarray(a))
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+        os.replace(tmp, path)
+    except OSError as e:
+        raise FileError(f"{path}: cannot write ({_first_line(e)})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
