@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/metrics/overlap_figure.hpp"
 #include "cifar_mpi/metrics/step_record.hpp"
 
 namespace cifar {
@@ -91,13 +92,14 @@ struct MetricsSummary {
   double comm_bytes_per_rank = 0;
   double final_test_accuracy = 0, final_train_loss = 0;
   size_t steps = 0, epochs = 0, images = 0;
+  OverlapFigure overlap;  // what overlap did to the step
 };
 
 // The summary of these epochs and every rank's steps ([step][rank], as gather_step_records gives
 // them): the one computation behind the metrics file's summary group and the printed summary
 // (src/app/run_summary.cpp). `total_wall`: the whole run's, once complete (else the train time).
 MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const StepRecord> steps_by_rank,
-                         int world_size, bool eval, std::optional<double> total_wall);
+                         int world_size, bool eval, bool overlap, std::optional<double> total_wall);
 
 class MetricsFile {
  public:
