@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   // stop signals reach only the thread that waits for them (see stop_signal.cpp).
   cifar::install_stop_signal_handlers();
   int provided = 0;
-  // The overlap's communication thread calls MPI while the main thread computes.
+  // The stall watchdog (stall_watch.hpp) answers pings from its own thread while the main one works.
   cifar::apply_open_mpi_defaults();  // libnbc's all-reduce algorithm, copies within a host
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

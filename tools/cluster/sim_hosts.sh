@@ -101,7 +101,15 @@ remove_slot() {
       sleep 0.1
     done
   done
-  for ns in $(slot_names "$i"); do ip netns del "$ns" 2>/dev/null || say "warning: could not delete namespace $ns"; done
+  # A deletion can fail while another ip(8) mounts or unmounts namespaces beside it (busy): retry.
+  for ns in $(slot_names "$i"); do
+    local try
+    for try in 1 2 3 4 5; do
+      ip netns del "$ns" 2>/dev/null && break
+      ((try < 5)) && sleep 0.2
+    done
+    [[ -e /run/netns/$ns ]] && say "warning: could not delete namespace $ns"
+  done
   rm -rf /etc/netns/cifsim"$i"-sw /etc/netns/cifsim"$i"-h[0-9]* "$STATE/slot$i.d" 2>/dev/null
   # Open MPI's per-host files of killed processes: session directories and shared-memory segments.
   rm -rf "${TMPDIR:-/tmp}"/ompi.cifsim"$i"-h[0-9]* /tmp/ompi.cifsim"$i"-h[0-9]* \

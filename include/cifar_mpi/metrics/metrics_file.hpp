@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/metrics/overlap_figure.hpp"
 #include "cifar_mpi/metrics/step_record.hpp"
 
 namespace cifar {
@@ -96,13 +97,14 @@ struct MetricsSummary {
   // copies and waits; a writer thread does the disk): their cost per step is this / total_train_time.
   size_t checkpoints_written = 0;
   double checkpoint_seconds = 0;
+  OverlapFigure overlap;  // what overlap did to the step
 };
 
 // The summary of these epochs and every rank's steps ([step][rank], as gather_step_records gives
 // them): the one computation behind the metrics file's summary group and the printed summary
 // (src/app/run_summary.cpp). `total_wall`: the whole run's, once complete (else the train time).
 MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const StepRecord> steps_by_rank,
-                         int world_size, bool eval, std::optional<double> total_wall);
+                         int world_size, bool eval, bool overlap, std::optional<double> total_wall);
 
 class MetricsFile {
  public:
