@@ -71,7 +71,7 @@ std::string checkpoint_value(hid_t f, const std::string& file, const std::string
 
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
                      const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity,
-                     const std::string& reduction_plan) {
+                     const std::string& reduction_plan, const CheckpointExtras& extras) {
   // The training loop stops on a non-finite weight; this keeps any other caller from saving one.
   for (const auto& [what, values] : {std::pair{"weights", arena.params()}, std::pair{"momentum", momentum}})
     if (const size_t i = find_non_finite(values); i < values.size())
@@ -86,6 +86,7 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
         h5_write_floats(f, "weights/" + s.name, arena.params().data() + s.offset, s.shape);
         h5_write_floats(f, "momentum/" + s.name, momentum.data() + s.offset, s.shape);
       }
+      for (const auto& [name, values] : extras) h5_write_floats(f, name, values.data(), {values.size()});
       write_string_attr(f, "format", "cifar_mpi checkpoint 1");
       write_string_attr(f, "epoch", std::to_string(pos.epoch));
       write_string_attr(f, "step", std::to_string(pos.step));
@@ -100,6 +101,12 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
     std::filesystem::remove(tmp, ec);
     throw Error("cannot write checkpoint " + path.string() + ": " + e.what());
   }
+}
+
+std::vector<float> read_checkpoint_extra(const std::filesystem::path& path, const std::string& name, size_t count) {
+  H5Handle f = h5_open_read(path);
+  if (!h5_exists(f, name)) return {};
+  return h5_read_floats(f, path.string(), name, {count});
 }
 
 std::string read_reduction_plan(const std::filesystem::path& path) {

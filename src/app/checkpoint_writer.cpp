@@ -38,7 +38,8 @@ void CheckpointWriter::throw_failure() {
 }
 
 void CheckpointWriter::snapshot(const ParamArena& arena, std::span<const float> momentum,
-                                const CheckpointPosition& pos, const MetricsFile* metrics) {
+                                const CheckpointPosition& pos, const MetricsFile* metrics,
+                                const CheckpointExtras& extras) {
   const double t0 = now_seconds();
   {
     std::unique_lock lock(m_);
@@ -48,6 +49,7 @@ void CheckpointWriter::snapshot(const ParamArena& arena, std::span<const float> 
     std::copy(arena.params().begin(), arena.params().end(), weights_.params().begin());
     std::copy(momentum.begin(), momentum.end(), momentum_.begin());
     pos_ = pos;
+    extras_ = extras;
     with_metrics_ = metrics != nullptr;
     if (metrics) metrics_ = *metrics;
     pending_ = true;
@@ -79,7 +81,7 @@ void CheckpointWriter::run() {
     lock.unlock();
     std::string failure;
     try {
-      save_checkpoint(path_, weights_, momentum_, pos_, identity_, plan_);
+      save_checkpoint(path_, weights_, momentum_, pos_, identity_, plan_, extras_);
       if (with_metrics_) {
         try {
           metrics_->write();

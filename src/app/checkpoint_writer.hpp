@@ -39,8 +39,9 @@ class CheckpointWriter {
 
   // Copies weights and momentum, hands them to the writer thread and returns.
   // metrics: the run's metrics file to write after the checkpoint (copied; nullptr: none).
+  // extras: state beyond weights and momentum (PowerSGD's Q and error buffers, local SGD's), copied.
   void snapshot(const ParamArena& arena, std::span<const float> momentum, const CheckpointPosition& pos,
-                const MetricsFile* metrics = nullptr);
+                const MetricsFile* metrics = nullptr, const CheckpointExtras& extras = {});
   // Waits until the last snapshot is on disk; throws the error of a failed write (cifar::Error).
   void wait();
 
@@ -58,6 +59,7 @@ class CheckpointWriter {
   ParamArena weights_;          // the snapshot's weights (specs and buffer copied once)
   std::vector<float> momentum_;
   CheckpointPosition pos_;
+  CheckpointExtras extras_;  // assigned per snapshot: the inner vectors keep their capacity
   std::optional<MetricsFile> metrics_;  // the copy to write (its vectors keep their capacity)
   bool with_metrics_ = false;
   mutable std::mutex m_;

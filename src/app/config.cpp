@@ -476,6 +476,66 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
                            kAll, finite_in(0, 1e7, false, "in [0, 1e7]")));
 }
 
+
+// --NAME auto | STEPS: -1 in the member is auto (a tenth of the first epoch, config.hpp start_step).
+ConfigOption start_option(const char* name, long long Config::*m, const char* help) {
+  ConfigOption o;
+  o.name = name;
+  o.key = key_of(name);
+  o.use = kAll | kIdentity;
+  o.help = help;
+  o.placeholder = "STEPS|auto";
+  o.unit = "steps";
+  o.default_text = "auto";
+  o.legacy = "auto";
+  o.value = [m](const Config& c) { return c.*m < 0 ? std::string("auto") : text(c.*m); };
+  o.add_to_cli = [m, flag = "--" + o.name, help = o.help](CLI::App& app, Config& c) {
+    app.add_option_function<std::string>(
+           flag, [&c, m](const std::string& v) { c.*m = v == "auto" ? -1 : std::stoll(v); }, help)
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              if (v == "auto") return {};
+              long long x = 0;
+              if (!CLI::detail::lexical_cast(v, x)) return "'" + v + "' is not auto or a whole number of steps";
+              if (x < 0) return "must be auto or a number of steps >= 0, got " + v;
+              return {};
+            },
+            "auto or a number of steps >= 0"))
+        ->default_str("auto");
+  };
+  return o;
+}
+
+// Sending less: PowerSGD (comm/powersgd.hpp) and local SGD (comm/model_averaging.hpp). Both change
+// the bits of the weights (identity); checkpoints from before the options ran neither.
+void add_sending_less(std::vector<ConfigOption>& t) {
+  ConfigOption compress = choice_option(
+      "compress", &Config::compress,
+      "gradient compression: none | powersgd (each weight matrix sent as rank-R factors P and Q, two dependent "
+      "all-reduces, with error feedback, as PyTorch's powerSGD_hook)",
+      kAll | kIdentity, {{"none", Compression::none}, {"powersgd", Compression::powersgd}}, "none");
+  compress.legacy = "none";
+  t.push_back(compress);
+  ConfigOption rank = value_option("compress-rank", &Config::compress_rank, {"R", ""},
+                                   "PowerSGD's rank (clamped to each matrix's min(rows, cols); matrices it would "
+                                   "not shrink 2x go uncompressed)",
+                                   kAll | kIdentity, CLI::Range(size_t{1}, size_t{4096}));
+  rank.legacy = "4";
+  t.push_back(rank);
+  t.push_back(start_option("compress-start",  &Config::compress_start,
+                           "plain all-reduce for the first STEPS steps, then --compress (auto: a tenth of the "
+                           "first epoch)"));
+  ConfigOption local = value_option("local-sgd", &Config::local_sgd, {"K", "steps"},
+                                    "after --local-sgd-start, each rank steps on its own gradients and the ranks "
+                                    "average the weights every K steps (0: off; momentum stays per rank)",
+                                    kAll | kIdentity, CLI::Range(size_t{0}, size_t{1000000}));
+  local.legacy = "0";
+  t.push_back(local);
+  t.push_back(start_option("local-sgd-start", &Config::local_sgd_start,
+                           "plain all-reduce for the first STEPS steps, then --local-sgd (auto: a tenth of the "
+                           "first epoch)"));
+}
+
 }  // namespace
 
 std::string to_string(Config::Balance balance) { return balance == Config::Balance::dynamic ? "dynamic" : "static"; }
@@ -496,6 +556,9 @@ void check_combinations(const Config& c) {
   if (c.warmup_epochs >= c.epochs)
     bad("--warmup-epochs " + text(c.warmup_epochs) + " must be shorter than --epochs " + text(c.epochs));
   if (c.nesterov && c.momentum <= 0) bad("--nesterov needs --momentum > 0");
+  if (c.compress != Compression::none && c.local_sgd > 0)
+    bad("--local-sgd " + text(c.local_sgd) + " and --compress " + to_string(c.compress) +
+        " cannot run together: local SGD averages weights, compression gradients; give one");
   if (c.balance == Config::Balance::dynamic && c.micro_batch > 0)
     bad("--balance dynamic cuts each step into chunks of its own; drop --micro-batch " + text(c.micro_batch));
 }
@@ -575,6 +638,7 @@ const std::vector<ConfigOption>& config_options() {
     group("Data and training", add_data_and_training);
     group("Learning-rate policy and target", add_policy_and_target);
     group("Weights and communication", add_weights_and_communication);
+    group("Sending less", add_sending_less);
     group("Compute", add_compute);
     group("Checkpoints and output", add_checkpoints_and_output);
     return t;

@@ -14,9 +14,10 @@ namespace cifar {
 namespace {
 
 void write_checkpoint(TrainingRun& run, const CheckpointPosition& pos, bool wait, bool with_metrics = false) {
+  const CheckpointExtras extras = run.send_less.checkpoint_state(run.comm);  // collective
   if (run.root) {
     run.checkpoints->snapshot(run.arena, run.sgd.velocity(), pos,
-                              with_metrics && run.metrics ? &*run.metrics : nullptr);
+                              with_metrics && run.metrics ? &*run.metrics : nullptr, extras);
     if (wait) run.checkpoints->wait();
   }
   run.last_checkpoint_step = static_cast<long long>(pos.global_step);

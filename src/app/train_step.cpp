@@ -82,6 +82,12 @@ void add_layer_times(TrainingRun& run, const SimpleCnn& net, bool first_pass) {
   }
 }
 
+// Backward hands gradients [0, ready) over: to the reducer, unless --compress / --local-sgd
+// take this step (send_less.hpp).
+void hand_over(TrainingRun& run, size_t ready) {
+  if (!run.send_less.active()) run.reducer.on_grads_ready(ready);
+}
+
 struct Passes {
   double loss = 0;          // the batch mean
   double t_data = 0;        // seconds gathering images
@@ -119,7 +125,7 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
         if (!alone)
           for (; added < ready; ++added) grads[added] += run.grad_accum[added];
         if (ready > scan.scanned) scan.upto(ready);
-        run.reducer.on_grads_ready(ready);
+        hand_over(run, ready);
       };
     const LossResult r = net.forward_backward(run.stream, run.labels.data() + first, b, hook, poll);
     out.loss += alone ? r.loss : r.loss * static_cast<double>(n) / static_cast<double>(b);
@@ -181,7 +187,7 @@ Passes forward_backward_drawn(TrainingRun& run, std::span<const size_t> images, 
   if (out.passes == 0)
     std::fill(grads.begin(), grads.end(), 0.0f);  // the others drew every chunk: this rank adds nothing
   scan.upto(grads.size());
-  run.reducer.on_grads_ready(grads.size());
+  hand_over(run, grads.size());
   return out;
 }
 
@@ -206,6 +212,8 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   double t[5];
   t[0] = now_seconds();
   GradientScan scan{run.arena, {}, 0};
+  const bool sending_less = run.send_less.begin_step(at.global_step);
+  StepCommStats less;  // its communication, when it takes the step
   const auto world = static_cast<size_t>(run.world);
   const Passes p = run.counter ? forward_backward_drawn(run, std::span(order).subspan(first * world, b * world), b,
                                                         static_cast<uint64_t>(at.epoch), scan)
@@ -214,14 +222,18 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   if (scan.scanned < run.arena.total_count()) scan.upto(run.arena.total_count());  // not yet handed over
   t[1] = p.last ? p.first_gathered : t[0];  // (a rank that drew no chunk gathered nothing)
   t[2] = now_seconds();
-  run.reducer.finish_step();
+  if (!sending_less)
+    run.reducer.finish_step();
+  else if (run.send_less.compressing())
+    run.send_less.reduce_gradients(run.arena.grads(), less);
   t[3] = now_seconds();
   run.sgd.set_lr(static_cast<float>(run.schedule.lr_at(at.global_step)));
   run.sgd.step(run.arena.params(), run.arena.grads());
+  if (sending_less && !run.send_less.compressing()) run.send_less.after_update(run.arena.params(), at.global_step, less);
   t[4] = now_seconds();
   find_fault(out, run.arena, p.loss, scan.fault);
 
-  const StepCommStats& c = run.reducer.last_step();
+  const StepCommStats& c = sending_less ? less : run.reducer.last_step();
   StepRecord& rec = out.record;
   rec.t_data = p.t_data;
   rec.t_comp = t[2] - t[0] - p.t_data;
@@ -240,7 +252,7 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   if (run.metrics && b == run.batch && (!run.counter || p.images == b))
     run.metrics->add_layer_times(run.layer_forward, run.layer_backward);
   // A step that faults is never written out: the run ends before the trace is.
-  if (p.last && run.trace.records(at.global_step - run.start.global_step)) {
+  if (p.last && !sending_less && run.trace.records(at.global_step - run.start.global_step)) {
     trace_step(run.trace, *p.last, run.reducer, t);
     if (p.passes > 1)  // the last pass's layers are drawn; the passes before it as one span
       run.trace.add("passes before the last", TraceRecorder::kMainThread, t[1], p.last->forward_spans().front().begin);

@@ -22,6 +22,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   }
   TrainingRun& run = *setup;
   run.reducer.set_stall_watch(&watch);
+  run.send_less.set_stall_watch(&watch);
   using Phase = StallWatch::Phase;
   RunResult result;
   result.steps.reserve(run.planned_steps);

@@ -291,6 +291,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
       plan(plan_reduction(cfg_, arena, nets.get(batch), stream, comm_, root)),
       reducer(arena.grads(), plan.buckets, plan.strategies, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
+      send_less(cfg_, arena, plan.strategies.front(), plan.link, comm_),
       counter(make_counter(cfg_, comm_)),
       identity(resume_identity(cfg_, world, reducer.hierarchical())),
       start(resume()),
@@ -329,6 +330,14 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
                  to_string(cfg.wire_dtype));
   if (root) log_plan(plan, reducer);
+  send_less.set_steps_per_epoch(steps_per_epoch);
+  if (root && send_less.on()) spdlog::info("sending less: {}", send_less.describe(arena.total_count()));
+  if (root && send_less.forecast())
+    spdlog::info("PowerSGD rank {} forecast: {}", cfg.compress_rank, send_less.forecast()->summary());
+  if (root && send_less.compressing() && send_less.forecast() && !send_less.forecast()->pays())
+    spdlog::warn("--compress powersgd is predicted to make the step slower on this link ({:.1f} ms of all-reduce "
+                 "per step instead of {:.1f} ms); running it as asked",
+                 send_less.forecast()->compressed * 1e3, send_less.forecast()->plain * 1e3);
   // The lr the run trains with, when it is not the --lr given.
   if (root && cfg.lr_scaling != LrScaling::none)
     spdlog::info("lr {} scaled {} x{:.4g} (global batch {} / {}) = {:.4g}", cfg.lr, to_string(cfg.lr_scaling),
@@ -366,6 +375,7 @@ CheckpointPosition TrainingRun::resume() {
   long long p[3] = {pos.epoch, static_cast<long long>(pos.step), static_cast<long long>(pos.global_step)};
   MPI_CHECK(MPI_Bcast(p, 3, MPI_LONG_LONG, 0, comm));
   pos = {static_cast<int>(p[0]), static_cast<size_t>(p[1]), static_cast<size_t>(p[2])};
+  send_less.resume_state(cfg.resume, comm);  // PowerSGD's Q and each rank's error
   if (root)
     spdlog::info("resuming {} at epoch {} step {} (global step {})", cfg.resume, pos.epoch + 1, pos.step,
                  pos.global_step);

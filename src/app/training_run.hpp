@@ -31,6 +31,7 @@
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "checkpoint_writer.hpp"
 #include "reduction_plan.hpp"
+#include "send_less.hpp"
 
 namespace cifar {
 
@@ -86,6 +87,7 @@ struct TrainingRun {
   SgdMomentum sgd;
   ReductionPlan plan;  // buckets and per-bucket all-reduce (the checkpoint's when resuming)
   GradientReducer reducer;
+  SendLess send_less;  // --compress / --local-sgd: takes the reducer's place from its start step
   std::unique_ptr<SharedCounter> counter;  // --balance dynamic: the host's chunk tickets (else none)
   uint64_t ticket_base = 0;                // the counter at this step's start, the same on every rank
   std::vector<std::pair<std::string, std::string>> identity;  // what a checkpoint must share

@@ -80,6 +80,13 @@ expect_error "--checkpoint-every 0s" "--checkpoint-every" "0s" -- --data-dir "$G
 expect_error "--checkpoint-every s" "--checkpoint-every" -- --data-dir "$GOOD" --checkpoint-every s
 expect_error "--link-model missing" "--link-model" "$TMP/no_such_link" -- --data-dir "$GOOD" --link-model "$TMP/no_such_link"
 # time to accuracy: each bad value or combination names its option
+expect_error "--compress zip" "--compress" "zip" -- --data-dir "$GOOD" --compress zip
+expect_error "--compress-rank 0" "--compress-rank" -- --data-dir "$GOOD" --compress powersgd --compress-rank 0
+expect_error "--compress-start -3" "--compress-start" "-3" -- --data-dir "$GOOD" --compress powersgd --compress-start -3
+expect_error "--local-sgd-start -1" "--local-sgd-start" "-1" -- --data-dir "$GOOD" --local-sgd 4 --local-sgd-start -1
+expect_error "--local-sgd -2" "--local-sgd" -- --data-dir "$GOOD" --local-sgd -2
+expect_error "--local-sgd with --compress" "--local-sgd 4" "--compress powersgd" -- --data-dir "$GOOD" \
+  --local-sgd 4 --compress powersgd
 expect_error "--target-accuracy 1.5" "--target-accuracy" "1.5" -- --data-dir "$GOOD" --target-accuracy 1.5
 expect_error "--warmup-epochs -1" "--warmup-epochs" -- --data-dir "$GOOD" --warmup-epochs -1
 expect_error "--lr-schedule linear" "--lr-schedule" "linear" -- --data-dir "$GOOD" --lr-schedule linear

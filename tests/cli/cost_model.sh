@@ -159,6 +159,21 @@ for p in ("out/cost_model.png", "out/bench_fit.png"):
     if not os.path.isfile(p) or os.path.getsize(p) < 10000:
         bad.append(f"{p} missing or tiny")
 report("extrapolation: batch at 50% efficiency (N=64, alpha 5 us, 10 Gbit/s, overlap off) = 6; PNGs written", bad)
+# PowerSGD at rank 4 on the pooled ring fit (alpha 40 us, 0.95 Gbit/s), N = 2, 3 ms of local work:
+# 315722 floats, of which 234 bias floats + P 936 + Q 10988 are sent; the step's all-reduce is
+# 10.71 ms plain, 3.57 compressed; break-even beta = (2 alpha + 3 ms) / (4 (315722 - 12158)) B.
+bad = []
+beta_even = (2 * 40e-6 + 3e-3) / (4 * (315722 - 12158))
+want = f"{8 / beta_even / 1e9:.3g} Gbit/s"
+m = re.search(r"^\| [^|]+ \| 2 \| (\S+) \| (\S+) \| 26\.0x \| ([^|]+) \| yes \|", md, re.M)
+if not m:
+    bad.append("no N = 2 row of the PowerSGD table")
+else:
+    if abs(float(m.group(1)) - 10.71) > 0.02 or abs(float(m.group(2)) - 3.57) > 0.02:
+        bad.append(f"plain {m.group(1)} ms, compressed {m.group(2)} ms; want 10.71 and 3.57")
+    if m.group(3).strip() != want:
+        bad.append(f"pays below {m.group(3).strip()}, want {want}")
+report("PowerSGD forecast: N = 2 all-reduce 10.71 ms plain, 3.57 ms compressed, pays below " + want, bad)
 EOF
 )
 echo "$checks"

@@ -234,6 +234,25 @@ TEST(ConfigTest, WireDtypes) {
   expect_error({"--wire-dtype", "1"}, {"--wire-dtype", "1"});  // not the enum's number
 }
 
+TEST(ConfigTest, SendingLess) {
+  const Config d = parse_ok({});
+  EXPECT_EQ(d.compress, cifar::Compression::none);
+  EXPECT_EQ(d.compress_rank, 4u);
+  EXPECT_EQ(d.compress_start, -1);  // auto
+  EXPECT_EQ(d.local_sgd, 0u);
+  const Config c = parse_ok({"--compress", "powersgd", "--compress-rank", "2", "--compress-start", "0"});
+  EXPECT_EQ(c.compress, cifar::Compression::powersgd);
+  EXPECT_EQ(c.compress_rank, 2u);
+  EXPECT_EQ(c.compress_start, 0);
+  EXPECT_EQ(parse_ok({"--local-sgd", "8", "--local-sgd-start", "auto"}).local_sgd_start, -1);
+  EXPECT_EQ(cifar::start_step(-1, 196), 20u);  // auto: a tenth of the first epoch, rounded up
+  EXPECT_EQ(cifar::start_step(7, 196), 7u);
+  expect_error({"--compress-rank", "0"}, {"--compress-rank"});
+  expect_error({"--compress-start", "-1"}, {"--compress-start", "-1"});
+  expect_error({"--compress", "topk"}, {"--compress", "topk"});
+  expect_error({"--local-sgd", "4", "--compress", "powersgd"}, {"--local-sgd 4", "--compress powersgd"});
+}
+
 TEST(ConfigTest, MetaLabels) {
   const Config c = parse_ok({"--meta", "link_rate=100mbit", "--meta", "hosts=2", "--meta", "note=a=b c"});
   ASSERT_EQ(c.meta.size(), 3u);

@@ -40,11 +40,18 @@ struct CheckpointPosition {
 std::vector<std::pair<std::string, std::string>> resume_identity(const Config& cfg, int world_size,
                                                                  bool hierarchical_ring = false);
 
+// More float datasets a checkpoint may carry (name, values): PowerSGD's state (powersgd/...).
+using CheckpointExtras = std::vector<std::pair<std::string, std::vector<float>>>;
+
 // reduction_plan: the buckets and per-bucket all-reduce that ran (attribute reduction_plan; see
 // src/app/reduction_plan.hpp), which a resumed run on as many ranks reuses for the same bits.
 void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena, std::span<const float> momentum,
                      const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity,
-                     const std::string& reduction_plan = {});
+                     const std::string& reduction_plan = {}, const CheckpointExtras& extras = {});
+
+// Extra dataset `name` of a checkpoint, which must hold `count` floats; empty when the file has
+// none (a checkpoint from a run without it). Throws cifar::Error naming file and dataset otherwise.
+std::vector<float> read_checkpoint_extra(const std::filesystem::path& path, const std::string& name, size_t count);
 
 // The checkpoint's reduction_plan attribute; "" when the file has none (older checkpoints) or
 // cannot be read (load_checkpoint reports that).

@@ -25,6 +25,16 @@ class App;
 
 namespace cifar {
 
+// --compress: what the gradients travel as beyond their wire type.
+enum class Compression { none, powersgd };
+inline std::string to_string(Compression c) { return c == Compression::powersgd ? "powersgd" : "none"; }
+
+// The step from which --compress / --local-sgd take over: the option's value, or for auto (-1) a
+// tenth of the first epoch (rounded up).
+inline size_t start_step(long long option, size_t steps_per_epoch) {
+  return option >= 0 ? static_cast<size_t>(option) : (steps_per_epoch + 9) / 10;
+}
+
 struct Config {
   // data
   std::string data_dir = "data/cifar-10-batches-bin";
@@ -67,6 +77,12 @@ struct Config {
   RingLayout ring_layout = RingLayout::hosts;
   WireDtype wire_dtype = WireDtype::fp32;  // what gradients travel as: fp32 | bf16 | fp16
   std::string link_model;  // alpha-beta per all-reduce from allreduce_bench --fit-out ("" = probe at start-up)
+  // sending less (comm/powersgd.hpp, comm/model_averaging.hpp)
+  Compression compress = Compression::none;  // none | powersgd
+  size_t compress_rank = 4;                  // PowerSGD's rank (clamped to each matrix's min(rows, cols))
+  long long compress_start = -1;             // plain all-reduce for this many steps first (-1: auto)
+  size_t local_sgd = 0;                      // average the weights every K steps instead of gradients (0: off)
+  long long local_sgd_start = -1;            // plain all-reduce for this many steps first (-1: auto)
   // compute
   ConvAlgoRequest conv_algo = ConvAlgoRequest::direct;  // auto | direct | winograd (auto: probe at start-up)
   ComputeDtype compute_dtype = ComputeDtype::fp32;      // the convolutions' and fc1's arithmetic: fp32 | bf16

@@ -47,6 +47,11 @@ def parse_args(argv):
                     "or the N=1 run's mean step")
     ap.add_argument("--default-link", default=None, metavar="LABEL",
                     help="link of metrics files without meta.link_rate (default loopback)")
+    ap.add_argument("--compress-rank", type=int, default=4, metavar="R",
+                    help="PowerSGD rank of the compression forecast (default 4)")
+    ap.add_argument("--powersgd-work-ms", type=float, default=3.0, metavar="MS",
+                    help="PowerSGD's local work per step in the forecast (default 3.0; cifar_mpi logs its "
+                    "own, timed at start-up)")
     ap.add_argument("--layer-times", metavar="FILE",
                     help="per-layer times (and tensors) for every run and the extrapolation: a metrics file "
                     "(its model/ group; lends its tensors to metrics files without one) or the output of "
@@ -181,6 +186,8 @@ def run(args):
     out_dir = output_dir(args, benches)
     rep = report.Report()
     report.fits(rep, benches, pooled, args, out_dir)
+    if pooled:
+        report.compression(rep, pooled, args)
     flagged = report.predictions(rep, runs, benches, pooled, args, out_dir) if runs else 0
     ex = extrapolate(args, runs, pooled, override)
     if ex is not None:

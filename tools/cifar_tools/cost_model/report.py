@@ -176,3 +176,21 @@ def extrapolation(rep, ex, args):
                 "'never (alpha-bound)': the 2(N-1) alpha latency alone exceeds the compute.\n\n" +
                 md_table(["N", "alpha", "overlap"] + [f"batch @ {r_lbl}" for r_lbl, _ in args.rates] +
                          [f"link rate @ batch {args.batch}"], rows))
+
+
+def compression(rep, pooled, args):
+    """PowerSGD's forecast per fitted link (compression.py): the all-reduce per step with and
+    without it, at N = 2 and the link's other N, and the link rate below which it pays."""
+    from .compression import forecast
+    rows = []
+    for k, pr in sorted(pooled.items(), key=lambda kv: (kv[1].rate or 0, kv[0])):
+        for n in sorted(set(pr.ns) | {2}):
+            f = forecast(pr.alpha, pr.beta, n, rank=args.compress_rank, work_s=args.powersgd_work_ms * 1e-3)
+            rows.append([pr.link, n, f"{f['plain'] * 1e3:.2f}", f"{f['compressed'] * 1e3:.2f}",
+                         f"{f['floats'] / f['sent']:.1f}x", fmt_rate(f["breakeven_bps"]),
+                         "yes" if f["compressed"] < f["plain"] else "no"])
+    rep.section(f"PowerSGD rank {args.compress_rank}: the all-reduce per step with and without compression",
+                "Ring fits per link; compressed = the uncompressed tensors + P, then Q (two dependent all-reduces: "
+                f"latency twice) + {args.powersgd_work_ms:g} ms of local work (--powersgd-work-ms; cifar_mpi times "
+                "it at start-up and logs its own forecast). fp32 on the wire.\n\n" + md_table(
+                    ["link", "N", "plain (ms)", "compressed (ms)", "fewer bytes", "pays below", "pays here"], rows))
