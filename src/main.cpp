@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   // stop signals reach only the thread that waits for them (see stop_signal.cpp).
   cifar::install_stop_signal_handlers();
   int provided = 0;
-  // The overlap's communication thread calls MPI while the main thread computes.
+  // The stall watchdog (stall_watch.hpp) answers pings from its own thread while the main one works.
   cifar::apply_open_mpi_defaults();  // libnbc's all-reduce algorithm, copies within a host
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
     }
   });
   spdlog::set_pattern("[%H:%M:%S] %v");
+  // Each line out at once, also into a pipe (tools/elastic_run.sh, Slurm's log): a launcher reads
+  // the progress lines of a job that may be killed the next moment.
+  spdlog::flush_on(spdlog::level::info);
   try {
     auto cfg = cifar::parse_config(argc, argv, world_rank() == 0, cifar::version_text);
     // Ranks started with different options (mpirun's MPMD syntax, another config file) would

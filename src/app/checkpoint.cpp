@@ -80,6 +80,7 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
   const auto tmp = temp_path_for(path);
   try {
     {
+      const auto lock = h5_lock();  // written by the checkpoint writer thread (checkpoint_writer.hpp)
       H5Handle f = h5_create(tmp);
       for (const auto& s : arena.specs()) {
         h5_write_floats(f, "weights/" + s.name, arena.params().data() + s.offset, s.shape);
@@ -110,6 +111,7 @@ std::vector<float> read_checkpoint_extra(const std::filesystem::path& path, cons
 
 std::string read_reduction_plan(const std::filesystem::path& path) {
   try {
+    const auto lock = h5_lock();
     H5Handle f = h5_open_read(path);
     if (H5Aexists(f, "reduction_plan") <= 0) return {};
     return read_string_attr(f, path.string(), "reduction_plan");
@@ -121,6 +123,7 @@ std::string read_reduction_plan(const std::filesystem::path& path) {
 CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena& arena, std::span<float> momentum,
                                    const std::vector<std::pair<std::string, std::string>>& identity) {
   const std::string file = path.string();
+  const auto lock = h5_lock();
   H5Handle f = h5_open_read(path);
   if (read_string_attr(f, file, "format") != "cifar_mpi checkpoint 1")
     throw Error(file + ": unknown checkpoint format");

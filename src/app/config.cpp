@@ -207,6 +207,59 @@ ConfigOption bucket_mb_option() {
   return o;
 }
 
+// --checkpoint-every K (steps) | 60s | 5m | 1h (time, rank 0's clock; every rank checkpoints after
+// the same step). Config::checkpoint_every holds steps, Config::checkpoint_seconds a time.
+std::string checkpoint_every_text(const Config& c) {
+  if (c.checkpoint_seconds <= 0) return text(c.checkpoint_every);
+  std::string s = text(c.checkpoint_seconds);
+  return s + "s";
+}
+
+// "" if v is steps or a time (filled into c), else why not.
+std::string parse_checkpoint_every(const std::string& v, Config* c) {
+  const std::string bad = "'" + v + "' is not a number of steps (100) or a time (60s, 5m, 1h)";
+  if (v.empty()) return bad;
+  const char last = v.back();
+  const bool timed = last == 's' || last == 'm' || last == 'h';
+  const std::string number = timed ? v.substr(0, v.size() - 1) : v;
+  if (number.empty() || number.find_first_not_of(timed ? "0123456789." : "0123456789") != std::string::npos)
+    return bad;
+  try {
+    if (!timed) {
+      const long steps = std::stol(number);
+      if (c) c->checkpoint_every = steps, c->checkpoint_seconds = 0;
+      return {};
+    }
+    const double seconds = std::stod(number) * (last == 'h' ? 3600 : last == 'm' ? 60 : 1);
+    if (!(seconds > 0) || seconds > 1e9) return "a time must be > 0 and at most 1e9 s, got " + v;
+    if (c) c->checkpoint_seconds = seconds, c->checkpoint_every = 0;
+    return {};
+  } catch (const std::exception&) {
+    return bad;
+  }
+}
+
+ConfigOption checkpoint_every_option() {
+  ConfigOption o;
+  o.name = "checkpoint-every";
+  o.key = "checkpoint_every";
+  o.use = kAll;
+  o.help = "steps between checkpoints, or a time (60s, 5m, 1h: rank 0's clock, all ranks after the same step); "
+           "written by a thread while training goes on (0: only when signalled)";
+  o.placeholder = "K|TIME";
+  o.unit = "steps or s/m/h";
+  o.default_text = "0";
+  o.value = checkpoint_every_text;
+  o.add_to_cli = [help = o.help](CLI::App& app, Config& c) {
+    app.add_option_function<std::string>(
+           "--checkpoint-every", [&c](const std::string& v) { parse_checkpoint_every(v, &c); }, help)
+        ->check(CLI::Validator([](std::string& v) -> std::string { return parse_checkpoint_every(v, nullptr); },
+                               "K|TIME"))
+        ->default_str("0");
+  };
+  return o;
+}
+
 void add_data_and_training(std::vector<ConfigOption>& t) {
   // lr is a float: below FLT_MIN it would round to 0, above FLT_MAX to inf.
   const auto positive_float = finite_in(FLT_MIN, FLT_MAX, false, "> 0");
@@ -406,8 +459,7 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
                                          kAll);
   checkpoint.default_text = "checkpoint.h5";  // TrainingRun::checkpoint_path
   t.push_back(checkpoint);
-  t.push_back(value_option("checkpoint-every", &Config::checkpoint_every, {"K", "steps"},
-                           "steps between checkpoints (0: only when signalled)", kAll, non_negative));
+  t.push_back(checkpoint_every_option());
   t.push_back(value_option("resume", &Config::resume, {"FILE", ""}, "continue the run saved in this checkpoint",
                            kAll));
   ConfigOption metrics = value_option("metrics", &Config::metrics, {"FILE", ""},

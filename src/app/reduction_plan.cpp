@@ -15,13 +15,11 @@ namespace cifar {
 
 namespace {
 
-// What a bucket costs beyond the link with overlap on: the communication thread notices that a
-// reduction ended only at its next poll, half an interval late on average.
-constexpr double kPollLateness = 0.5e-6 * GradientReducer::kPollInterval.count();
 constexpr int kTimedPasses = 3;  // forward + backward; the minimum per layer
-// A reduction that runs beside backward takes longer than on an idle machine: the communication
-// thread and the kernel's network stack share the cores with it (docs/results.md, the link sweep:
-// 19.1 ms against 10.6 ms at 1 Gbit/s, 1.8x). The plan assumes 2x. It also breaks the model's
+// A reduction that runs beside backward takes longer than on an idle machine: it advances only at
+// backward's pauses (gradient_reducer.hpp), and the kernel's network stack shares the cores with
+// backward (docs/results.md, the link sweep, with a communication thread: 19.1 ms against 10.6 ms
+// at 1 Gbit/s, 1.8x). The plan assumes 2x. It also breaks the model's
 // ties the robust way: with the idle link's costs, starting fc1's megabyte after conv2's backward
 // predicts the same end as starting it at once (both finish within conv1's backward), but only the
 // early start survives a slower link.
@@ -109,7 +107,7 @@ void plan_buckets_of(ReductionPlan& plan, const Config& cfg, const ParamArena& a
   plan.timing_seconds = now_seconds() - t0;
   const LinkModel& link = *plan.link;
   plan.buckets = plan_overlapped_buckets(
-      plan.ready, [&](size_t bytes) { return kOverlapSlowdown * link.time(bytes) + kPollLateness; });
+      plan.ready, [&](size_t bytes) { return kOverlapSlowdown * link.time(bytes); });
 }
 
 }  // namespace

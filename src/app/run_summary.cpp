@@ -9,6 +9,28 @@
 
 namespace cifar {
 
+namespace {
+
+// What overlap did to the step, against the same run's held-back steps (overlap_figure.hpp).
+void print_overlap_figure(const OverlapFigure& o, bool overlap, int world) {
+  if (!overlap || world == 1) return;
+  if (o.reference_steps == 0 || o.steps == 0) {
+    std::printf("  %-34s %12s\n", "overlap: step against none", "n/a (too few steps to compare)");
+    return;
+  }
+  std::printf("  %-34s %9.2f ms   against %.2f ms without overlap (%zu held-back steps: T_comp %.2f + T_comm "
+              "%.2f + data and update %.2f ms)\n",
+              "overlap: step (slowest rank)", 1e3 * o.step, 1e3 * o.no_overlap_step, o.reference_steps,
+              1e3 * o.comp_ref, 1e3 * o.comm_ref, 1e3 * o.other_ref);
+  std::printf("  %-34s %9.2f ms   = %.0f%% of T_comm hidden, %.0f%% of the possible saving (min of T_comp, T_comm)\n",
+              "overlap: saved per step", 1e3 * o.saving, 100 * o.hidden, 100 * o.realised);
+  std::printf("  %-34s %9.2f ms   T_comp %+.0f%% (the reductions advanced inside it: %.2f ms a step); "
+              "T_comm %.2f ms, T_wait %.2f ms\n",
+              "overlap: T_comp beside the comm", 1e3 * o.comp, 100 * o.comp_inflation, 1e3 * o.progress, 1e3 * o.comm, 1e3 * o.wait);
+}
+
+}  // namespace
+
 void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   int rank = 0, world = 1;
   MPI_CHECK(MPI_Comm_rank(comm, &rank));
@@ -22,7 +44,7 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   std::vector<unsigned long long> trained(static_cast<size_t>(world));
   MPI_CHECK(MPI_Gather(&mine, 1, MPI_UNSIGNED_LONG_LONG, trained.data(), 1, MPI_UNSIGNED_LONG_LONG, 0, comm));
   if (rank != 0) return;
-  const MetricsSummary m = summarize(r.epochs, all, world, cfg.eval, r.total_wall);
+  const MetricsSummary m = summarize(r.epochs, all, world, cfg.eval, cfg.overlap, r.total_wall);
   std::printf("\n==== summary: %d rank(s) x %d thread(s), allreduce %s, overlap %s, bucket %s MB, wire %s ====\n",
               world, cfg.threads, to_string(cfg.allreduce).c_str(), cfg.overlap ? "on" : "off",
               find_option("bucket_mb")->value(cfg).c_str(),
@@ -41,6 +63,7 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   else
     std::printf("  %-34s %12s\n", "compute-to-comm ratio", "n/a (1 rank)");
   std::printf("  %-34s %12.1f MB\n", "gradient bytes reduced per rank", m.comm_bytes_per_rank / 1e6);
+  print_overlap_figure(m.overlap, cfg.overlap, world);
   std::printf("  %-34s %12.3f s   (with evaluation %.3f s)\n", "total training time", m.total_train_time,
               m.total_wall);
   std::printf("  %-34s %12.0f\n", "images/s (all ranks)", m.images_per_second);
@@ -63,6 +86,10 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   else if (r.target.target > 0)
     std::printf("  %-34s %12s\n", ("target " + std::to_string(100 * r.target.target).substr(0, 5) + "%").c_str(),
                 "not reached");
+  if (r.checkpoints_written > 0)  // what checkpointing cost the steps (the writer thread does the disk)
+    std::printf("  %-34s %12zu     (%.1f ms of the training thread, %.3f%% of training time)\n",
+                "checkpoints written", r.checkpoints_written, 1e3 * r.checkpoint_seconds,
+                m.total_train_time > 0 ? 100 * r.checkpoint_seconds / m.total_train_time : 0.0);
   if (!r.metrics_path.empty()) std::printf("  %-34s %s\n", "metrics file (HDF5)", r.metrics_path.c_str());
   std::fflush(stdout);
 }

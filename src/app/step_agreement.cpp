@@ -1,9 +1,10 @@
 // The one collective per step, which decides for every rank alike: a numerical fault on any rank
 // ends the run here, before this step's checkpoint, metrics or weights are written; otherwise a
 // stop signal on any rank makes every rank checkpoint after this same step. One MPI_Allreduce
-// of two ints carries both, so agreeing costs a step nothing measurable.
+// of three ints carries them and the timed checkpoint's decision, so agreeing costs a step nothing measurable.
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 #include "training_run.hpp"
 
@@ -27,9 +28,13 @@ std::string fault_message(const TrainingRun& run, const std::string& fault, cons
 bool agree_on_step(TrainingRun& run, const StepOutcome& outcome, const StepPosition& at) {
   const int world = run.world, rank = run.rank;
   // flags[1]: the worst kind of fault, then the lowest rank that has it (encoded so MAX finds both).
-  int flags[2] = {stop_signal_received() ? 1 : 0,
-                  outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, run.comm));
+  // flags[2]: --checkpoint-every TIME is due by rank 0's clock (the ranks' clocks may differ).
+  const bool due = run.root && run.cfg.checkpoint_seconds > 0 &&
+                   now_seconds() - run.last_checkpoint_time >= run.cfg.checkpoint_seconds;
+  int flags[3] = {stop_signal_received() ? 1 : 0,
+                  outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0, due ? 1 : 0};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_INT, MPI_MAX, run.comm));
+  run.checkpoint_due = flags[2] != 0;
   if (!flags[1]) return flags[0] != 0;
   // The lowest rank with the first kind of fault words the message; all throw it.
   const int culprit = world - 1 - flags[1] % world;

@@ -46,8 +46,8 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
         Phase p(&watch, "the step agreement");
         stopped = agree_on_step(run, outcome, at);  // throws, on every rank, if any rank has a fault
       }
-      checkpoint_after_step(run, at, stopped);
       record_step(run, result, tally, outcome, at);
+      checkpoint_after_step(run, result, tally, at, stopped);
       if (stopped) break;
       if (evaluation_due(run, at)) {
         Phase p(&watch, "an evaluation (--eval-every)");
@@ -68,6 +68,12 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   result.total_wall = now_seconds() - run.t_run;
   result.stopped = stopped;
   if (!stopped) checkpoint_at_end(run, global_step);
+  if (run.checkpoints) {  // the last periodic checkpoint is on disk before the run reports
+    run.checkpoints->wait();
+    result.checkpoints_written = run.checkpoints->written();
+    result.checkpoint_seconds = run.checkpoints->training_thread_seconds() + run.metrics_at_checkpoints;
+    if (run.metrics) run.metrics->set_checkpoint_cost(result.checkpoints_written, result.checkpoint_seconds);
+  }
   Phase p(&watch, "writing the outputs");
   write_outputs(run, result);
   return result;

@@ -354,6 +354,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
                  start_time, arena.total_count(), arena.total_count() * sizeof(float),
                  reducer.buckets().size(), batch, steps_per_epoch};
     info.target_accuracy = cfg.target_accuracy;
+    info.start_global_step = start.global_step;
     for (const auto& [layer, a] : nets.options().conv)  // what ran (--conv-algo auto decides at start-up)
       info.meta.emplace_back("conv_algo." + layer, std::string("forward ") + conv_algo_name(a.forward) +
                                                        ", backward-data " + conv_algo_name(a.backward_data) +
@@ -361,6 +362,7 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
     metrics->set_run_info(std::move(info));
   }
   if (metrics) metrics->set_model(describe_model(arena, reducer, plan, nets.get(batch)));
+  if (root) checkpoints = std::make_unique<CheckpointWriter>(checkpoint_path, arena, identity, plan.text(world, cfg));
 }
 
 // Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go to all.
@@ -384,9 +386,11 @@ void TrainingRun::start_clock() {
   MPI_CHECK(MPI_Barrier(comm));  // line the ranks' timelines up
   trace.set_origin(now_seconds());
   t_run = now_seconds();
+  last_checkpoint_time = t_run;
 }
 
 void TrainingRun::write_metrics() {
+  if (checkpoints) checkpoints->wait();  // the writer thread may be writing an older copy of the file
   try {
     metrics->write();
   } catch (const Error& e) {

@@ -4,6 +4,7 @@
 //   train_step.cpp        one step on this rank: batch, forward + backward, reduction, update
 //   step_agreement.cpp    the one collective per step: numerical faults and stop signals
 //   run_checkpoints.cpp   when a checkpoint is written, and what position it holds
+//   checkpoint_writer.cpp the thread that writes checkpoints while the steps go on
 //   evaluation.cpp        test loss and accuracy
 //   run_records.cpp       what the run reports: progress lines, epoch records, metrics, outputs
 // Private to src/app: the tests and the program see run_training alone.
@@ -28,6 +29,7 @@
 #include "cifar_mpi/model/simple_cnn.hpp"
 #include "cifar_mpi/optim/lr_schedule.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
+#include "checkpoint_writer.hpp"
 #include "reduction_plan.hpp"
 #include "send_less.hpp"
 
@@ -92,6 +94,10 @@ struct TrainingRun {
   CheckpointPosition start;                                   // where this run begins
   std::string checkpoint_path;
   long long last_checkpoint_step = -1;  // global step of the last checkpoint this run wrote
+  double metrics_at_checkpoints = 0;    // seconds gathering the step records at checkpoints
+  double last_checkpoint_time = 0;      // rank 0's clock then (or the run's start): --checkpoint-every TIME
+  bool checkpoint_due = false;          // the step agreement's: rank 0's clock says a timed checkpoint is due
+  std::unique_ptr<CheckpointWriter> checkpoints;  // rank 0: writes checkpoints beside the training loop
   DistributedSampler sampler;
   size_t samples, steps_per_epoch, planned_steps;
   LrSchedule schedule;          // the lr of every step (a pure function of the global step)
@@ -152,7 +158,9 @@ bool agree_on_step(TrainingRun& run, const StepOutcome& outcome, const StepPosit
 
 // run_checkpoints.cpp: the checkpoint after a step (on a stop, or every --checkpoint-every steps),
 // and the one at the end of a run that was not stopped.
-void checkpoint_after_step(TrainingRun& run, const StepPosition& at, bool stopped);
+// A periodic checkpoint also writes the metrics file with the running epoch's steps so far (collective).
+void checkpoint_after_step(TrainingRun& run, const RunResult& result, const EpochTally& tally, const StepPosition& at,
+                           bool stopped);
 void checkpoint_at_end(TrainingRun& run, size_t global_step);
 
 // evaluation.cpp: collective. Test loss and accuracy over the whole test set.

@@ -1,7 +1,6 @@
 #include "cifar_mpi/comm/gradient_reducer.hpp"
 
 #include <algorithm>
-#include <chrono>
 
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
@@ -34,56 +33,35 @@ GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buc
   for (const auto& c : chosen_) scratch = std::max(scratch, c.algo->scratch_floats(largest));
   scratch_.resize(scratch);
   timings_.resize(buckets_.size());
-  if (overlap_) {
-    int provided = MPI_THREAD_SINGLE;
-    MPI_CHECK(MPI_Query_thread(&provided));
-    if (provided < MPI_THREAD_SERIALIZED)
-      throw Error("--overlap on needs MPI_THREAD_SERIALIZED, but the MPI library provides level " +
-                  std::to_string(provided));
-    thread_ = std::thread([this] { comm_thread_loop(); });
-  }
 }
 
-GradientReducer::~GradientReducer() {
-  if (thread_.joinable()) {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-}
+GradientReducer::~GradientReducer() = default;  // each all-reduce completes what is in flight
 
-void GradientReducer::reduce_bucket(size_t k) {
+void GradientReducer::start_bucket(size_t k) {
   const Bucket& b = buckets_[k];
-  float* data = grads_.data() + b.offset;
-  if (k == 0 && watch_ && world_size_ > 1)  // before the clock: not comm time
-    arrival_ = watch_->arrive(/*idle_core=*/!overlap_ || backward_done_.load(std::memory_order_acquire));
   timings_[k].start = now_seconds();
+  timings_[k].end = 0;
+  started_ = k + 1;
   if (world_size_ > 1) {
-    // With overlap, the communication thread polls and sleeps instead of spinning inside MPI:
-    // while the bytes are on the wire (the kernel moves them), its core computes backward. See
-    // kPollInterval in the header.
     Allreduce& algo = *chosen_[bucket_algo_[k]].algo;
-    algo.start(data, b.count, scratch_.data());
-    if (overlap_) {
-      // The same started form on every rank whatever its timing (MPI's is fixed by the first
-      // progress()): only how this rank waits for it changes once its backward is over.
-      while (!algo.progress()) {
-        if (backward_done_.load(std::memory_order_acquire)) {
-          algo.wait();
-          break;
-        }
-        std::this_thread::sleep_for(kPollInterval);
-      }
-    } else {
-      algo.wait();
-    }
+    algo.start(grads_.data() + b.offset, b.count, scratch_.data());
+    // Overlap on: every bucket in the polled form on every rank whatever its timing (MPI's form
+    // is fixed by the first call after start: MPI_Iallreduce here, then MPI_Wait after backward).
+    if (overlap_ && algo.progress()) complete_bucket(k);
+  } else {
+    complete_bucket(k);  // nothing to exchange
+  }
+}
+
+void GradientReducer::complete_bucket(size_t k) {
+  const Bucket& b = buckets_[k];
+  if (world_size_ > 1) {
+    float* data = grads_.data() + b.offset;
     const float inv_n = 1.0f / static_cast<float>(world_size_);
     for (size_t i = 0; i < b.count; ++i) data[i] *= inv_n;
   }
   timings_[k].end = now_seconds();
+  done_ = k + 1;
 }
 
 bool GradientReducer::hierarchical() const {
@@ -100,45 +78,58 @@ std::string GradientReducer::describe() const {
   return s;
 }
 
-void GradientReducer::comm_thread_loop() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    cv_.wait(lock, [&] { return stop_ || done_ < ready_; });
-    if (stop_) return;
-    const size_t k = done_;
-    lock.unlock();
-    reduce_bucket(k);  // an MPI error here ends the process (see main's terminate handler)
-    lock.lock();
-    ++done_;
-    cv_.notify_all();
-  }
-}
-
 void GradientReducer::on_grads_ready(size_t ready) {
   if (!overlap_) return;
-  size_t complete = 0;
-  while (complete < buckets_.size() && buckets_[complete].offset + buckets_[complete].count <= ready) ++complete;
-  {
-    std::lock_guard lock(mutex_);
-    if (complete <= ready_) return;
-    ready_ = complete;
+  while (ready_ < buckets_.size() && buckets_[ready_].offset + buckets_[ready_].count <= ready) ++ready_;
+  poll();
+}
+
+void GradientReducer::poll() {
+  if (!overlap_ || !step_overlap_ || done_ == ready_) return;  // nothing in flight or to start
+  const double t0 = now_seconds();
+  advance();
+  progress_ += now_seconds() - t0;
+}
+
+void GradientReducer::advance() {
+  for (;;) {
+    if (started_ > done_) {  // one in flight
+      if (!chosen_[bucket_algo_[done_]].algo->progress()) return;
+      complete_bucket(done_);
+    }
+    if (started_ == ready_) return;
+    // Every step's first reduction starts once every rank has arrived (a stall is reported, not
+    // waited for inside a collective); meanwhile backward goes on.
+    if (started_ == 0 && watch_ && world_size_ > 1) {
+      if (!arrival_posted_) {
+        watch_->post_arrival();
+        arrival_posted_ = true;
+      }
+      if (!watch_->test_arrival()) return;
+      arrival_ = watch_->finish_arrival(false);  // complete: only reads the result
+    }
+    start_bucket(started_);
   }
-  cv_.notify_all();
 }
 
 void GradientReducer::finish_step() {
   const double t0 = now_seconds();
   StallWatch::Phase watched(watch_, "the gradient all-reduce");
-  if (overlap_) {
-    std::unique_lock lock(mutex_);
-    ready_ = buckets_.size();
-    backward_done_.store(true, std::memory_order_release);
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return done_ == buckets_.size(); });
-    ready_ = done_ = 0;
-    backward_done_.store(false, std::memory_order_release);
-  } else {
-    for (size_t k = 0; k < buckets_.size(); ++k) reduce_bucket(k);
+  ready_ = buckets_.size();
+  if (started_ > done_) {  // overlap: the one in flight, waited on now that backward is over
+    chosen_[bucket_algo_[done_]].algo->wait();
+    complete_bucket(done_);
+  }
+  while (started_ < ready_) {
+    const size_t k = started_;
+    if (k == 0 && watch_ && world_size_ > 1) {  // before the clock starts: not comm time
+      if (!arrival_posted_) watch_->post_arrival();
+      arrival_ = watch_->finish_arrival(/*idle_core=*/true);
+    }
+    start_bucket(k);
+    if (done_ > k) continue;  // complete already (the polled form's first test)
+    chosen_[bucket_algo_[k]].algo->wait();
+    complete_bucket(k);
   }
   stats_ = StepCommStats{};
   stats_.wait = now_seconds() - t0;
@@ -148,7 +139,12 @@ void GradientReducer::finish_step() {
   }
   stats_.last_rank = arrival_.last_rank;
   stats_.skew = arrival_.skew;
+  stats_.progress = progress_;
+  stats_.overlapped = overlap_ && step_overlap_ && world_size_ > 1;
   arrival_ = Arrival{};
+  ready_ = started_ = done_ = 0;
+  arrival_posted_ = false;
+  progress_ = 0;
   stats_.calls = world_size_ > 1 ? buckets_.size() : 0;
   if (world_size_ > 1)
     for (const auto& b : buckets_) stats_.bytes += b.count * wire_bytes(wire_);

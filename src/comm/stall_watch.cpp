@@ -143,12 +143,17 @@ void StallWatch::report_and_exit(const std::string& line) {
 }
 
 Arrival StallWatch::arrive(bool idle_core) {
-  const bool spin = idle_core && core_per_rank_;
-  Arrival a;
+  post_arrival();
+  return finish_arrival(idle_core);
+}
+
+void StallWatch::post_arrival() {
+  check_ = ArrivalCheck{};
   const int peers = static_cast<int>(peers_.size());
-  if (peers == 0) return a;
-  const size_t step = step_.load(std::memory_order_relaxed);
-  send_value_ = static_cast<int64_t>(step);
+  if (peers == 0) return;  // done: nobody to wait for
+  check_.done = false;
+  check_.step = step_.load(std::memory_order_relaxed);
+  send_value_ = static_cast<int64_t>(check_.step);
   for (int i = 0; i < peers; ++i) {
     arrived_[static_cast<size_t>(i)] = 0;
     MPI_CHECK(MPI_Irecv(&recv_[static_cast<size_t>(i)], 1, MPI_INT64_T, peers_[static_cast<size_t>(i)], kArrivalTag,
@@ -158,68 +163,86 @@ Arrival StallWatch::arrive(bool idle_core) {
     MPI_CHECK(MPI_Isend(&send_value_, 1, MPI_INT64_T, peers_[static_cast<size_t>(i)], kArrivalTag, comm_,
                         &requests_[static_cast<size_t>(peers + i)]));
   polling_.store(true, std::memory_order_relaxed);
-  const double t0 = now_seconds();
-  double warn_at = t0 + timeout_ / 4, deadline = t0 + timeout_;
-  bool warned = false;
-  int polls = 0;
-  int pending_recv = peers, pending = 2 * peers;
-  double last_poll = t0;
-  while (pending > 0) {
-    int outcount = 0;
-    MPI_CHECK(MPI_Testsome(2 * peers, requests_.data(), &outcount, done_idx_.data(), MPI_STATUSES_IGNORE));
-    const double now = now_seconds();
-    ++polls;
-    if (now - last_poll > kFrozenGap) {  // this process was suspended: its wait starts again
-      const double gap = now - last_poll;
-      warn_at += gap, deadline += gap;
-    }
-    last_poll = now;
-    for (int j = 0; j < outcount && outcount != MPI_UNDEFINED; ++j) {
-      --pending;
-      const int i = done_idx_[static_cast<size_t>(j)];
-      if (i < peers) {
-        --pending_recv;
-        arrived_[static_cast<size_t>(i)] = 1;
-        if (pending_recv == 0) {
-          const bool already_there = now - t0 < kArrivalLatency;
-          a.last_rank = already_there ? rank_ : peers_[static_cast<size_t>(i)];
-          a.skew = already_there ? 0 : now - t0;
-        }
+  check_.t0 = check_.last_poll = now_seconds();
+  check_.warn_at = check_.t0 + timeout_ / 4, check_.deadline = check_.t0 + timeout_;
+  check_.pending_recv = peers, check_.pending = 2 * peers;
+  // Messages already waiting show within a few tests (kArrivalLatency): look for them now, so a
+  // caller that goes back to work and tests again later does not count that gap as a wait.
+  while (!test_arrival() && now_seconds() - check_.t0 < kArrivalLatency) {
+  }
+}
+
+bool StallWatch::test_arrival() {
+  if (check_.done) return true;
+  const int peers = static_cast<int>(peers_.size());
+  int outcount = 0;
+  MPI_CHECK(MPI_Testsome(2 * peers, requests_.data(), &outcount, done_idx_.data(), MPI_STATUSES_IGNORE));
+  const double now = now_seconds();
+  ++check_.polls;
+  if (now - check_.last_poll > kFrozenGap && check_.waiting) {  // this process was suspended: its wait starts again
+    const double gap = now - check_.last_poll;
+    check_.warn_at += gap, check_.deadline += gap;
+  }
+  check_.last_poll = now;
+  for (int j = 0; j < outcount && outcount != MPI_UNDEFINED; ++j) {
+    --check_.pending;
+    const int i = done_idx_[static_cast<size_t>(j)];
+    if (i < peers) {
+      --check_.pending_recv;
+      arrived_[static_cast<size_t>(i)] = 1;
+      if (check_.pending_recv == 0) {
+        const bool already_there = now - check_.t0 < kArrivalLatency;
+        check_.result.last_rank = already_there ? rank_ : peers_[static_cast<size_t>(i)];
+        check_.result.skew = already_there ? 0 : now - check_.t0;
       }
     }
-    if (outcount == MPI_UNDEFINED) pending = 0;
-    if (pending == 0) break;
-    if (timeout_ > 0 && now >= warn_at) {
-      std::string missing;
-      int n_missing = 0;
-      for (int i = 0; i < peers; ++i)
-        if (!arrived_[static_cast<size_t>(i)]) {
-          if (n_missing < 8) missing += std::string(n_missing ? ", " : "") + describe_rank(peers_[static_cast<size_t>(i)]);
-          ++n_missing;
-        }
-      if (n_missing > 8) missing += " and " + std::to_string(n_missing - 8) + " more";
-      if (n_missing == 0) missing = "none (the arrival messages to other ranks are not yet delivered)";
-      const std::string where = " at global step " + std::to_string(step + 1) + " (first gradient reduction)";
-      if (now >= deadline)
-        report_and_exit("stall: " + missing + (n_missing == 1 ? " has" : " have") + " not arrived" + where +
-                        " within --stall-timeout " + seconds_text(timeout_) + "; ending the job");
-      if (!warned) {
-        std::fprintf(stderr, "cifar_mpi: warning (rank %d): waiting %s for %s%s\n", rank_,
-                     seconds_text(now - t0).c_str(), missing.c_str(), where.c_str());
-        std::fflush(stderr);
-        warned = true;
+  }
+  if (outcount == MPI_UNDEFINED) check_.pending = 0;
+  if (check_.pending == 0) {
+    check_.done = true;
+    last_late_.store(check_.result.last_rank, std::memory_order_relaxed);
+    // A phase that waited for the check starts its own wait now.
+    phase_start_.store(now_seconds(), std::memory_order_relaxed);
+    polling_.store(false, std::memory_order_release);
+    return true;
+  }
+  if (timeout_ > 0 && now >= check_.warn_at) {
+    std::string missing;
+    int n_missing = 0;
+    for (int i = 0; i < peers; ++i)
+      if (!arrived_[static_cast<size_t>(i)]) {
+        if (n_missing < 8) missing += std::string(n_missing ? ", " : "") + describe_rank(peers_[static_cast<size_t>(i)]);
+        ++n_missing;
       }
+    if (n_missing > 8) missing += " and " + std::to_string(n_missing - 8) + " more";
+    if (n_missing == 0) missing = "none (the arrival messages to other ranks are not yet delivered)";
+    const std::string where = " at global step " + std::to_string(check_.step + 1) + " (first gradient reduction)";
+    if (now >= check_.deadline)
+      report_and_exit("stall: " + missing + (n_missing == 1 ? " has" : " have") + " not arrived" + where +
+                      " within --stall-timeout " + seconds_text(timeout_) + "; ending the job");
+    if (!check_.warned) {
+      std::fprintf(stderr, "cifar_mpi: warning (rank %d): waiting %s for %s%s\n", rank_,
+                   seconds_text(now - check_.t0).c_str(), missing.c_str(), where.c_str());
+      std::fflush(stderr);
+      check_.warned = true;
     }
+  }
+  return false;
+}
+
+Arrival StallWatch::finish_arrival(bool idle_core) {
+  const bool spin = idle_core && core_per_rank_;
+  // From here on this rank only waits: a gap between two tests longer than kFrozenGap can only be
+  // a suspended process (while the caller computed between tests, gaps are its work).
+  check_.waiting = true;
+  check_.last_poll = now_seconds();
+  while (!test_arrival()) {
     if (spin)
       std::this_thread::yield();  // runs at once on an idle core; lets anything else on it run first
-    else if (polls > 1)
+    else if (check_.polls > 1)
       std::this_thread::sleep_for(kArrivalPoll);
   }
-  last_late_.store(a.last_rank, std::memory_order_relaxed);
-  // A phase that waited for the check starts its own wait now.
-  phase_start_.store(now_seconds(), std::memory_order_relaxed);
-  polling_.store(false, std::memory_order_release);
-  return a;
+  return check_.result;
 }
 
 void StallWatch::enter(const char* phase) {

@@ -61,12 +61,13 @@ RunEnvironment gather_run_environment(MPI_Comm comm) {
 }
 
 namespace {
-constexpr int kFields = 10;  // a StepRecord travels as 10 doubles (counts are exact below 2^53)
+constexpr int kFields = 12;  // a StepRecord travels as 12 doubles (counts are exact below 2^53)
 
 void pack(const StepRecord& s, double* d) {
   d[0] = s.t_data, d[1] = s.t_comp, d[2] = s.t_comm, d[3] = s.t_wait, d[4] = s.t_update, d[5] = s.loss;
   d[6] = static_cast<double>(s.comm_calls), d[7] = static_cast<double>(s.comm_bytes);
   d[8] = s.last_rank, d[9] = s.skew;
+  d[10] = s.t_progress, d[11] = s.overlapped;
 }
 StepRecord unpack(const double* d) {
   StepRecord s;
@@ -74,6 +75,7 @@ StepRecord unpack(const double* d) {
   s.comm_calls = static_cast<uint32_t>(d[6]);
   s.comm_bytes = static_cast<uint64_t>(d[7]);
   s.last_rank = static_cast<int32_t>(d[8]), s.skew = d[9];
+  s.t_progress = d[10], s.overlapped = static_cast<uint8_t>(d[11]);
   return s;
 }
 }  // namespace
@@ -151,6 +153,7 @@ void MetricsFile::add_epoch(const EpochRecord& epoch, std::vector<StepRecord> st
                 " step records, expected " + std::to_string(epoch.steps) + " steps x " + std::to_string(world) +
                 " ranks");
   epochs_.push_back(epoch);
+  running_steps_.clear();
   steps_.insert(steps_.end(), steps_by_rank.begin(), steps_by_rank.end());
   step_epoch_.insert(step_epoch_.end(), epoch.steps, epoch.epoch);
 }
@@ -182,7 +185,7 @@ void MetricsFile::set_complete(double total_wall) {
 }
 
 MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const StepRecord> steps_by_rank,
-                         int world_size, bool eval, std::optional<double> total_wall) {
+                         int world_size, bool eval, bool overlap, std::optional<double> total_wall) {
   constexpr double nan = std::numeric_limits<double>::quiet_NaN();
   MetricsSummary m;
   const size_t world = static_cast<size_t>(std::max(1, world_size));
@@ -221,12 +224,16 @@ MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const St
   m.compute_to_comm_ratio = calls > 0 && m.total_comm_time > 0 ? m.total_comp_time / m.total_comm_time : nan;
   m.final_test_accuracy = !epochs.empty() && eval ? epochs.back().test_accuracy : nan;
   m.final_train_loss = !epochs.empty() ? epochs.back().train_loss : nan;
+  m.overlap = overlap_figure(steps_by_rank, world_size, overlap);
   return m;
 }
 
 MetricsSummary MetricsFile::summary() const {
-  return summarize(epochs_, steps_, info_.env.world_size, info_.eval,
-                   complete_ ? std::optional<double>(total_wall_) : std::nullopt);
+  MetricsSummary m = summarize(epochs_, steps_, info_.env.world_size, info_.eval, info_.overlap,
+                               complete_ ? std::optional<double>(total_wall_) : std::nullopt);
+  m.checkpoints_written = checkpoints_written_;
+  m.checkpoint_seconds = checkpoint_seconds_;
+  return m;
 }
 
 // ---- writing -------------------------------------------------------------------------------
@@ -332,6 +339,7 @@ void write_run_attributes(hid_t f, const RunInfo& info, bool complete) {
   const size_t world = static_cast<size_t>(std::max(1, info.env.world_size));
   attr(f, "format", "cifar_mpi metrics v1 (docs/metrics.md)");
   attr_int(f, "complete", complete ? 1 : 0);
+  attr_int(f, "start_global_step", static_cast<long long>(info.start_global_step));
   for (const auto& [key, value] : info.config) attr(f, "config." + key, value);
   attr_int(f, "world_size", info.env.world_size);
   attr_int(f, "ranks_per_node", info.env.ranks_per_node);
@@ -386,13 +394,20 @@ void write_steps(hid_t f, const std::vector<StepRecord>& steps_by_rank, const st
   };
   f64("t_data", [](const StepRecord& s) { return s.t_data; }, "s", "gathering and normalising the batch");
   f64("t_comp", [](const StepRecord& s) { return s.t_comp; }, "s",
-      "forward + backward (with overlap: including handing buckets to the communication thread)");
+      "forward + backward (with overlap: including t_progress)");
   f64("t_comm", [](const StepRecord& s) { return s.t_comm; }, "s",
       "wall time from the first bucket reduction's start to the last one's end");
   f64("t_wait", [](const StepRecord& s) { return s.t_wait; }, "s",
-      "time the step waited for communication after backward (exposed, not hidden by compute)");
+      "time the step waited for communication after backward");
   f64("t_update", [](const StepRecord& s) { return s.t_update; }, "s", "SGD update");
   f64("loss", [](const StepRecord& s) { return s.loss; }, "1", "this rank's mean cross-entropy of its batch");
+  f64("t_progress", [](const StepRecord& s) { return s.t_progress; }, "s",
+      "with overlap: the part of t_comp spent advancing the reductions between backward's layers");
+  std::vector<uint8_t> overlapped(steps_by_rank.size());
+  for (size_t i = 0; i < steps_by_rank.size(); ++i) overlapped[i] = steps_by_rank[i].overlapped;
+  dataset(g, "overlapped", H5T_STD_U8LE, H5T_NATIVE_UINT8, overlapped.data(), dims, "1",
+          "1 if the reductions ran beside backward; 0 without overlap, and on the steps an --overlap run "
+          "held it back to measure the step without it (summary/overlap_*)");
   std::vector<uint32_t> calls(steps_by_rank.size());
   std::vector<uint64_t> bytes(steps_by_rank.size());
   for (size_t i = 0; i < steps_by_rank.size(); ++i)
@@ -459,6 +474,24 @@ void write_summary(hid_t f, const MetricsSummary& m) {
   attr(g, "comm_bytes_per_rank", m.comm_bytes_per_rank);
   attr(g, "final_train_loss", m.final_train_loss);
   attr(g, "final_test_accuracy", m.final_test_accuracy);
+  attr_int(g, "checkpoints_written", static_cast<long long>(m.checkpoints_written));
+  attr(g, "checkpoint_seconds", m.checkpoint_seconds);
+  // What overlap did to the step (overlap_figure.hpp, docs/metrics.md).
+  const OverlapFigure& o = m.overlap;
+  attr_int(g, "overlap_steps", static_cast<long long>(o.steps));
+  attr_int(g, "overlap_reference_steps", static_cast<long long>(o.reference_steps));
+  attr(g, "overlap_step", o.step);
+  attr(g, "overlap_comp", o.comp);
+  attr(g, "overlap_comm", o.comm);
+  attr(g, "overlap_wait", o.wait);
+  attr(g, "overlap_progress", o.progress);
+  attr(g, "overlap_comp_ref", o.comp_ref);
+  attr(g, "overlap_comm_ref", o.comm_ref);
+  attr(g, "overlap_no_overlap_step", o.no_overlap_step);
+  attr(g, "overlap_saving", o.saving);
+  attr(g, "overlap_hidden", o.hidden);
+  attr(g, "overlap_realised", o.realised);
+  attr(g, "overlap_comp_inflation", o.comp_inflation);
 }
 
 // model/: the reduction plan beside the buckets: each bucket's all-reduce, where the plan came from,
@@ -504,7 +537,7 @@ void write_model(hid_t f, const ModelInfo& m, const std::vector<double>& forward
           "mean forward time of each layer over the layer_steps full-batch steps, rank 0");
   dataset(g, "layer_backward", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, bwd.data(), {bwd.size()}, "s",
           "mean backward time of each layer over the layer_steps full-batch steps, rank 0 (with overlap: "
-          "including handing its gradients to the communication thread)");
+          "including advancing the reductions inside the layer)");
 }
 
 // evals/: every evaluation in order; the root attribute target_accuracy and the summary's time to it.
@@ -548,9 +581,19 @@ void write_target_summary(hid_t f, const TargetSummary& t) {
 void MetricsFile::write() const {
   const fs::path tmp = temp_path_for(path_);
   try {
+    const auto lock = h5_lock();  // the checkpoint writer thread may be writing (HDF5 is not thread-safe)
     H5Handle f = h5_create(tmp);
     write_run_attributes(f, info_, complete_);
-    write_steps(f, steps_, step_epoch_, static_cast<size_t>(std::max(1, info_.env.world_size)));
+    const size_t world = static_cast<size_t>(std::max(1, info_.env.world_size));
+    if (running_steps_.empty()) {
+      write_steps(f, steps_, step_epoch_, world);
+    } else {  // the finished epochs' steps, then the running epoch's so far
+      std::vector<StepRecord> steps = steps_;
+      steps.insert(steps.end(), running_steps_.begin(), running_steps_.end());
+      std::vector<int> epochs = step_epoch_;
+      epochs.insert(epochs.end(), running_steps_.size() / world, running_epoch_);
+      write_steps(f, steps, epochs, world);
+    }
     write_epochs(f, epochs_, info_.eval);
     write_model(f, model_, layer_forward_sum_, layer_backward_sum_, layer_steps_);
     write_summary(f, summary());

@@ -113,7 +113,7 @@ LossResult SimpleCnn::forward(dnnl::stream& s, const int32_t* labels) {
 }
 
 LossResult SimpleCnn::forward_backward(dnnl::stream& s, const int32_t* labels, size_t grad_scale_batch,
-                                       const GradsReadyHook& on_grads_ready) {
+                                       const GradsReadyHook& on_grads_ready, const BackwardPollHook& poll) {
   // oneDNN's CPU engine with the OpenMP runtime executes synchronously, so a clock read after
   // execute() is the layer's end; the stream wait is kept where results are read.
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -123,13 +123,23 @@ LossResult SimpleCnn::forward_backward(dnnl::stream& s, const int32_t* labels, s
   }
   s.wait();
   const LossResult r = softmax_cross_entropy(logits_, labels, batch_, kClasses, dlogits_, grad_scale_batch);
-  for (size_t i = layers_.size(); i-- > 0;) {
+  size_t i = layers_.size();
+  const BackwardPause pause = [&](bool params_final) {
+    if (params_final && grads_ready_after_[i] && on_grads_ready)
+      on_grads_ready(grads_ready_after_[i]);  // (which may poll too)
+    else if (poll)
+      poll();
+  };
+  while (i-- > 0) {
     backward_spans_[i].begin = now_seconds();
-    layers_[i]->backward(s);
+    if (on_grads_ready || poll)
+      layers_[i]->backward_with_pauses(s, pause);
+    else
+      layers_[i]->backward(s);
     backward_spans_[i].end = now_seconds();
-    if (grads_ready_after_[i] && on_grads_ready) {
+    if (poll && i > 0) {
       s.wait();
-      on_grads_ready(grads_ready_after_[i]);
+      poll();
     }
   }
   s.wait();

@@ -10,6 +10,7 @@ void save_weights(const ParamArena& arena, const std::filesystem::path& path) {
   const auto tmp = temp_path_for(path);
   try {
     {
+      const auto lock = h5_lock();
       H5Handle f = h5_create(tmp);
       for (const auto& s : arena.specs())
         h5_write_floats(f, s.name, arena.params().data() + s.offset, s.shape);
@@ -24,6 +25,7 @@ void save_weights(const ParamArena& arena, const std::filesystem::path& path) {
 }
 
 void load_weights(ParamArena& arena, const std::filesystem::path& path) {
+  const auto lock = h5_lock();
   H5Handle f = h5_open_read(path);
   for (const auto& s : arena.specs()) {
     const auto values = h5_read_floats(f, path.string(), s.name, s.shape);

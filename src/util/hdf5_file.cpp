@@ -49,6 +49,11 @@ herr_t close_file_checked(hid_t f) {
 
 }  // namespace
 
+std::unique_lock<std::mutex> h5_lock() {
+  static std::mutex m;
+  return std::unique_lock<std::mutex>(m);
+}
+
 void h5_silence_errors() { H5Eset_auto2(H5E_DEFAULT, record_reason, nullptr); }
 
 std::string h5_error_reason() {

@@ -73,6 +73,11 @@ expect_error "--allreduce foo" "--allreduce" "foo" -- --data-dir "$GOOD" --allre
 expect_error "--bucket-mb abc" "--bucket-mb" "abc" -- --data-dir "$GOOD" --bucket-mb abc
 expect_error "--bucket-mb 0" "--bucket-mb" "auto or a number" -- --data-dir "$GOOD" --bucket-mb 0
 expect_error "--bucket-mb Auto" "--bucket-mb" "Auto" -- --data-dir "$GOOD" --bucket-mb Auto
+# --checkpoint-every: steps or a time with its unit (s, m, h)
+expect_error "--checkpoint-every 10x" "--checkpoint-every" "10x" -- --data-dir "$GOOD" --checkpoint-every 10x
+expect_error "--checkpoint-every -5" "--checkpoint-every" "-5" -- --data-dir "$GOOD" --checkpoint-every -5
+expect_error "--checkpoint-every 0s" "--checkpoint-every" "0s" -- --data-dir "$GOOD" --checkpoint-every 0s
+expect_error "--checkpoint-every s" "--checkpoint-every" -- --data-dir "$GOOD" --checkpoint-every s
 expect_error "--link-model missing" "--link-model" "$TMP/no_such_link" -- --data-dir "$GOOD" --link-model "$TMP/no_such_link"
 # time to accuracy: each bad value or combination names its option
 expect_error "--compress zip" "--compress" "zip" -- --data-dir "$GOOD" --compress zip

@@ -2,9 +2,8 @@
 // combined across ranks with MPI_Allreduce (see mpi_test_util.hpp), so all ranks agree on
 // failure, and the exit code is the logical OR of every rank's result.
 //
-// MPI is initialised like the program (src/main.cpp) does: MPI_THREAD_MULTIPLE requested, since
-// GradientReducer's overlap mode calls MPI from a communication thread (it needs at least
-// MPI_THREAD_SERIALIZED and throws otherwise, which the overlap tests would report).
+// MPI is initialised like the program (src/main.cpp) does: MPI_THREAD_MULTIPLE requested (the
+// stall watchdog's pings call MPI from their own thread).
 #include <gtest/gtest.h>
 #include <mpi.h>
 

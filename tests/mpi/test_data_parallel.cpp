@@ -12,7 +12,9 @@
 //       1e-6 * max(1, max|want|) per tensor of mpi / overlap off / one bucket; overlap on and off
 //       with the same strategy and buckets are bitwise equal (for mpi and naive only at N <= 2:
 //       overlapped, MPI's all-reduce is MPI_Iallreduce, which may add in another order than
-//       MPI_Allreduce; its replicas must still be bitwise identical).
+//       MPI_Allreduce; its replicas must still be bitwise identical). Overlap on runs as the
+//       trainer does: polled at every pause of backward, with the arrival check of
+//       --stall-timeout tested between layers, and its second step held back.
 //   CompressedWireKeepsReplicasIdentical  bf16 / fp16 on the wire, every strategy, several
 //       buckets, overlap off and on: after K = 3 steps the replicas are still bitwise identical,
 //       overlap on equals off bit for bit (mpi and naive: as above), and the parameters stay
@@ -34,6 +36,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -43,6 +46,7 @@
 #include "cifar_mpi/comm/bucket_plan.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
 #include "cifar_mpi/comm/link_model.hpp"
+#include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/model/param_arena.hpp"
@@ -208,6 +212,7 @@ std::vector<StepData> per_rank_data() {
 struct Trained {
   std::vector<float> params, grads;  // after K steps; grads = the last step's averaged gradient
   size_t buckets = 0;
+  size_t arrivals = 0;  // overlap on, N > 1: steps whose arrival check named a last rank
 };
 
 // K full steps as the trainer does them, from the seed's weights and fresh momentum.
@@ -217,15 +222,29 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
   cifar::SgdMomentum sgd(arena.total_count(), kLr, kMomentum);
   GradientReducer reducer = make_reducer(arena, arena.grads(), v);
   const auto hook = [&reducer](size_t ready) { reducer.on_grads_ready(ready); };
-  for (const auto& d : data) {
+  const auto poll = [&reducer] { reducer.poll(); };  // as the trainer: at every pause of backward
+  // Overlap on as the trainer runs it: the arrival check of --stall-timeout posted at the first
+  // bucket and tested between layers, and the second step held back (a reference step for the
+  // overlap figure). Neither may change a bit.
+  std::optional<cifar::StallWatch> watch;
+  if (v.overlap) {
+    watch.emplace(MPI_COMM_WORLD, 0.0);
+    reducer.set_stall_watch(&*watch);
+  }
+  size_t arrivals = 0;
+  for (size_t i = 0; i < data.size(); ++i) {
+    const auto& d = data[i];
+    reducer.set_step_overlap(i != 1);
     std::copy(d.x.begin(), d.x.end(), net.input());
-    net.forward_backward(e.stream, d.y.data(), kLocalBatch, hook);
+    net.forward_backward(e.stream, d.y.data(), kLocalBatch, hook, poll);
     reducer.finish_step();
+    arrivals += reducer.last_step().last_rank >= 0;
     sgd.step(arena.params(), arena.grads());
   }
   return {{arena.params().begin(), arena.params().end()},
           {arena.grads().begin(), arena.grads().end()},
-          reducer.buckets().size()};
+          reducer.buckets().size(),
+          arrivals};
 }
 
 // One variant trained with overlap off and on: the replicas must be bitwise identical, overlap
@@ -241,6 +260,9 @@ OverlapPair train_overlap_pair(cifar::testing::Engine& e, ParamArena& arena, Sim
   Variant on = off;
   on.overlap = true;
   const Trained t_off = train(e, arena, net, data, off), t_on = train(e, arena, net, data, on);
+  const size_t want_arrivals = world_size() > 1 ? data.size() : 0;
+  EXPECT_TRUE(all_ranks(t_on.arrivals == want_arrivals))
+      << on.name() << ": " << t_on.arrivals << " of " << data.size() << " steps recorded their arrival check";
   const size_t diff = count_diff_from_rank0(t_off.params);
   report_local_failure(diff == 0, off.name() + ": " + std::to_string(diff) + " params differ from rank 0's");
   EXPECT_TRUE(all_ranks(diff == 0)) << off.name() << ": replicas differ after " << kSteps << " steps";
@@ -488,7 +510,7 @@ TEST_F(DataParallel, StepCommStatsAreConsistent) {
     for (int step = 0; step < 2; ++step) {  // twice: the stats are per step, not cumulative
       std::copy(data[step].x.begin(), data[step].x.end(), net.input());
       // Overlap on, several buckets, first step: hold backward 50 ms once bucket 0 is complete,
-      // so the communication thread certainly starts it before backward returns.
+      // so bucket 0 is certainly started (by on_grads_ready) before backward returns.
       const bool hold = v.overlap && buckets.size() > 1 && step == 0;
       bool held = false;
       const double t_before = cifar::now_seconds();

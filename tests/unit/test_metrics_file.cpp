@@ -192,7 +192,8 @@ TEST(MetricsFile, WritesTheDocumentedLayoutAndNoTemporaryFile) {
   H5Handle f = h5_open_read(p);
   const std::vector<hsize_t> two_d{3, kWorld};
   for (const char* name : {"steps/t_data", "steps/t_comp", "steps/t_comm", "steps/t_wait", "steps/t_update",
-                           "steps/loss", "steps/comm_calls", "steps/comm_bytes"})
+                           "steps/loss", "steps/comm_calls", "steps/comm_bytes", "steps/t_progress",
+                           "steps/overlapped"})
     EXPECT_EQ(dims_of(f, name), two_d) << name;
   EXPECT_EQ(dims_of(f, "steps/epoch"), std::vector<hsize_t>{3});
   for (const char* name : {"epochs/epoch", "epochs/steps", "epochs/train_loss", "epochs/test_loss",
@@ -263,6 +264,9 @@ TEST(MetricsFile, WritesTheDocumentedLayoutAndNoTemporaryFile) {
   EXPECT_DOUBLE_EQ(attr_double(f, "summary", "images_per_second"), 48 / 2.0);
   EXPECT_DOUBLE_EQ(attr_double(f, "summary", "compute_to_comm_ratio"), 3.15 / 3.0);
   EXPECT_DOUBLE_EQ(attr_double(f, "summary", "final_test_accuracy"), 0.6);
+  for (const char* a : {"overlap_step", "overlap_no_overlap_step", "overlap_hidden", "overlap_realised",
+                        "overlap_comp_inflation", "overlap_reference_steps"})
+    attr_double(f, "summary", a);  // fails if missing
 }
 
 TEST(MetricsFile, EachEpochRewritesTheWholeFileLonger) {

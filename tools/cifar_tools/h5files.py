@@ -70,6 +70,16 @@ def open_file(path, what="file"):
         raise FileError(f"{what} {path}: not a readable HDF5 file ({_first_line(e)})") from None
 
 
+def open_for_update(path, what="file"):
+    """An open h5py.File for reading and writing (a copy being joined: cifar_tools.recoveries)."""
+    if not os.path.isfile(path):
+        raise FileError(f"{what} {path}: no such file")
+    try:
+        return h5py().File(path, "r+")
+    except OSError as e:
+        raise FileError(f"{what} {path}: not a writable HDF5 file ({_first_line(e)})") from None
+
+
 def is_hdf5(path):
     return os.path.isfile(path) and h5py().is_hdf5(path)
 

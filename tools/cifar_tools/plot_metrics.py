@@ -8,7 +8,8 @@ per run; tools/scaling_sweep.sh makes such a folder), groups the runs by world s
 baseline, and writes into --out (default: the first folder named, or the folder of the first file):
 
     speedup.png                  measured speedup vs ideal, efficiency loss shaded, with a table
-    time_breakdown.png           mean step time per N: T_data, T_comp, exposed T_wait, T_update, hidden comm
+    time_breakdown.png           mean step time per N: T_data, T_comp, exposed T_wait, T_update, and
+                                 what overlap saved against the run's held-back steps
     baseline_vs_distributed.png  the summary metrics of every N side by side (grouped bars)
     step_distribution.png        per-rank step-time distributions of the largest N (stragglers)
     accuracy_vs_time.png         test accuracy vs wall time (and vs epochs), one line per N; the
@@ -23,8 +24,9 @@ With --compare the runs are not a scaling sweep but variants (strategy, bucket s
 wire type, link rate; tools/studies/link_sweep.sh makes such a folder): every run is kept, one bar each,
 and the outputs are time_breakdown.png (the same stacked bars, labelled by variant),
 accuracy_vs_time.png (one line per variant) and compare.md (per run: step time, T_comp, T_comm,
-exposed T_wait, the share of T_comm hidden behind backward, training time; with a target, the time
-to target).
+exposed T_wait, with overlap the step without it (the run's held-back steps), the share of T_comm
+that overlap took off the step ("hidden", docs/metrics.md) and T_comp's inflation, training time;
+with a target, the time to target).
 
 Time to accuracy: runs with --target-accuracy A record every evaluation (evals/: step, epochs,
 wall time with and without evaluations, accuracy) and when they reached A (summary/time_to_target:
@@ -120,6 +122,16 @@ class Run:
     def s(self, key):
         return float(self.summary[key])
 
+    def overlap(self, key):
+        """summary/overlap_<key> (what overlap did to the step, docs/metrics.md); NaN for a file of
+        a build without it, 0 for saving/hidden/inflation of a run without overlap."""
+        return float(self.summary.get("overlap_" + key, math.nan))
+
+    def saved_ms(self):
+        """What overlap took off the step, ms, against the run's held-back steps (0 if none or nothing)."""
+        v = self.overlap("saving")
+        return 0.0 if math.isnan(v) else max(0.0, 1e3 * v)
+
     def per_step_mean(self, field):
         """Mean over steps and ranks, seconds."""
         a = self.steps[field]
@@ -189,7 +201,10 @@ def label(r):
 
 
 def fmt(v, spec):
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+    """v formatted by spec; a spec ending in % gets the sign appended (v is already in per cent)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return format(v, spec[:-1]) + "%" if spec.endswith("%") else format(v, spec)
 
 
 # ---- speedup -------------------------------------------------------------------------------
@@ -259,8 +274,7 @@ def plot_time_breakdown(rows, out, labeler=None):
     wait = np.array([ms(r, "t_wait") for r in runs])
     data = np.array([ms(r, "t_data") for r in runs])
     upd = np.array([ms(r, "t_update") for r in runs])
-    hidden = np.array([1e3 * float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean())
-                       if r.steps["t_comm"].size else 0.0 for r in runs])
+    saved = np.array([r.saved_ms() for r in runs])
     wall = np.array([1e3 * r.s("avg_iteration_time") for r in runs])
     fig, ax = plt.subplots(figsize=(max(7.2, 0.9 * len(runs) + 1.5), 4.8))
     bottom = np.zeros(len(runs))
@@ -268,7 +282,8 @@ def plot_time_breakdown(rows, out, labeler=None):
                                      (wait, "exposed comm (T_wait)", "tab:red", None),
                                      (data, "T_data", "tab:gray", None),
                                      (upd, "T_update", "tab:olive", None),
-                                     (hidden, "hidden comm (T_comm - T_wait, overlapped)", "white", "//")):
+                                     (saved, "saved by overlap (against the run's held-back steps)", "white",
+                                      "//")):
         ax.bar(x, vals, 0.55, bottom=bottom, label=name, color=color, hatch=hatch,
                edgecolor="tab:red" if hatch else "none", lw=0.8)
         bottom += vals
@@ -592,15 +607,14 @@ def write_summary_md(rows, out):
         "",
         "Per-step means (ms, over steps and ranks):",
         "",
-        "| N | T_data | T_comp | T_comm | exposed T_wait | hidden comm | T_update | iteration (wall) |",
+        "| N | T_data | T_comp | T_comm | exposed T_wait | saved by overlap | T_update | iteration (wall) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         r = row["run"]
-        hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
         lines.append(f"| {r.n} | " + " | ".join(f"{1e3 * r.per_step_mean(k):.2f}" for k in
                                                    ("t_data", "t_comp", "t_comm", "t_wait"))
-                     + f" | {1e3 * hidden:.2f} | {1e3 * r.per_step_mean('t_update'):.2f} "
+                     + f" | {r.saved_ms():.2f} | {1e3 * r.per_step_mean('t_update'):.2f} "
                      f"| {1e3 * r.s('avg_iteration_time'):.2f} |")
     lines += ["", "Files: " + ", ".join(f"`{os.path.basename(row['run'].path)}`" for row in rows), ""]
     with open(os.path.join(out, "summary.md"), "w") as f:
@@ -638,22 +652,25 @@ def variant_key(r):
 def write_compare_md(runs, out):
     tta = has_target(runs)
     lines = ["| run | N | hosts x ranks | link | strategy | buckets | overlap | wire | batch/rank | steps | step (ms) | T_comp (ms) "
-             "| T_comm (ms) | exposed T_wait (ms) | hidden | training time (s) |"
+             "| T_comm (ms) | exposed T_wait (ms) | without overlap (ms) | hidden | T_comp inflation | training time (s) |"
              + (" time to target (s) |" if tta else ""),
-             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if tta else "")]
+             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if tta else "")]
     for r in runs:
         comm = r.per_step_mean("t_comm")
-        hidden = float(np.clip(r.steps["t_comm"] - r.steps["t_wait"], 0, None).mean()) if r.steps["t_comm"].size else 0
         lines.append(
             f"| `{os.path.basename(r.path)}` | {r.n} | {meta(r, 'hosts', '1')} x {meta(r, 'ranks_per_host', r.n)} "
             f"| {meta(r, 'link_rate', 'shared memory')} | {strategy_name(r)} | {int(r.attrs['buckets'])} "
             f"| {'on' if int(r.attrs.get('overlap', 0)) else 'off'} | {text(r.attrs.get('wire_dtype', 'fp32'))} "
             f"| {int(r.attrs['batch_per_rank'])} | {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
             f"| {1e3 * comm:.1f} | {1e3 * r.per_step_mean('t_wait'):.1f} "
-            f"| {fmt(100 * hidden / comm if comm > 0 else math.nan, '.0f')}% | {r.s('total_train_time'):.2f} |"
+            f"| {fmt(1e3 * r.overlap('no_overlap_step'), '.1f')} | {fmt(100 * r.overlap('hidden'), '.0f%')} "
+            f"| {fmt(100 * r.overlap('comp_inflation'), '+.0f%')} | {r.s('total_train_time'):.2f} |"
             + (f" {dash(r.to_target('time_to_target'), '.2f')} |" if tta else ""))
-    lines += ["", "Per-step means over steps and ranks. hidden = mean(T_comm - T_wait) / mean(T_comm): the share of "
-              "the communication that ran while backward was still computing."
+    lines += ["", "Per-step means over steps and ranks. Without overlap, hidden and T_comp inflation: from the run's "
+              "own held-back steps (summary/overlap_*, docs/metrics.md): the step without overlap = their T_data + "
+              "T_update + T_comp + T_comm; hidden = max(0, that - the overlapped step) / their T_comm, so a slower "
+              "step never shows more; T_comp inflation = T_comp overlapped / held back - 1. n/a for files of builds "
+              "before the figure."
               + (" Time to target = wall time from the start of training to the first evaluation reaching the "
                  "target accuracy, evaluations included (— = not reached)." if tta else ""), ""]
     with open(os.path.join(out, "compare.md"), "w") as f:

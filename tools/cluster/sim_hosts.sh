@@ -48,6 +48,9 @@ options:
   --mca NAME VALUE      extra Open MPI MCA parameter for mpirun (repeatable)
   --bench               PROGRAM is \${CIFAR_BUILD:-build}/allreduce_bench
   --no-meta             do not add --meta topology options to a cifar_mpi command line
+  --elastic 'ARGS'      run PROGRAM under tools/elastic_run.sh ARGS (e.g. '--min-ranks 1'): a job
+                        that loses a host (its namespace removed) restarts from its checkpoint on
+                        the hosts left
   --timeout SEC         stop the run after SEC seconds (exit 124), 0..86400 (default 0: none)
   --verbose             print the set-up commands and mpirun's command line
   -h, --help            this text
@@ -98,7 +101,15 @@ remove_slot() {
       sleep 0.1
     done
   done
-  for ns in $(slot_names "$i"); do ip netns del "$ns" 2>/dev/null || say "warning: could not delete namespace $ns"; done
+  # A deletion can fail while another ip(8) mounts or unmounts namespaces beside it (busy): retry.
+  for ns in $(slot_names "$i"); do
+    local try
+    for try in 1 2 3 4 5; do
+      ip netns del "$ns" 2>/dev/null && break
+      ((try < 5)) && sleep 0.2
+    done
+    [[ -e /run/netns/$ns ]] && say "warning: could not delete namespace $ns"
+  done
   rm -rf /etc/netns/cifsim"$i"-sw /etc/netns/cifsim"$i"-h[0-9]* "$STATE/slot$i.d" 2>/dev/null
   # Open MPI's per-host files of killed processes: session directories and shared-memory segments.
   rm -rf "${TMPDIR:-/tmp}"/ompi.cifsim"$i"-h[0-9]* /tmp/ompi.cifsim"$i"-h[0-9]* \
@@ -134,7 +145,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Options.
 HOSTS=2; RPH=1; RATE=1gbit; BURST=128kb; QUEUE=50ms; CHECK=0; TCPFLAGS=send; BENCH=0; META=1; TIMEOUT=0
-VERBOSE=0; declare -A USER_MCA=(); PROG=()
+VERBOSE=0; declare -A USER_MCA=(); PROG=(); ELASTIC=""; ELASTIC_ON=0
 need_value() { [[ $# -ge 2 ]] || err "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -150,6 +161,7 @@ while [[ $# -gt 0 ]]; do
            USER_MCA[$2]=$3; shift 3 ;;
     --bench) BENCH=1; shift ;;
     --no-meta) META=0; shift ;;
+    --elastic) need_value "$@"; ELASTIC=$2; ELASTIC_ON=1; shift 2 ;;
     --timeout) need_value "$@"; TIMEOUT=$2; shift 2 ;;
     --verbose) VERBOSE=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -411,8 +423,16 @@ if [[ $META -eq 1 && $(basename "${PROG[0]}") == cifar_mpi ]]; then
 fi
 
 say "$HOSTS host(s) x $RPH rank(s), link $RATE (burst $BURST), btl_tcp_flags=$TCPFLAGS, namespaces $P-*"
+LAUNCH=("${MPI[@]}" "${PROG[@]}")
+if [[ $ELASTIC_ON -eq 1 ]]; then  # the launcher builds the mpirun line; a host is alive while its namespace is
+  hosts_arg=$(printf "%s:$RPH," "${HOSTNAMES[@]}")
+  # shellcheck disable=SC2206  # ELASTIC is split into the launcher's options on purpose
+  LAUNCH=("$SRC/tools/elastic_run.sh" --np "$NP" --hosts "${hosts_arg%,}" --host-check "test -e /run/netns/{}"
+          --mpirun-args "${MPI[*]:5}" $ELASTIC -- "${PROG[@]:1}")
+  export CIFAR_MPI="${PROG[0]}"
+fi
 RUN=(ip netns exec "${HOSTNAMES[0]}" unshare --uts -- /bin/sh -c 'hostname "$0" && exec "$@"' "${HOSTNAMES[0]}"
-     "${MPI[@]}" "${PROG[@]}")
+     "${LAUNCH[@]}")
 [[ $TIMEOUT -gt 0 ]] && RUN=(timeout -k 10 "$TIMEOUT" "${RUN[@]}")
 [[ $VERBOSE -eq 1 ]] && echo "+ ${RUN[*]}" >&2
 "${RUN[@]}" &

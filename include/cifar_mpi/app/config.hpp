@@ -88,7 +88,8 @@ struct Config {
   ComputeDtype compute_dtype = ComputeDtype::fp32;      // the convolutions' and fc1's arithmetic: fp32 | bf16
   // checkpoints
   std::string checkpoint;    // file written every checkpoint_every steps and on SIGTERM/SIGUSR1
-  long checkpoint_every = 0; // steps (0: only when signalled)
+  long checkpoint_every = 0; // steps (0: only when signalled, or by time)
+  double checkpoint_seconds = 0;  // --checkpoint-every 60s | 5m | 1h: seconds between checkpoints (0: by steps)
   std::string resume;        // continue from this checkpoint
   double stall_timeout = 300;  // s a collective may wait for a rank before the job ends (0: never)
   // output

@@ -22,6 +22,10 @@ struct RunResult {
   bool stopped = false;      // a stop signal ended the run early (a checkpoint was written)
   TargetSummary target;      // --target-accuracy: whether and when it was reached
   std::string metrics_path;  // rank 0: the HDF5 metrics file written ("" if none)
+  // Rank 0: checkpoints written during the run, and the seconds the training thread spent on them
+  // (the snapshots' copies and any wait for the writer thread; the disk is the writer's).
+  size_t checkpoints_written = 0;
+  double checkpoint_seconds = 0;
 };
 
 // Numerical faults: a NaN/Inf in a rank's loss or local gradients, or in the weights after the

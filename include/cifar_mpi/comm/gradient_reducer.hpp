@@ -2,27 +2,27 @@
 // Averages the gradient arena across the ranks of a communicator every step, bucket by bucket.
 //
 //   overlap off: after backward, the calling thread reduces every bucket in backward order.
-//   overlap on:  a communication thread reduces each bucket as soon as backward reports it
-//                complete (on_grads_ready), while the main thread goes on with earlier layers;
-//                finish_step() waits only for what is still in flight.
+//   overlap on:  the training thread itself starts each bucket's all-reduce as soon as backward
+//                reports the bucket complete (on_grads_ready), and advances the started one with
+//                poll() at every pause backward offers: after each layer, between a layer's
+//                weight-gradient and data-gradient passes, and between the pieces of a long pass
+//                (simple_cnn.hpp). finish_step() then waits for what is still in flight.
 //
-// Why a thread and not MPI_Iallreduce + MPI_Test between layers: Open MPI (4.1, as Debian ships
-// it) makes progress on a non-blocking collective only inside MPI calls, so a reduction posted
-// before conv2's backward would sit still for the whole of that layer. A thread blocked in the
-// collective progresses it continuously; only that thread calls MPI during a step, so
-// MPI_THREAD_SERIALIZED is all the MPI library must provide.
-//
-// A thread blocked in MPI spins, though: Open MPI polls its transports in a busy loop, and with
-// as many ranks as cores that spinning takes the core backward needs (measured on 2 cores over a
-// 1 Gbit/s link: overlap hid 84% of T_comm but stretched T_comp by 20%). So the communication
-// thread starts each bucket's all-reduce and polls it (allreduce.hpp), sleeping kPollInterval
-// between polls: the kernel moves the bytes meanwhile. Same bits as blocking (start + wait).
-// Once backward is over (finish_step), the thread blocks in the started all-reduce instead: a
-// polled MPI_Iallreduce only advances inside MPI_Test, so polling a bucket that nothing else
-// competes with would stretch it (measured on 2 simulated hosts at 1 Gbit/s, one bucket of
-// 1.26 MB: 15.6 ms polled against 9.9 ms blocking).
-// Every algorithm polls so, whatever the wire type: the ring and rhd step by step, MPI's as
-// MPI_Iallreduce + MPI_Test (with overlap off it is waited on: the blocking MPI_Allreduce).
+// Why the training thread and not a communication thread: Open MPI (4.1, as Debian ships it)
+// moves a message only inside MPI calls (a TCP socket is written, read and its rendezvous
+// answered in opal_progress), so a reduction advances only while some thread of the rank is in
+// MPI. A thread of its own can be there only when it gets a core: with as many ranks as cores it
+// took the core from backward, or waited for it (measured on 2 simulated hosts x 1 rank over
+// 1 Gbit/s: T_comm 10 ms alone grew to 14-22 ms beside backward, T_comp by 5-25%, and with
+// --mca mpi_yield_when_idle 1 the step got no shorter). A poll between oneDNN primitives costs
+// the training thread a few microseconds when there is nothing to move, and in between the
+// kernel moves what the last poll handed it: a bucket advances whether or not a core is idle, and
+// no thread but the training thread calls MPI during a step (MPI_THREAD_SINGLE would do, but for
+// the stall watchdog's pings).
+// Every algorithm is advanced so, whatever the wire type: the ring and rhd step by step, MPI's as
+// MPI_Iallreduce + MPI_Test, waited on with MPI_Wait after backward (with overlap off it is the
+// blocking MPI_Allreduce). A bucket's end time is when a poll saw it complete: up to one pause
+// of backward late while backward runs.
 //
 // The reducer only schedules buckets: which all-reduce runs is chosen once, at construction,
 // from (strategy, wire type, layout) through the table of allreduce.hpp; each bucket may have its
@@ -38,15 +38,10 @@
 // summed in float32 on arrival: by the ring itself, or by a user MPI_Op for mpi and naive.
 #include <mpi.h>
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <memory>
-#include <string>
-#include <mutex>
 #include <span>
-#include <thread>
+#include <string>
 #include <vector>
 
 #include "cifar_mpi/comm/allreduce.hpp"
@@ -69,15 +64,13 @@ struct StepCommStats {
   size_t bytes = 0;        // bytes reduced in the wire type (each rank's input size)
   int last_rank = -1;      // the rank that arrived last at the first reduction (StallWatch::arrive)
   double skew = 0;         // how long this rank waited for it, s
+  double progress = 0;     // time the training thread spent in poll() during backward (overlap on)
+  bool overlapped = false; // the reductions ran beside backward (overlap on, not held back, > 1 rank)
   double comm() const { return last_end > first_start ? last_end - first_start : 0; }
 };
 
 class GradientReducer {
  public:
-  // 100 us: a 1.26 MB all-reduce takes >= 1 ms on any link slower than ~10 Gbit/s, and socket
-  // buffers hold far more than 100 us of data, so the link never idles for want of a poll.
-  static constexpr std::chrono::microseconds kPollInterval{100};
-
   GradientReducer(std::span<float> grads, std::vector<Bucket> buckets, AllreduceStrategy strategy, bool overlap,
                   MPI_Comm comm, WireDtype wire = WireDtype::fp32, RingLayout layout = RingLayout::hosts,
                   int host_color = -1);  // host_color >= 0: tests draw hosts on one machine (HostLayout)
@@ -89,11 +82,21 @@ class GradientReducer {
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
 
-  // From backward: the first `ready` floats of the arena are final. Starts the buckets they
-  // complete (overlap on); otherwise only remembers.
+  // From backward: the first `ready` floats of the arena are final. Overlap on: starts the
+  // buckets they complete (one all-reduce in flight at a time, in bucket order) and polls;
+  // otherwise only remembers.
   void on_grads_ready(size_t ready);
+  // From backward, at every pause between oneDNN primitives (overlap on): advances the all-reduce
+  // in flight, and once it completes starts the next complete bucket. A few microseconds when
+  // there is nothing to move; nothing at all with overlap off.
+  void poll();
   // Reduces what is left (overlap off: everything), waits for all buckets, and records the step.
   void finish_step();
+  // Overlap on: whether the next steps' reductions run beside backward (the default), or wait
+  // for finish_step, as without overlap. A held-back step measures the step without overlap in
+  // the same run (metrics/overlap_figure.hpp); it gives the same bits (MPI's all-reduce in the
+  // same polled form, waited on).
+  void set_step_overlap(bool on) { step_overlap_ = on; }
 
   // With a watch, every step's first reduction starts with its arrival check (who is late, and a
   // stall past --stall-timeout), and finish_step is a watched phase. Not owned; set before the
@@ -113,8 +116,9 @@ class GradientReducer {
   std::string bucket_algorithm(size_t k) const { return chosen_[bucket_algo_[k]].row->name; }
 
  private:
-  void reduce_bucket(size_t k);  // sum over ranks, then scale by 1/N
-  void comm_thread_loop();
+  void start_bucket(size_t k);
+  void complete_bucket(size_t k);  // scale by 1/N, record its end
+  void advance();                  // poll()'s work, untimed
 
   std::span<float> grads_;
   std::vector<Bucket> buckets_;
@@ -127,17 +131,14 @@ class GradientReducer {
   std::vector<BucketTiming> timings_;
   StepCommStats stats_;
   StallWatch* watch_ = nullptr;
-  Arrival arrival_;  // this step's, from the thread that reduced bucket 0
+  Arrival arrival_;  // this step's
 
-  // Overlap state, guarded by mutex_: buckets [0, ready_) may be reduced; [0, done_) are.
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  size_t ready_ = 0, done_ = 0;
-  bool stop_ = false;
-  // Set by finish_step: backward is over, so the communication thread blocks in the all-reduce
-  // instead of polling it (nothing else needs the core now; see reduce_bucket).
-  std::atomic<bool> backward_done_{false};
+  // This step, overlap on: buckets [0, ready_) are complete in backward, [0, started_) started,
+  // [0, done_) reduced (started_ - done_ is 0 or 1); the arrival check posted or not.
+  size_t ready_ = 0, started_ = 0, done_ = 0;
+  bool arrival_posted_ = false;
+  bool step_overlap_ = true;
+  double progress_ = 0;  // seconds in poll() this step
 };
 
 }  // namespace cifar

@@ -19,6 +19,12 @@
 //    step's all-reduce (time-to-accuracy recipe, 2 ranks, medians of 300 steps, 3 alternated
 //    rounds) 0.32-0.39 -> 0.21-0.22 ms. CMA pays off for messages of tens of MB, which this model
 //    never sends.
+// 3. btl_tcp_eager_limit = 1 MiB (Open MPI's is 64 KB). A larger message goes by rendezvous: the
+//    receiver must be inside MPI to match it and answer, then the sender to push the rest, and
+//    with overlap (gradient_reducer.hpp) a rank is inside MPI only at the pauses of backward, a
+//    layer apart. Sent eagerly, a message is handed to the kernel whole when it is posted, and
+//    the kernel moves it while both ranks compute. 1 MiB covers the ring's and rhd's segments
+//    and MPI's halves of this network's 1.26 MB of gradients at 2 or more ranks.
 namespace cifar {
 
 void apply_open_mpi_defaults();

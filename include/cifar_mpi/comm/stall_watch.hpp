@@ -68,6 +68,15 @@ class StallWatch {
   // all-reduce starting 15-20 us after the last arrival). Otherwise it polls every 200 us, leaving
   // the core to backward, or to the other ranks sharing it.
   Arrival arrive(bool idle_core);
+  // The same check in three parts, for a caller that computes while the others arrive (the
+  // gradient reducer with overlap tests it between backward's layers): post_arrival() sends and
+  // posts the messages, test_arrival() is one non-blocking test (true once every message is
+  // through; it too reports a stall past the deadline), finish_arrival() waits for the rest as
+  // arrive() does and returns the result. The skew counts from post_arrival(), so with tests
+  // between layers it is known to within a layer's time. One check at a time.
+  void post_arrival();
+  bool test_arrival();
+  Arrival finish_arrival(bool idle_core);
 
   // Marks a blocking phase of the training thread (a string literal); leave() ends it.
   void enter(const char* phase);
@@ -113,6 +122,13 @@ class StallWatch {
   std::vector<int> peers_, done_idx_;
   std::vector<char> arrived_;
   bool core_per_rank_ = false;  // this host has no more ranks than online cores
+  struct ArrivalCheck {  // the check in progress (post_arrival .. test_arrival true)
+    size_t step = 0;
+    double t0 = 0, last_poll = 0, warn_at = 0, deadline = 0;
+    int polls = 0, pending_recv = 0, pending = 0;
+    bool warned = false, waiting = false, done = true;
+    Arrival result;
+  } check_;
   std::atomic<size_t> step_{0};
   std::atomic<int> last_late_{-1};  // the latest arrival of the last check (for the watchdog's line)
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/metrics/overlap_figure.hpp"
 #include "cifar_mpi/metrics/step_record.hpp"
 
 namespace cifar {
@@ -55,6 +56,7 @@ struct RunInfo {
   size_t parameter_count = 0, gradient_bytes = 0, buckets = 0;
   size_t batch_per_rank = 0, steps_per_epoch = 0;
   double target_accuracy = 0;  // --target-accuracy (0: none)
+  size_t start_global_step = 0;  // the global step the run began at (a resumed run: its checkpoint's)
 };
 
 // The model group: what the cost model (tools/cifar_tools/cost_model/) reads instead of constants
@@ -91,13 +93,18 @@ struct MetricsSummary {
   double comm_bytes_per_rank = 0;
   double final_test_accuracy = 0, final_train_loss = 0;
   size_t steps = 0, epochs = 0, images = 0;
+  // Checkpoints written in the run, and the training thread's seconds spent on them (snapshot
+  // copies and waits; a writer thread does the disk): their cost per step is this / total_train_time.
+  size_t checkpoints_written = 0;
+  double checkpoint_seconds = 0;
+  OverlapFigure overlap;  // what overlap did to the step
 };
 
 // The summary of these epochs and every rank's steps ([step][rank], as gather_step_records gives
 // them): the one computation behind the metrics file's summary group and the printed summary
 // (src/app/run_summary.cpp). `total_wall`: the whole run's, once complete (else the train time).
 MetricsSummary summarize(std::span<const EpochRecord> epochs, std::span<const StepRecord> steps_by_rank,
-                         int world_size, bool eval, std::optional<double> total_wall);
+                         int world_size, bool eval, bool overlap, std::optional<double> total_wall);
 
 class MetricsFile {
  public:
@@ -114,10 +121,22 @@ class MetricsFile {
   void add_layer_times(std::span<const double> forward_s, std::span<const double> backward_s);
   // One finished epoch: its record and every rank's steps as [step][rank] (gather_step_records).
   void add_epoch(const EpochRecord& epoch, std::vector<StepRecord> steps_by_rank);
+  // The running epoch's steps so far ([step][rank]), written after the finished epochs' until
+  // add_epoch replaces them: a checkpoint writes them, so that a run killed mid-epoch leaves the
+  // records of every step up to its last checkpoint (tools/elastic_run.sh joins the attempts).
+  void set_running_epoch(int epoch, std::vector<StepRecord> steps_by_rank) {
+    running_epoch_ = epoch;
+    running_steps_ = std::move(steps_by_rank);
+  }
   // One evaluation (evals/ group; the time to the target in the summary group).
   void add_eval(const EvalRecord& eval) { evals_.push_back(eval); }
   // Marks the run complete with its whole wall time (the next write says complete = 1).
   void set_complete(double total_wall);
+  // The run's checkpoints so far (MetricsSummary::checkpoints_written, checkpoint_seconds).
+  void set_checkpoint_cost(size_t written, double seconds) {
+    checkpoints_written_ = written;
+    checkpoint_seconds_ = seconds;
+  }
   MetricsSummary summary() const;
   // Rewrites the whole file atomically (temporary file, then rename).
   void write() const;
@@ -129,11 +148,15 @@ class MetricsFile {
   std::vector<EpochRecord> epochs_;
   std::vector<StepRecord> steps_;  // [total steps][world]
   std::vector<int> step_epoch_;    // [total steps]
+  int running_epoch_ = 0;
+  std::vector<StepRecord> running_steps_;  // [steps of the running epoch so far][world]
   ModelInfo model_;
   std::vector<double> layer_forward_sum_, layer_backward_sum_;
   size_t layer_steps_ = 0;
   bool complete_ = false;
   double total_wall_ = 0;
+  size_t checkpoints_written_ = 0;
+  double checkpoint_seconds_ = 0;
 };
 
 }  // namespace cifar

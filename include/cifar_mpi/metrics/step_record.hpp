@@ -9,10 +9,13 @@ namespace cifar {
 
 // One rank's timings of one step, in seconds. Definitions:
 //   t_data   gathering and normalising the batch
-//   t_comp   forward + backward (with overlap, includes the moments spent handing buckets over)
+//   t_comp   forward + backward (with overlap, includes t_progress)
 //   t_comm   wall time from the first bucket reduction's start to the last one's end
-//   t_wait   the part of t_comm not hidden behind compute: what the step actually lost
+//   t_wait   the time the step waited for communication after backward
 //   t_update the SGD update
+//   t_progress with overlap: the part of t_comp spent advancing the reductions between layers
+//   overlapped 1 if the reductions ran beside backward; 0 with --no-overlap, and on the steps a
+//            run with --overlap holds it back to measure the step without it (overlap_figure.hpp)
 //   last_rank the rank whose arrival this rank waited for last at the step's first gradient
 //            reduction (this rank's own number if everyone was there before it); -1 with one rank
 //   skew     how long this rank waited for that rank (0 for the rank that arrived last)
@@ -23,6 +26,8 @@ struct StepRecord {
   uint64_t comm_bytes = 0;
   int32_t last_rank = -1;
   double skew = 0;
+  double t_progress = 0;
+  uint8_t overlapped = 0;
 };
 
 struct EpochRecord {

@@ -7,10 +7,16 @@
 // reorder only where a primitive wants a blocked weight layout.
 #include <dnnl.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 
 namespace cifar {
+
+// A pause inside a layer's backward, between two of its oneDNN primitives, where the caller may
+// do other work (the gradient reducer advances its all-reduces there). params_final: the layer's
+// parameter gradients are final from this pause on (its data gradient may still be to come).
+using BackwardPause = std::function<void(bool params_final)>;
 
 class Layer {
  public:
@@ -24,6 +30,12 @@ class Layer {
   // Writes (=, not +=) the data gradient into the previous layer's diff_dst (unless this is the
   // first layer, whose data gradient nobody needs) and the parameter gradients into the arena.
   virtual void backward(dnnl::stream& s) = 0;
+  // The same passes, calling `pause` between them (the same bits: only the caller's work comes
+  // in between). A layer of one primitive has no pause inside.
+  virtual void backward_with_pauses(dnnl::stream& s, const BackwardPause& pause) {
+    (void)pause;
+    backward(s);
+  }
   virtual bool has_params() const { return false; }
 
   dnnl::memory& dst() { return dst_; }

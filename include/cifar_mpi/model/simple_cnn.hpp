@@ -29,6 +29,9 @@ void init_pytorch_default(ParamArena& arena, uint64_t seed);
 // Called during backward when a prefix of the gradient arena is final: `ready` floats from
 // offset 0 (the arena is in backward order, so the prefix grows layer by layer).
 using GradsReadyHook = std::function<void(size_t ready)>;
+// Called at every pause of backward: after each layer, and inside a layer between its oneDNN
+// primitives (Layer::backward_with_pauses). What it does there must not touch the network.
+using BackwardPollHook = std::function<void()>;
 
 class SimpleCnn {
  public:
@@ -57,8 +60,10 @@ class SimpleCnn {
   // Forward only (evaluation): fills logits, returns loss and correct count.
   LossResult forward(dnnl::stream& s, const int32_t* labels);
   // Forward and backward: parameter gradients (=) in the arena, averaged over grad_scale_batch.
+  // on_grads_ready is called as soon as a layer's parameter gradients are final (before its data
+  // gradient), poll at every other pause of backward.
   LossResult forward_backward(dnnl::stream& s, const int32_t* labels, size_t grad_scale_batch,
-                              const GradsReadyHook& on_grads_ready = {});
+                              const GradsReadyHook& on_grads_ready = {}, const BackwardPollHook& poll = {});
 
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
 

@@ -4,6 +4,8 @@
 // messages name the file and the dataset instead.
 #include <hdf5.h>
 
+#include <mutex>
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -41,6 +43,11 @@ class H5Handle {
 void h5_silence_errors();
 // " (<reason>)" for the last failed HDF5 call on this thread, or "" (and forgets it).
 std::string h5_error_reason();
+
+// HDF5 1.10 as packaged is built without thread safety: one thread at a time may call it. The
+// checkpoint writer thread (src/app/checkpoint_writer.cpp) writes beside the training loop, so
+// every whole-file reader or writer holds this lock from opening the file to closing it.
+std::unique_lock<std::mutex> h5_lock();
 
 // Opens an existing file read-only; a missing or unreadable (truncated, not HDF5) file is an
 // Error naming the path.

@@ -21,6 +21,14 @@ void WeightedLayer::backward(dnnl::stream& s) {
   backward_data(s);
 }
 
+void WeightedLayer::backward_with_pauses(dnnl::stream& s, const BackwardPause& pause) {
+  diff_dst_in_.execute(s);
+  backward_weights(s);
+  s.wait();
+  pause(/*params_final=*/true);
+  backward_data(s);
+}
+
 void WeightedLayer::backward_weights(dnnl::stream& s) {
   backward_weights_primitive(s);
   dweight_.execute(s);

@@ -18,6 +18,9 @@ class WeightedLayer : public Layer {
   std::string name() const override { return name_; }
   void forward(dnnl::stream& s) override;
   void backward(dnnl::stream& s) override;  // diff_dst cast if any, backward_weights, backward_data
+  // backward, pausing once the weight gradients are final (before backward_data: the caller
+  // can hand them over a whole data-gradient pass earlier).
+  void backward_with_pauses(dnnl::stream& s, const BackwardPause& pause) override;
   // The two halves of backward, apart for timing them (probe_conv_algorithms).
   void backward_weights(dnnl::stream& s);
   void backward_data(dnnl::stream& s);  // no-op for the first layer

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The recovering launcher (tools/elastic_run.sh), end to end on 2 ranks with a small fake data set:
+#  1. a run of 60 steps with one rank killed by SIGKILL twice (once in the first attempt, once in
+#     the second; each kill aimed at a progress line, not a time) is restarted from its checkpoint
+#     each time and ends with weights bitwise equal to an uninterrupted run's;
+#  2. its metrics file has each of the 60 steps once, with the uninterrupted run's losses (the
+#     replayed steps replaced the lost ones), and a recoveries group of 2 entries naming the cause;
+#  3. no process and no temporary file is left behind;
+#  4. a bad input (exit 1, no rank lost) is not retried; --max-restarts 0 gives up after a kill.
+# usage: elastic_run.sh <cifar_mpi> <source dir> <data dir (ignored)>
+set -u
+bin=$(realpath "$1"); src=$(realpath "$2")
+tmp=$(mktemp -d); trap 'pkill -9 -f "$tmp/data" 2>/dev/null; [[ -z "${KEEP_TMP:-}" ]] && rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+source "$src/tests/cli/common.bash"
+py=$(python_with h5py numpy)
+[[ -z $py ]] && { echo "SKIP: no python3 with h5py and numpy"; exit 77; }
+command -v h5dump >/dev/null || { echo "SKIP: h5dump (hdf5-tools) not installed"; exit 77; }
+python3 "$src/tests/cli/make_fake_cifar.py" data 128  # 640 training images: 10 steps of 2 x 32 an epoch
+[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMP_NUM_THREADS=1 CIFAR_MPI=$bin CIFAR_PYTHON=$py
+mpi_flags="--oversubscribe --bind-to none --mca mpi_yield_when_idle 1"
+base=(--data-dir "$tmp/data" --batch-size 32 --epochs 100 --no-eval --log-every 1 --threads 1)
+args=("${base[@]}" --max-steps 60)
+same_weights() { [[ -s "$1" && -s "$2" ]] && cmp -s <(h5dump -d /conv1.weight -d /fc1.weight -d /fc2.bias "$1" | tail -n +3) \
+                        <(h5dump -d /conv1.weight -d /fc1.weight -d /fc2.bias "$2" | tail -n +3); }
+
+# shellcheck disable=SC2086
+mpirun -np 2 $mpi_flags "$bin" "${args[@]}" --save-weights full.h5 --metrics full.m.h5 >full.log 2>&1 ||
+  fail "uninterrupted run" "$(tail -n 3 full.log)"
+
+# kill_rank_at LOG LINE: once LOG shows LINE, SIGKILL the highest-numbered rank of this test.
+kill_rank_at() {
+  local i victim
+  for i in $(seq 3000); do grep -q "$2" "$1" 2>/dev/null && break; sleep 0.02; done
+  victim=$(pgrep -f "$bin --data-dir $tmp/data" | tail -n 1)
+  [[ -n $victim ]] && kill -9 "$victim"
+}
+"$src/tools/elastic_run.sh" --np 2 --max-restarts 3 --mpirun-args "$mpi_flags" -- "${args[@]}" \
+  --checkpoint c.h5 --checkpoint-every 4 --save-weights el.h5 --metrics el.m.h5 >el.out 2>el.err &
+launcher=$!
+kill_rank_at el.m.h5.recovery/attempt0.log "epoch 2 step    3/"
+kill_rank_at el.m.h5.recovery/attempt1.log "epoch 4 step    5/"
+wait $launcher; rc=$?
+kills=$(grep -c "attempt [0-9] ended: killed" el.err)
+if [[ $rc -eq 0 && $kills -eq 2 ]] && same_weights full.h5 el.h5; then
+  pass "2 ranks, a rank SIGKILLed twice, restarted from the checkpoint: weights bitwise equal to the uninterrupted run"
+else
+  fail "recovered run: exit $rc, $kills kill(s) seen (want 2), weights $(same_weights full.h5 el.h5 && echo equal || echo differ)" \
+    "$(tail -n 5 el.err)"
+fi
+if out=$("$py" - full.m.h5 el.m.h5 <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+la, lb = a["steps/loss"][()], b["steps/loss"][()]
+assert la.shape == lb.shape == (60, 2), f"steps {la.shape} vs {lb.shape}"
+assert np.array_equal(la, lb), "the joined steps' losses differ from the uninterrupted run's"
+r = b["recoveries"]
+causes = [c.decode() if isinstance(c, bytes) else c for c in r["cause"][()]]
+assert len(causes) == 2 and all(c == "killed(SIGKILL)" for c in causes), causes
+print(f"60 steps once with the uninterrupted losses; recoveries {causes}, steps lost {list(r['steps_lost'][()])}, "
+      f"seconds down {[round(float(x)) for x in r['seconds_down'][()]]}")
+PY
+); then pass "metrics: $out"; else fail "joined metrics file" "$out"; fi
+sleep 1
+left=$(pgrep -f "$tmp/data" | wc -l)
+stray=$(find . -maxdepth 1 -name '*.tmp.*' | wc -l)
+((left == 0 && stray == 0)) && pass "no process, no temporary file left" ||
+  fail "$left process(es), $stray temporary file(s) left"
+
+# 4. A bad input is not retried; --max-restarts 0 gives up after one loss.
+"$src/tools/elastic_run.sh" --np 2 --mpirun-args "$mpi_flags" -- "${args[@]}" --lr -1 --metrics bad.m.h5 >bad.out 2>bad.err
+rc=$?
+attempts=$(ls bad.m.h5.recovery/attempt*.log 2>/dev/null | wc -l)
+[[ $rc -eq 1 && $attempts -eq 1 ]] && grep -q "not retried" bad.err && pass "bad input: exit 1 after one attempt" ||
+  fail "bad input: exit $rc after $attempts attempt(s)" "$(tail -n 2 bad.err)"
+"$src/tools/elastic_run.sh" --np 2 --max-restarts 0 --mpirun-args "$mpi_flags" -- "${base[@]}" --max-steps 100000 \
+  --checkpoint c0.h5 --metrics m0.m.h5 >m0.out 2>m0.err &
+launcher=$!
+kill_rank_at m0.m.h5.recovery/attempt0.log "epoch 1 step    2/"
+wait $launcher; rc=$?
+[[ $rc -eq 1 ]] && grep -q "max-restarts 0 used up" m0.err && pass "--max-restarts 0: exit 1 after the kill" ||
+  fail "--max-restarts 0: exit $rc" "$(tail -n 2 m0.err)"
+((failures == 0))

@@ -1,0 +1,68 @@
+"""Overlap on against off, from alternated pairs of runs: per pair the step of each (per step, the
+slowest rank's t_data + t_comp + t_wait + t_update, averaged from step FIRST on, 1-based), the off
+run's T_comp (slowest rank) and T_comm (mean over ranks), and the share of the possible saving
+that overlap realised,
+
+    realised = (step_off - step_on) / min(T_comp_off, T_comm_off)
+
+then, per case, the median share over the pairs. Beside it, the on run's own figure
+(summary/overlap_hidden: the share of T_comm taken off the step against its held-back steps).
+tools/studies/overlap_pairs.sh prints it at the end.
+
+    PYTHONPATH=tools /usr/bin/python3 -m cifar_tools.overlap_share [--first 5] CASE OFF.h5 ON.h5 [CASE OFF ON ...]
+    -> one line per pair, then one per case: median, min and max of the share"""
+import argparse
+import sys
+from collections import OrderedDict
+
+import numpy as np
+
+from .h5files import FileError, MetricsFile
+
+
+def step_means(m, first):
+    """Means from step `first` (1-based) on, in ms: step, T_comp (slowest rank), T_comm (mean over ranks)."""
+    t = {k: v[first - 1:] * 1e3 for k, v in m.timers().items()}
+    if not t["t_comp"].size:
+        raise FileError(f"metrics file {m.path}: fewer than {first} steps")
+    step = (t["t_data"] + t["t_comp"] + t["t_wait"] + t["t_update"]).max(axis=1)
+    return {"step": float(step.mean()), "comp": float(t["t_comp"].max(axis=1).mean()),
+            "comm": float(t["t_comm"].mean(axis=1).mean())}
+
+
+def realised(off, on):
+    """(step_off - step_on) / min(T_comp_off, T_comm_off); nan without communication."""
+    possible = min(off["comp"], off["comm"])
+    return (off["step"] - on["step"]) / possible if possible > 0 else float("nan")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m cifar_tools.overlap_share", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--first", type=int, default=5, help="first step averaged, 1-based (default 5)")
+    ap.add_argument("runs", nargs="+", metavar="CASE OFF.h5 ON.h5", help="triples: a case name and its pair")
+    a = ap.parse_args(argv)
+    if len(a.runs) % 3 or a.first < 1:
+        ap.error("give CASE OFF.h5 ON.h5 triples, and --first >= 1")
+    cases = OrderedDict()
+    try:
+        for i in range(0, len(a.runs), 3):
+            case, off_path, on_path = a.runs[i:i + 3]
+            m_on = MetricsFile(on_path)
+            off, on = step_means(MetricsFile(off_path), a.first), step_means(m_on, a.first)
+            share = realised(off, on)
+            hidden = float(m_on.summary.get("overlap_hidden", float("nan")))
+            cases.setdefault(case, []).append(share)
+            print(f"{case:28s} off: step {off['step']:6.2f} ms (T_comp {off['comp']:6.2f}, T_comm {off['comm']:6.2f})"
+                  f"  on: step {on['step']:6.2f} ms (T_comp {on['comp']:6.2f}, T_comm {on['comm']:6.2f})"
+                  f"  realised {share:5.2f}  hidden (in-run) {hidden:4.2f}")
+    except FileError as e:
+        sys.exit(f"overlap_share: error: {e}")
+    for case, shares in cases.items():
+        s = np.array(shares)
+        print(f"{case:28s} realised share: median {np.median(s):5.2f} (min {s.min():5.2f}, max {s.max():5.2f}, "
+              f"{len(s)} pair(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
