@@ -81,7 +81,9 @@ void CheckpointWriter::run() {
     lock.unlock();
     std::string failure;
     try {
-      save_checkpoint(path_, weights_, momentum_, pos_, identity_, plan_, extras_);
+      // Metrics first: a run killed between the two renames then leaves a metrics file that
+      // reaches at least as far as its checkpoint, so the steps a restart replays from that
+      // checkpoint join onto it without a gap (tools/elastic_run.sh joins the attempts' files).
       if (with_metrics_) {
         try {
           metrics_->write();
@@ -89,6 +91,7 @@ void CheckpointWriter::run() {
           throw Error("cannot write metrics file " + metrics_->path().string() + ": " + e.what());
         }
       }
+      save_checkpoint(path_, weights_, momentum_, pos_, identity_, plan_, extras_);
     } catch (const std::exception& e) {
       failure = e.what();
     }

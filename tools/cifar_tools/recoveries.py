@@ -116,6 +116,10 @@ def join(table, out):
             evals = {k: d[()] for k, d in f["evals"].items() if isinstance(d, h5py.Dataset)} if "evals" in f else {}
         rows = len(steps.get("epoch", []))
         keep = rows if stop is None else max(0, min(rows, stop - start))
+        if stop is not None and rows < stop - start:
+            print(f"recoveries.py: warning: {path} ends at step {start + rows}, the next attempt resumed "
+                  f"at step {stop}: steps {start + rows + 1}-{stop} are missing from the joined file",
+                  file=sys.stderr)
         # Epochs finished before the next attempt's checkpoint; evaluations up to it.
         ends = start + np.cumsum(epochs.get("steps", np.zeros(0, dtype=np.int64)))
         keep_epochs = len(ends) if stop is None else int(np.sum(ends <= stop))
