@@ -31,7 +31,8 @@
 #include "cifar_mpi/model/layers/conv2d.hpp"
 #include "cifar_mpi/model/layers/max_pool.hpp"
 #include "cifar_mpi/model/layers/relu.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/model/model_catalog.hpp"
+#include "cifar_mpi/model/network.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "cifar_mpi/util/clock.hpp"
 
@@ -139,7 +140,7 @@ double pass_flops(cifar::WeightedLayer& w) {
 // Multiply-adds x 2 of one training step per image, from the built network: every convolution
 // and inner product does three passes of pass_flops (forward, backward data, backward weights)
 // but the first, which has no data gradient.
-double train_flops_per_image(cifar::SimpleCnn& net, size_t batch) {
+double train_flops_per_image(cifar::Network& net, size_t batch) {
   double flops = 0;
   bool first = true;
   for (const auto& l : net.layers())
@@ -150,7 +151,7 @@ double train_flops_per_image(cifar::SimpleCnn& net, size_t batch) {
   return flops / static_cast<double>(batch);
 }
 
-void time_forward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
+void time_forward(cifar::Network& net, size_t k, dnnl::stream& s, OpTimes& t) {
   auto& l = *net.layers()[k];
   const std::string n = l.name();
   t.layer = n, t.backward = false;
@@ -175,7 +176,7 @@ void time_forward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) 
   }
 }
 
-void time_backward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t) {
+void time_backward(cifar::Network& net, size_t k, dnnl::stream& s, OpTimes& t) {
   auto& l = *net.layers()[k];
   const std::string n = l.name();
   t.layer = n, t.backward = true;
@@ -211,9 +212,9 @@ void time_backward(cifar::SimpleCnn& net, size_t k, dnnl::stream& s, OpTimes& t)
 }
 
 // One training step, every op timed apart (each followed by a stream wait, as a step's layers are).
-void instrumented_step(cifar::SimpleCnn& net, cifar::ParamArena& arena, cifar::SgdMomentum& sgd, const int32_t* labels,
+void instrumented_step(cifar::Network& net, cifar::ParamArena& arena, cifar::SgdMomentum& sgd, const int32_t* labels,
                        dnnl::stream& s, OpTimes& t) {
-  const size_t n_layers = net.layers().size(), batch = net.batch(), classes = cifar::SimpleCnn::kClasses;
+  const size_t n_layers = net.layers().size(), batch = net.batch(), classes = cifar::Network::kClasses;
   for (size_t k = 0; k < n_layers; ++k) time_forward(net, k, s, t);
   t.layer.clear();
   auto& out = *net.layers().back();
@@ -276,7 +277,7 @@ void print_op_tables(const OpTimes& t, Rate sgemm, double step_ms, const Bandwid
 
 // Per layer, its forward and its backward ops (reorders included), median wall ms, in forward
 // order: the lines tools/cifar_tools/cost_model reads ('<layer> forward X ms  backward Y ms').
-void print_layer_lines(const OpTimes& t, const cifar::SimpleCnn& net) {
+void print_layer_lines(const OpTimes& t, const cifar::Network& net) {
   std::printf("\nper layer (wall ms, reorders included):\n");
   for (const auto& l : net.layers()) {
     double fwd = 0, bwd = 0;
@@ -289,15 +290,15 @@ void print_layer_lines(const OpTimes& t, const cifar::SimpleCnn& net) {
 // Step time with ReLU fused against separate ReLU passes, alternated step by step (on a shared
 // machine the load drifts within seconds): per round, the median wall time of each variant's
 // steps and the sum of each one's process CPU time.
-void ab_fuse(const dnnl::engine& eng, cifar::ParamArena& arena, size_t batch, cifar::NetworkOptions options,
+void ab_fuse(const cifar::ModelSpec& model, const dnnl::engine& eng, cifar::ParamArena& arena, size_t batch, cifar::NetworkOptions options,
              const int32_t* labels, int rounds, int steps, dnnl::stream& s) {
   options.fuse_relu = true;
-  cifar::SimpleCnn fused(eng, arena, batch, options);
+  cifar::Network fused(model, eng, arena, batch, options);
   options.fuse_relu = false;
-  cifar::SimpleCnn plain(eng, arena, batch, options);
+  cifar::Network plain(model, eng, arena, batch, options);
   std::copy(fused.input(), fused.input() + batch * 3072, plain.input());
   cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
-  auto step = [&](cifar::SimpleCnn& net, std::vector<double>& wall, double& cpu) {
+  auto step = [&](cifar::Network& net, std::vector<double>& wall, double& cpu) {
     const auto t0 = Clock::now();
     const double c0 = process_cpu_seconds();
     net.forward_backward(s, labels, batch);
@@ -329,12 +330,12 @@ void ab_fuse(const dnnl::engine& eng, cifar::ParamArena& arena, size_t batch, ci
 
 // The convolutions' algorithms as --conv-algo asks; with auto, the start-up probe's choice
 // (its line per convolution printed).
-cifar::NetworkOptions network_options(const dnnl::engine& eng, size_t batch, const std::string& conv_algo,
+cifar::NetworkOptions network_options(const cifar::ModelSpec& model, const dnnl::engine& eng, size_t batch, const std::string& conv_algo,
                                       cifar::ComputeDtype dtype) {
   cifar::NetworkOptions options;
   if (conv_algo == "auto") {
     const double p0 = cifar::now_seconds();
-    const auto probes = cifar::probe_conv_algorithms(eng, batch, dtype);
+    const auto probes = cifar::probe_conv_algorithms(eng, model.convs, batch, dtype);
     std::printf("conv probe (%.2f s):\n", cifar::now_seconds() - p0);
     for (const auto& p : probes) {
       std::printf("  %s\n", p.summary().c_str());
@@ -343,12 +344,18 @@ cifar::NetworkOptions network_options(const dnnl::engine& eng, size_t batch, con
     options.dtype = dtype;
   } else {
     options = cifar::uniform_conv_options(conv_algo == "winograd" ? cifar::ConvAlgo::winograd : cifar::ConvAlgo::direct,
-                                          dtype);
+                                          dtype, model.convs);
   }
   return options;
 }
 
 }  // namespace
+
+std::vector<std::string> model_list() {
+  std::vector<std::string> names;
+  for (const cifar::ModelSpec* m : cifar::all_models()) names.push_back(m->name);
+  return names;
+}
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
@@ -369,6 +376,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"direct", "auto", "winograd"}));
   app.add_option("--compute-dtype", compute_dtype, "arithmetic of the convolutions and fc1: fp32 | bf16")
       ->check(CLI::IsMember({"fp32", "bf16"}));
+  std::string model_name = "simplecnn";
+  app.add_option("--model", model_name, "the network: " + cifar::model_names(" | "))
+      ->check(CLI::IsMember(model_list()));
   std::string fuse_relu = "on";
   app.add_option("--fuse-relu", fuse_relu, "ReLU as a post-op of the layer before (on) or separate passes (off)")
       ->check(CLI::IsMember({"on", "off"}));
@@ -384,11 +394,12 @@ int main(int argc, char** argv) {
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream s(eng);
   cifar::ParamArena arena;
-  cifar::register_simple_cnn(arena);
-  cifar::init_pytorch_default(arena, 1);
-  cifar::NetworkOptions options = network_options(eng, batch, conv_algo, dtype);
+  const cifar::ModelSpec& model = cifar::find_model(model_name);
+  model.register_tensors(arena);
+  model.initialize(arena, 1);
+  cifar::NetworkOptions options = network_options(model, eng, batch, conv_algo, dtype);
   options.fuse_relu = fuse_relu == "on";
-  cifar::SimpleCnn net(eng, arena, batch, options);
+  cifar::Network net(model, eng, arena, batch, options);
   cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
   std::mt19937 gen(7);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -424,7 +435,7 @@ int main(int argc, char** argv) {
     print_op_tables(t, sgemm_rate, 1e3 * t_step / steps, dram);
     print_layer_lines(t, net);
   }
-  if (ab_rounds > 0) ab_fuse(eng, arena, batch, options, labels.data(), ab_rounds, steps, s);
+  if (ab_rounds > 0) ab_fuse(model, eng, arena, batch, options, labels.data(), ab_rounds, steps, s);
   MPI_Finalize();
   return 0;
 }

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cifar_mpi/model/param_arena.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "simple_cnn_model.hpp"
 #include "reference/reference_cnn.hpp"
 
 namespace cifar::testing {

@@ -39,7 +39,7 @@ std::vector<std::pair<std::string, std::string>> resume_identity(const Config& c
   // With --global-batch (elastic): the global batch instead of the world size and the per-rank
   // batch, and none of the kBitwise rows (threads, all-reduce, buckets, ring layout).
   const bool elastic = cfg.global_batch != 0;
-  std::vector<std::pair<std::string, std::string>> id{{"model", "SimpleCNN"}};
+  std::vector<std::pair<std::string, std::string>> id;
   if (!elastic) id.emplace_back("world_size", std::to_string(world_size));
   for (const auto& o : config_options())
     if ((o.use & kIdentity) && !(elastic && (o.use & kBitwise)))
@@ -86,6 +86,8 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
         h5_write_floats(f, "weights/" + s.name, arena.params().data() + s.offset, s.shape);
         h5_write_floats(f, "momentum/" + s.name, momentum.data() + s.offset, s.shape);
       }
+      for (const auto& s : arena.buffer_specs())  // running statistics: state_dict entries, no momentum
+        h5_write_floats(f, "weights/" + s.name, arena.buffers().data() + s.offset, s.shape);
       for (const auto& [name, values] : extras) h5_write_floats(f, name, values.data(), {values.size()});
       write_string_attr(f, "format", "cifar_mpi checkpoint 1");
       write_string_attr(f, "epoch", std::to_string(pos.epoch));
@@ -142,6 +144,10 @@ CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena
     const auto v = h5_read_floats(f, file, "momentum/" + s.name, s.shape);
     std::copy(w.begin(), w.end(), arena.params().data() + s.offset);
     std::copy(v.begin(), v.end(), momentum.data() + s.offset);
+  }
+  for (const auto& s : arena.buffer_specs()) {
+    const auto b = h5_read_floats(f, file, "weights/" + s.name, s.shape);
+    std::copy(b.begin(), b.end(), arena.buffers().data() + s.offset);
   }
   CheckpointPosition pos;
   try {

@@ -47,6 +47,7 @@ void CheckpointWriter::snapshot(const ParamArena& arena, std::span<const float> 
     throw_failure();
     // Same sizes as the buffers: std::copy, no allocation.
     std::copy(arena.params().begin(), arena.params().end(), weights_.params().begin());
+    std::copy(arena.buffers().begin(), arena.buffers().end(), weights_.buffers().begin());
     std::copy(momentum.begin(), momentum.end(), momentum_.begin());
     pos_ = pos;
     extras_ = extras;

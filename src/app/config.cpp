@@ -14,6 +14,7 @@
 
 #include "cifar_mpi/app/legacy_spellings.hpp"
 #include "cifar_mpi/app/options_text.hpp"
+#include "cifar_mpi/model/model_catalog.hpp"
 #include "cifar_mpi/util/error.hpp"
 
 namespace cifar {
@@ -266,6 +267,18 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   const auto non_negative = finite_in(0, 9.2e18, false, ">= 0");
   t.push_back(value_option("data-dir", &Config::data_dir, {"DIR", ""},
                            "folder holding data_batch_{1..5}.bin and test_batch.bin", kRecorded));
+  // The model decides the tensors a checkpoint holds: one of another model is not resumed (identity).
+  std::vector<std::string> models;
+  for (const ModelSpec* m : all_models()) models.push_back(m->name);
+  ConfigOption model = value_option("model", &Config::model, {"", ""},
+                                    "the network: simplecnn (the reference CNN, 0.3 M parameters in 8 tensors) | "
+                                    "resnet20 (He et al.'s CIFAR ResNet-20 with BatchNorm, 0.27 M parameters in 59 "
+                                    "tensors, 11x the compute per gradient byte)",
+                                    kAll | kIdentity, CLI::IsMember(models));
+  model.placeholder = model_names();
+  // Checkpoints have always recorded config.model, as "SimpleCNN" before there was a choice.
+  model.identity = [](const Config& c, const RunShape&) { return c.model == "simplecnn" ? "SimpleCNN" : c.model; };
+  t.push_back(model);
   ConfigOption shuffle = switch_option("shuffle", &Config::shuffle,
                                        "a new order of the training images each epoch, drawn from --seed "
                                        "(--no-shuffle: batch i is records i*B .. (i+1)*B-1 in file order)",

@@ -19,7 +19,7 @@ std::pair<double, double> evaluate(TrainingRun& run) {
     const size_t b = std::min(batch, end - i);
     idx.resize(b);
     for (size_t k = 0; k < b; ++k) idx[k] = i + k;
-    SimpleCnn& net = run.nets.get(b);
+    Network& net = run.nets.get(b);
     gather_batch(test, idx, net.input(), labels.data());
     const LossResult r = net.forward(run.stream, labels.data());
     sums[0] += static_cast<double>(r.loss) * static_cast<double>(b);

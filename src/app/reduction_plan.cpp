@@ -48,11 +48,13 @@ std::string broadcast_text(std::string text, MPI_Comm comm) {
 
 // When backward makes each prefix of the arena final, seconds after backward began: the minimum
 // of kTimedPasses passes on each rank, then the slowest rank's (the same numbers on every rank).
-std::vector<ReadyPoint> time_backward(SimpleCnn& net, dnnl::stream& stream, MPI_Comm comm) {
+std::vector<ReadyPoint> time_backward(Network& net, ParamArena& arena, dnnl::stream& stream, MPI_Comm comm) {
   std::vector<int32_t> labels(net.batch(), 0);
-  std::fill_n(net.input(), net.batch() * SimpleCnn::kInputChannels * SimpleCnn::kInputSide * SimpleCnn::kInputSide,
+  std::fill_n(net.input(), net.batch() * Network::kInputChannels * Network::kInputSide * Network::kInputSide,
               0.5f);
   std::vector<ReadyPoint> best;
+  // Training-mode passes update the running statistics: these timing passes must leave no trace.
+  const std::vector<float> buffers(arena.buffers().begin(), arena.buffers().end());
   for (int pass = 0; pass < kTimedPasses; ++pass) {
     std::vector<ReadyPoint> points;
     net.forward_backward(stream, labels.data(), net.batch(), [&](size_t ready) { points.push_back({ready, now_seconds()}); });
@@ -62,6 +64,7 @@ std::vector<ReadyPoint> time_backward(SimpleCnn& net, dnnl::stream& stream, MPI_
     if (best.empty()) best = points;
     for (size_t i = 0; i < best.size() && i < points.size(); ++i) best[i].time = std::min(best[i].time, points[i].time);
   }
+  std::copy(buffers.begin(), buffers.end(), arena.buffers().begin());
   std::vector<double> t(best.size());
   for (size_t i = 0; i < t.size(); ++i) t[i] = best[i].time;
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.data(), static_cast<int>(t.size()), MPI_DOUBLE, MPI_MAX, comm));
@@ -90,7 +93,7 @@ LinkModel link_for(const Config& cfg, std::span<const AllreduceStrategy> candida
 }
 
 // The buckets of a plan without a checkpoint to follow.
-void plan_buckets_of(ReductionPlan& plan, const Config& cfg, const ParamArena& arena, SimpleCnn& net,
+void plan_buckets_of(ReductionPlan& plan, const Config& cfg, ParamArena& arena, Network& net,
                      dnnl::stream& stream, MPI_Comm comm, int world) {
   const bool per_tensor = cfg.allreduce == AllreduceStrategy::naive;
   if (cfg.bucket_mb > 0 || per_tensor) {
@@ -103,7 +106,7 @@ void plan_buckets_of(ReductionPlan& plan, const Config& cfg, const ParamArena& a
     return;
   }
   const double t0 = now_seconds();
-  plan.ready = time_backward(net, stream, comm);
+  plan.ready = time_backward(net, arena, stream, comm);
   plan.timing_seconds = now_seconds() - t0;
   const LinkModel& link = *plan.link;
   plan.buckets = plan_overlapped_buckets(
@@ -148,7 +151,7 @@ std::optional<ReductionPlan> ReductionPlan::reusable(const std::string& text, in
   return p;
 }
 
-ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, SimpleCnn& net, dnnl::stream& stream,
+ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, Network& net, dnnl::stream& stream,
                              MPI_Comm comm, bool root) {
   int world = 1;
   MPI_CHECK(MPI_Comm_size(comm, &world));

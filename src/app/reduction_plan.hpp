@@ -19,7 +19,7 @@
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
 #include "cifar_mpi/comm/link_model.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/model/network.hpp"
 
 namespace cifar {
 
@@ -41,7 +41,7 @@ struct ReductionPlan {
 // Collective. Plans (or, resuming, reuses the checkpoint's plan). `net` is the full-batch network:
 // with --bucket-mb auto and overlap on it runs forward + backward twice to time the layers (the
 // gradients it writes are overwritten by the first step; weights are untouched).
-ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, SimpleCnn& net, dnnl::stream& stream,
+ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, Network& net, dnnl::stream& stream,
                              MPI_Comm comm, bool root);
 
 }  // namespace cifar

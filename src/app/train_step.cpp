@@ -8,6 +8,7 @@
 #include <span>
 
 #include "cifar_mpi/app/run_checks.hpp"
+#include "cifar_mpi/comm/buffer_broadcast.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/data/augment.hpp"
 #include "training_run.hpp"
@@ -46,7 +47,7 @@ struct GradientScan {
 
 // Records one step's timeline: data, forward, each layer's backward, each bucket's reduction
 // (on the communication track), the wait and the update.
-void trace_step(TraceRecorder& trace, const SimpleCnn& net, const GradientReducer& reducer, const double (&t)[5]) {
+void trace_step(TraceRecorder& trace, const Network& net, const GradientReducer& reducer, const double (&t)[5]) {
   trace.add("data", TraceRecorder::kMainThread, t[0], t[1]);
   trace.add("forward", TraceRecorder::kMainThread, net.forward_spans().front().begin, net.forward_spans().back().end);
   for (size_t i = 0; i < net.layers().size(); ++i)
@@ -73,7 +74,7 @@ void find_fault(StepOutcome& out, const ParamArena& arena, float loss, const std
 
 // Per-layer times of a step, summed over its passes, for the metrics file's model group (the
 // cost model's input).
-void add_layer_times(TrainingRun& run, const SimpleCnn& net, bool first_pass) {
+void add_layer_times(TrainingRun& run, const Network& net, bool first_pass) {
   for (size_t i = 0; i < run.layer_forward.size(); ++i) {
     const double f = net.forward_spans()[i].end - net.forward_spans()[i].begin;
     const double b = net.backward_spans()[i].end - net.backward_spans()[i].begin;
@@ -92,7 +93,7 @@ struct Passes {
   double loss = 0;          // the batch mean
   double t_data = 0;        // seconds gathering images
   double first_gathered = 0;  // when the first pass's images were in
-  const SimpleCnn* last = nullptr;  // the network of the last pass (its spans are the trace's)
+  const Network* last = nullptr;  // the network of the last pass (its spans are the trace's)
   size_t images = 0;          // this rank trained (--balance dynamic: what it drew)
   size_t passes = 0;
 };
@@ -111,7 +112,7 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
   for (size_t first = 0; first < b; first += run.pass) {
     const size_t n = std::min(run.pass, b - first);
     const bool last = first + n == b, alone = first == 0 && last;
-    SimpleCnn& net = run.nets.get(n);
+    Network& net = run.nets.get(n);
     const double t0 = now_seconds();
     gather_training_batch(run.data.train, indices.subspan(first, n), run.cfg.augment, run.cfg.seed, epoch,
                           net.input(), run.labels.data() + first);
@@ -162,7 +163,7 @@ Passes forward_backward_drawn(TrainingRun& run, std::span<const size_t> images, 
   const auto draw = [&] { return run.counter->draw() - run.ticket_base; };
   for (uint64_t ticket = draw(); ticket < chunks.size();) {
     const size_t n = chunks[ticket];
-    SimpleCnn& net = run.nets.get(n);
+    Network& net = run.nets.get(n);
     const double t0 = now_seconds();
     gather_training_batch(run.data.train, images.subspan(offsets[ticket], n), run.cfg.augment, run.cfg.seed,
                           epoch, net.input(), run.labels.data());
@@ -230,6 +231,7 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   run.sgd.set_lr(static_cast<float>(run.schedule.lr_at(at.global_step)));
   run.sgd.step(run.arena.params(), run.arena.grads());
   if (sending_less && !run.send_less.compressing()) run.send_less.after_update(run.arena.params(), at.global_step, less);
+  broadcast_buffers(run.arena, run.comm);
   t[4] = now_seconds();
   find_fault(out, run.arena, p.loss, scan.fault);
 

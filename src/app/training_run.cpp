@@ -14,6 +14,7 @@
 #include "cifar_mpi/app/batch_chunks.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/comm/buffer_broadcast.hpp"
 #include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
 #include "cifar_mpi/util/clock.hpp"
@@ -21,8 +22,8 @@
 
 namespace cifar {
 
-static_assert(SimpleCnn::kClasses == kNumClasses && SimpleCnn::kInputChannels == kImageChannels &&
-                  SimpleCnn::kInputSide == kImageSide,
+static_assert(Network::kClasses == kNumClasses && Network::kInputChannels == kImageChannels &&
+                  Network::kInputSide == kImageSide,
               "the network's input and output must match the data set");
 
 namespace {
@@ -97,14 +98,16 @@ bool agree_on_metrics(bool have, MPI_Comm comm) {
 
 // Rank 0's weights are everyone's: the replicas start identical and stay so.
 ParamArena& share_initial_weights(ParamArena& arena, const Config& cfg, bool root, MPI_Comm comm) {
-  register_simple_cnn(arena);
+  const ModelSpec& model = find_model(cfg.model);
+  model.register_tensors(arena);
   if (root) {
     if (cfg.init_weights.empty())
-      init_pytorch_default(arena, cfg.seed);
+      model.initialize(arena, cfg.seed);
     else
       load_weights(arena, cfg.init_weights);
   }
   MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+  broadcast_buffers(arena, comm);
   return arena;
 }
 
@@ -126,18 +129,19 @@ void refuse_bf16_without_cpu_support(MPI_Comm comm) {
 NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng, size_t batch, bool root,
                                       MPI_Comm comm) {
   if (cfg.compute_dtype == ComputeDtype::bf16) refuse_bf16_without_cpu_support(comm);
+  const std::span<const ConvShape> convs = find_model(cfg.model).convs;
   if (cfg.conv_algo != ConvAlgoRequest::auto_) {
     const ConvAlgo a = cfg.conv_algo == ConvAlgoRequest::winograd ? ConvAlgo::winograd : ConvAlgo::direct;
     if (root && a != ConvAlgo::direct) spdlog::info("conv: {} in every pass of every convolution", conv_algo_name(a));
-    return uniform_conv_options(a, cfg.compute_dtype);
+    return uniform_conv_options(a, cfg.compute_dtype, convs);
   }
   NetworkOptions o;
   o.dtype = cfg.compute_dtype;
-  constexpr size_t n = std::size(SimpleCnn::kConvs);
-  int choice[3 * n] = {};  // per layer: forward, backward data, backward weights (ConvAlgo)
+  const size_t n = convs.size();
+  std::vector<int> choice(3 * n);  // per layer: forward, backward data, backward weights (ConvAlgo)
   if (root) {
     const double t0 = now_seconds();
-    const auto probes = probe_conv_algorithms(eng, batch, cfg.compute_dtype);
+    const auto probes = probe_conv_algorithms(eng, convs, batch, cfg.compute_dtype);
     for (size_t i = 0; i < n; ++i) {
       spdlog::info("conv probe {}", probes[i].summary());
       choice[3 * i] = static_cast<int>(probes[i].chosen.forward);
@@ -146,9 +150,9 @@ NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng
     }
     spdlog::info("conv probe: {:.2f} s at batch {}", now_seconds() - t0, batch);
   }
-  MPI_CHECK(MPI_Bcast(choice, 3 * n, MPI_INT, 0, comm));
+  MPI_CHECK(MPI_Bcast(choice.data(), checked_mpi_count(3 * n), MPI_INT, 0, comm));
   for (size_t i = 0; i < n; ++i)
-    o.conv[SimpleCnn::kConvs[i].name] = {static_cast<ConvAlgo>(choice[3 * i]), static_cast<ConvAlgo>(choice[3 * i + 1]),
+    o.conv[convs[i].name] = {static_cast<ConvAlgo>(choice[3 * i]), static_cast<ConvAlgo>(choice[3 * i + 1]),
                                          static_cast<ConvAlgo>(choice[3 * i + 2])};
   return o;
 }
@@ -156,7 +160,7 @@ NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng
 // The metrics file's model group: tensors in arena (= backward) order, the buckets as reduced,
 // the layers (what tools/cifar_tools/cost_model reads instead of constants).
 ModelInfo describe_model(const ParamArena& arena, const GradientReducer& reducer, const ReductionPlan& plan,
-                         const SimpleCnn& net) {
+                         const Network& net) {
   const std::vector<Bucket>& buckets = reducer.buckets();
   ModelInfo m;
   std::vector<TensorSpec> specs = arena.specs();
@@ -287,7 +291,8 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
       data(cfg_, comm_, root),
       eng(dnnl::engine::kind::cpu, 0),
       stream(eng),
-      nets(eng, share_initial_weights(arena, cfg_, root, comm_), choose_network_options(cfg_, eng, pass, root, comm_)),
+      nets(find_model(cfg_.model), eng, share_initial_weights(arena, cfg_, root, comm_),
+           choose_network_options(cfg_, eng, pass, root, comm_)),
       sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
       plan(plan_reduction(cfg_, arena, nets.get(batch), stream, comm_, root)),
       reducer(arena.grads(), plan.buckets, plan.strategies, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),

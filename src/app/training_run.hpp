@@ -26,7 +26,7 @@
 #include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/metrics/metrics_file.hpp"
 #include "cifar_mpi/metrics/trace_recorder.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/model/network.hpp"
 #include "cifar_mpi/optim/lr_schedule.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "checkpoint_writer.hpp"
@@ -40,20 +40,21 @@ namespace cifar {
 class NetworkCache {
  public:
   // options: the convolutions' algorithms and compute type, the same on every rank.
-  NetworkCache(const dnnl::engine& eng, ParamArena& arena, NetworkOptions options)
-      : eng_(eng), arena_(arena), options_(std::move(options)) {}
-  SimpleCnn& get(size_t batch) {
+  NetworkCache(const ModelSpec& model, const dnnl::engine& eng, ParamArena& arena, NetworkOptions options)
+      : model_(model), eng_(eng), arena_(arena), options_(std::move(options)) {}
+  Network& get(size_t batch) {
     auto& net = nets_[batch];
-    if (!net) net = std::make_unique<SimpleCnn>(eng_, arena_, batch, options_);
+    if (!net) net = std::make_unique<Network>(model_, eng_, arena_, batch, options_);
     return *net;
   }
   const NetworkOptions& options() const { return options_; }
 
  private:
+  const ModelSpec& model_;
   dnnl::engine eng_;
   ParamArena& arena_;
   NetworkOptions options_;
-  std::map<size_t, std::unique_ptr<SimpleCnn>> nets_;
+  std::map<size_t, std::unique_ptr<Network>> nets_;
 };
 
 // The training and test sets, loaded on every rank and checked to have the same sizes on all

@@ -7,7 +7,7 @@
 #include <optional>
 
 #include "cifar_mpi/model/layers/conv2d.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "cifar_mpi/model/model_catalog.hpp"
 #include "cifar_mpi/util/clock.hpp"
 
 namespace cifar {
@@ -30,11 +30,11 @@ struct ProbeLayer {
   std::unique_ptr<Conv2d> conv;
 
   // Empty when oneDNN has no implementation (ConvUnsupported).
-  static std::unique_ptr<ProbeLayer> make(const dnnl::engine& eng, const SimpleCnn::ConvShape& c, size_t batch,
+  static std::unique_ptr<ProbeLayer> make(const dnnl::engine& eng, const ConvShape& c, size_t batch,
                                           ConvPassAlgos algos, ComputeDtype dtype) {
     auto p = std::make_unique<ProbeLayer>();
     const memory::dim B = static_cast<memory::dim>(batch);
-    const size_t nw = size_t(c.out_channels) * c.in_channels * c.kernel * c.kernel, nb = c.out_channels;
+    const size_t nw = size_t(c.out_channels) * c.in_channels * c.kernel * c.kernel, nb = c.bias ? c.out_channels : 0;
     p->params.assign(2 * (nw + nb), 0.0f);
     float* w = p->params.data();
     const memory::data_type dt = dtype == ComputeDtype::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
@@ -46,7 +46,8 @@ struct ProbeLayer {
         zero_fill(p->src);
         zero_fill(p->diff_src);
         p->conv = std::make_unique<Conv2d>(c.name, eng, p->src, c.first ? nullptr : &p->diff_src, c.out_channels,
-                                           c.kernel, w, w + nw, w + nw + nb, w + 2 * nw + nb, algos, dtype);
+                                           ConvGeometry{c.kernel, c.stride, c.pad}, w, c.bias ? w + nw : nullptr,
+                                           w + nw + nb, c.bias ? w + 2 * nw + nb : nullptr, algos, dtype);
       };
       build(plain);
       const memory::desc wanted = p->conv->wanted_src_desc();
@@ -98,11 +99,11 @@ std::string ConvProbe::summary() const {
   return line + buf;
 }
 
-std::vector<ConvProbe> probe_conv_algorithms(const dnnl::engine& eng, size_t batch, ComputeDtype dtype, int warmup,
-                                             int reps) {
+std::vector<ConvProbe> probe_conv_algorithms(const dnnl::engine& eng, std::span<const ConvShape> convs,
+                                             size_t batch, ComputeDtype dtype, int warmup, int reps) {
   dnnl::stream s(eng);
   std::vector<ConvProbe> out;
-  for (const auto& shape : SimpleCnn::kConvs) {
+  for (const auto& shape : convs) {
     ConvProbe probe;
     probe.layer = shape.name;
     double best_total = -1;
@@ -157,10 +158,10 @@ std::vector<ConvProbe> probe_conv_algorithms(const dnnl::engine& eng, size_t bat
   return out;
 }
 
-NetworkOptions uniform_conv_options(ConvAlgo algo, ComputeDtype dtype) {
+NetworkOptions uniform_conv_options(ConvAlgo algo, ComputeDtype dtype, std::span<const ConvShape> convs) {
   NetworkOptions o;
   o.dtype = dtype;
-  for (const auto& c : SimpleCnn::kConvs) o.conv[c.name] = {algo, algo, algo};
+  for (const auto& c : convs) o.conv[c.name] = {algo, algo, algo};
   return o;
 }
 

@@ -4,21 +4,19 @@ namespace cifar {
 
 LayoutBridge::LayoutBridge(const dnnl::memory& outer, const dnnl::memory::desc& wanted,
                            const dnnl::engine& eng, bool to_inner)
-    : outer_(outer), to_inner_(to_inner) {
+    : outer_(outer) {
   if (outer.get_desc() == wanted) {
     inner_ = outer;
   } else {
     inner_ = dnnl::memory(wanted, eng);
-    reorder_ = to_inner ? dnnl::reorder(outer_, inner_) : dnnl::reorder(inner_, outer_);
+    const dnnl::memory& from = to_inner ? outer_ : inner_;
+    const dnnl::memory& to = to_inner ? inner_ : outer_;
+    reorder_ = BoundPrimitive(dnnl::reorder(from, to), {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}});
   }
 }
 
 void LayoutBridge::execute(dnnl::stream& s) {
-  if (!reorder_) return;
-  if (to_inner_)
-    reorder_->execute(s, outer_, inner_);
-  else
-    reorder_->execute(s, inner_, outer_);
+  if (reorder_.bound()) reorder_.execute(s);
 }
 
 }  // namespace cifar

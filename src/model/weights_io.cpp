@@ -14,6 +14,8 @@ void save_weights(const ParamArena& arena, const std::filesystem::path& path) {
       H5Handle f = h5_create(tmp);
       for (const auto& s : arena.specs())
         h5_write_floats(f, s.name, arena.params().data() + s.offset, s.shape);
+      for (const auto& s : arena.buffer_specs())
+        h5_write_floats(f, s.name, arena.buffers().data() + s.offset, s.shape);
       H5_CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL), "cannot flush " + tmp.string());
     }
     commit_temp_file(tmp, path);
@@ -30,6 +32,10 @@ void load_weights(ParamArena& arena, const std::filesystem::path& path) {
   for (const auto& s : arena.specs()) {
     const auto values = h5_read_floats(f, path.string(), s.name, s.shape);
     std::copy(values.begin(), values.end(), arena.params().data() + s.offset);
+  }
+  for (const auto& s : arena.buffer_specs()) {  // (PyTorch's num_batches_tracked is not read)
+    const auto values = h5_read_floats(f, path.string(), s.name, s.shape);
+    std::copy(values.begin(), values.end(), arena.buffers().data() + s.offset);
   }
 }
 

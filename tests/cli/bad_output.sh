@@ -130,7 +130,7 @@ if ((${#MOUNTS[@]})) && [[ -d $FULL ]] && mountpoint -q "$FULL" && command -v mp
     run=$((run + 1))
     start=$SECONDS
     what="mpirun -np 2 --balance $balance --checkpoint on a full disk"
-    timeout 30 mpirun -np 2 --oversubscribe --bind-to none "$BIN" "${COMMON[@]}" --metrics "$TMP/m_mpi.h5" \
+    timeout 30 mpirun -np 2 --oversubscribe --bind-to none "$BIN" "${COMMON[@]}" --metrics "$TMP/m_mpi_$balance.h5" \
       --max-steps 3 --checkpoint "$FULL/c.h5" --checkpoint-every 1 --balance "$balance" >"$TMP/mpi.out" 2>"$TMP/mpi.err"
     rc=$? took=$((SECONDS - start))
     line=$(grep -m1 '^cifar_mpi: error' "$TMP/mpi.err")

@@ -50,7 +50,7 @@
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/model/param_arena.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "simple_cnn_model.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "engine_fixture.hpp"

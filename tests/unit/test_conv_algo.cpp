@@ -53,7 +53,7 @@ TEST(ConvAlgoWinograd, TwoStepsMatchPyTorchFixture) {
   const auto x = testing::read_f32("input");
   const auto y = testing::read_labels("labels");
   const size_t batch = y.size();
-  auto net = try_network(e, arena, batch, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::fp32));
+  auto net = try_network(e, arena, batch, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::fp32, simple_cnn_model_spec().convs));
   if (!net) GTEST_SKIP() << "oneDNN has no Winograd convolution for these shapes on this CPU";
   for (const auto* l : {net->layers()[0].get(), net->layers()[3].get()})
     std::cout << l->name() << ": " << dynamic_cast<const Conv2d&>(*l).impl_names()[0] << "\n";
@@ -81,7 +81,7 @@ TEST(ConvAlgoWinograd, FiveStepsStayWithinToleranceOfDirect) {
   const size_t batch = 32;
   ParamArena direct_arena = testing::make_arena(5), wino_arena = testing::make_arena(5);
   SimpleCnn direct(e.eng, direct_arena, batch);
-  auto wino = try_network(e, wino_arena, batch, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::fp32));
+  auto wino = try_network(e, wino_arena, batch, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::fp32, simple_cnn_model_spec().convs));
   if (!wino) GTEST_SKIP() << "oneDNN has no Winograd convolution for these shapes on this CPU";
   const auto x = testing::random_input(batch, 12);
   const auto y = testing::random_labels(batch, 13);
@@ -136,13 +136,13 @@ TEST(ConvAlgoMixed, EveryPassCombinationMatchesReference) {
 
 TEST(ConvProbe, TimesEveryConvolutionAndChoosesAnOfferedCombination) {
   Engine e;
-  const auto probes = probe_conv_algorithms(e.eng, 16, ComputeDtype::fp32, 1, 2);
-  ASSERT_EQ(probes.size(), std::size(SimpleCnn::kConvs));
+  const auto probes = probe_conv_algorithms(e.eng, simple_cnn_model_spec().convs, 16, ComputeDtype::fp32, 1, 2);
+  ASSERT_EQ(probes.size(), simple_cnn_model_spec().convs.size());
   NetworkOptions o;
   for (size_t i = 0; i < probes.size(); ++i) {
     const auto& p = probes[i];
     std::cout << p.summary() << "\n";
-    EXPECT_EQ(p.layer, SimpleCnn::kConvs[i].name);
+    EXPECT_EQ(p.layer, simple_cnn_model_spec().convs[i].name);
     ASSERT_FALSE(p.rows.empty());
     EXPECT_EQ(p.rows[0].forward, ConvAlgo::direct);
     EXPECT_GT(p.rows[0].forward_ms, 0);
@@ -255,7 +255,7 @@ TEST(ComputeDtypeBf16, WinogradIsRefusedWithTheLayerNamed) {
   Engine e;
   ParamArena arena = testing::make_arena(1);
   try {
-    SimpleCnn net(e.eng, arena, 4, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::bf16));
+    SimpleCnn net(e.eng, arena, 4, uniform_conv_options(ConvAlgo::winograd, ComputeDtype::bf16, simple_cnn_model_spec().convs));
     GTEST_SKIP() << "oneDNN offers bf16 Winograd here";
   } catch (const ConvUnsupported& err) {
     EXPECT_NE(std::string(err.what()).find("conv1: oneDNN offers no bf16"), std::string::npos) << err.what();

@@ -15,7 +15,7 @@
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/trainer.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
-#include "cifar_mpi/model/simple_cnn.hpp"
+#include "simple_cnn_model.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
 #include "scratch_dir.hpp"
 

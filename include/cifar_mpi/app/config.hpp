@@ -38,6 +38,7 @@ inline size_t start_step(long long option, size_t steps_per_epoch) {
 struct Config {
   // data
   std::string data_dir = "data/cifar-10-batches-bin";
+  std::string model = "simplecnn";  // a name of the model catalog (model_catalog.hpp)
   bool shuffle = true;       // a new order each epoch (recorded as no_shuffle: see the table)
   bool drop_last = false;
   // training

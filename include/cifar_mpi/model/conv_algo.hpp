@@ -27,7 +27,7 @@ struct ConvPassAlgos {
   bool operator==(const ConvPassAlgos&) const = default;
 };
 
-// Everything SimpleCnn needs to know beyond shapes: per convolution layer (by name: "conv1",
+// Everything Network needs to know beyond shapes: per convolution layer (by name: "conv1",
 // "conv2"), its algorithms (absent: direct in every pass), and the compute data type.
 struct NetworkOptions {
   std::map<std::string, ConvPassAlgos> conv;

@@ -4,12 +4,14 @@
 // in a distributed run one rank probes and the trainer broadcasts the choice, because different
 // algorithms give different bits and the replicas must stay identical.
 #include <cstddef>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <dnnl.hpp>
 
 #include "cifar_mpi/model/conv_algo.hpp"
+#include "cifar_mpi/model/model_catalog.hpp"
 
 namespace cifar {
 
@@ -24,7 +26,7 @@ struct ConvProbeRow {
 };
 
 struct ConvProbe {
-  std::string layer;              // "conv1", "conv2"
+  std::string layer;              // "conv1", "layer1.0.conv2", ...
   std::vector<ConvProbeRow> rows;  // one per forward algorithm with an implementation
   ConvPassAlgos chosen;
   double chosen_ms = 0, direct_ms = 0;  // the three passes: chosen, and all direct
@@ -35,10 +37,10 @@ struct ConvProbe {
 // and each backward algorithm under it: `warmup` untimed then `reps` timed executions each
 // (about 0.5 s in all at batch 128 on 2 threads). The fastest total wins; direct on a tie
 // within 2%, so that noise alone does not switch away from the default.
-std::vector<ConvProbe> probe_conv_algorithms(const dnnl::engine& eng, size_t batch, ComputeDtype dtype,
-                                             int warmup = 1, int reps = 3);
+std::vector<ConvProbe> probe_conv_algorithms(const dnnl::engine& eng, std::span<const ConvShape> convs,
+                                             size_t batch, ComputeDtype dtype, int warmup = 1, int reps = 3);
 
 // The choice of a forced --conv-algo: every pass of every convolution.
-NetworkOptions uniform_conv_options(ConvAlgo algo, ComputeDtype dtype);
+NetworkOptions uniform_conv_options(ConvAlgo algo, ComputeDtype dtype, std::span<const ConvShape> convs);
 
 }  // namespace cifar

@@ -7,6 +7,8 @@
 // reorder only where a primitive wants a blocked weight layout.
 #include <dnnl.hpp>
 
+#include "cifar_mpi/model/bound_primitive.hpp"
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -14,9 +16,10 @@
 namespace cifar {
 
 // A pause inside a layer's backward, between two of its oneDNN primitives, where the caller may
-// do other work (the gradient reducer advances its all-reduces there). params_final: the layer's
-// parameter gradients are final from this pause on (its data gradient may still be to come).
-using BackwardPause = std::function<void(bool params_final)>;
+// do other work (the gradient reducer advances its all-reduces there). grads_end: non-null when
+// a parameter tensor's gradient became final just before this pause: one past its last float in
+// the arena (the arena is in backward order, so everything before it is final too).
+using BackwardPause = std::function<void(const float* grads_end)>;
 
 class Layer {
  public:
@@ -27,6 +30,9 @@ class Layer {
 
   virtual std::string name() const = 0;
   virtual void forward(dnnl::stream& s) = 0;
+  // Forward for evaluation: the same but where training and inference differ (BatchNorm's
+  // statistics); no backward follows.
+  virtual void forward_inference(dnnl::stream& s) { forward(s); }
   // Writes (=, not +=) the data gradient into the previous layer's diff_dst (unless this is the
   // first layer, whose data gradient nobody needs) and the parameter gradients into the arena.
   virtual void backward(dnnl::stream& s) = 0;
@@ -56,14 +62,14 @@ class LayoutBridge {
   LayoutBridge(const dnnl::memory& outer, const dnnl::memory::desc& wanted, const dnnl::engine& eng,
                bool to_inner);
   dnnl::memory& inner() { return inner_; }
+  const dnnl::memory& outer() const { return outer_; }
   void execute(dnnl::stream& s);  // no-op when layouts agree
-  bool active() const { return reorder_.has_value(); }
+  bool active() const { return reorder_.bound(); }
   size_t bytes() const { return outer_.get_desc().get_size() + inner_.get_desc().get_size(); }  // one pass
 
  private:
   dnnl::memory outer_, inner_;
-  std::optional<dnnl::reorder> reorder_;
-  bool to_inner_ = true;
+  BoundPrimitive reorder_;  // unbound when the layouts agree
 };
 
 }  // namespace cifar

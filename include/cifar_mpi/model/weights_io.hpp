@@ -1,6 +1,6 @@
 #pragma once
 // Weights as HDF5 datasets named and shaped like PyTorch's state_dict ("conv1.weight"
-// [32,3,3,3], ..., "fc2.bias" [10]), so a model moves to or from PyTorch with h5py:
+// [32,3,3,3], ..., "fc2.bias" [10]; buffers such as "bn1.running_mean" too), so a model moves to or from PyTorch with h5py:
 //   sd = {k: torch.tensor(f[k][()]) for k in f}; model.load_state_dict(sd)
 #include <filesystem>
 

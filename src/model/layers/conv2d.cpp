@@ -15,11 +15,11 @@ dnnl::algorithm dnnl_algorithm(ConvAlgo a) {
 }  // namespace
 
 Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels,
-               int kernel, float* weight, float* bias, float* dweight, float* dbias, ConvPassAlgos algos,
+               ConvGeometry geometry, float* weight, float* bias, float* dweight, float* dbias, ConvPassAlgos algos,
                ComputeDtype dtype, bool relu_post_op)
     : WeightedLayer(std::move(name)), algos_(algos) {
   try {
-    build(eng, src, diff_src, out_channels, kernel, weight, bias, dweight, dbias, dtype, relu_post_op);
+    build(eng, src, diff_src, out_channels, geometry, weight, bias, dweight, dbias, dtype, relu_post_op);
   } catch (const dnnl::error& e) {
     throw ConvUnsupported(name_ + ": oneDNN offers no " + to_string(dtype) + " convolution with forward " +
                           conv_algo_name(algos.forward) + ", backward-data " + conv_algo_name(algos.backward_data) +
@@ -28,25 +28,31 @@ Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* d
   }
 }
 
-void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels, int kernel,
+void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels, ConvGeometry g,
                    float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype,
                    bool relu_post_op) {
   const ConvPassAlgos algos = algos_;
   const auto sd = src.get_desc().dims();  // (B, C, H, W)
-  const memory::dim B = sd[0], C = sd[1], H = sd[2], W = sd[3], O = out_channels, K = kernel;
-  const memory::dims weight_dims{O, C, K, K}, bias_dims{O}, dst_dims{B, O, H - K + 1, W - K + 1};
-  const memory::dims strides{1, 1}, padding{0, 0};
+  const memory::dim B = sd[0], C = sd[1], H = sd[2], W = sd[3], O = out_channels, K = g.kernel, S = g.stride,
+                    P = g.pad;
+  const memory::dims weight_dims{O, C, K, K}, bias_dims{O},
+      dst_dims{B, O, (H + 2 * P - K) / S + 1, (W + 2 * P - K) / S + 1};
+  const memory::dims strides{S, S}, padding{P, P};
   const dt compute = dtype == ComputeDtype::bf16 ? dt::bf16 : dt::f32;
 
   auto any = [](const memory::dims& d, dt t) { return memory::desc(d, t, tag::any); };
   memory user_weight({weight_dims, dt::f32, tag::oihw}, eng, weight);
   memory user_dweight({weight_dims, dt::f32, tag::oihw}, eng, dweight);
-  bias_ = memory({bias_dims, dt::f32, tag::x}, eng, bias);
-  dbias_ = memory({bias_dims, dt::f32, tag::x}, eng, dbias);
+  // Without a bias the primitives get an empty bias descriptor (oneDNN's "no bias").
+  if (bias) {
+    bias_ = memory({bias_dims, dt::f32, tag::x}, eng, bias);
+    dbias_ = memory({bias_dims, dt::f32, tag::x}, eng, dbias);
+  }
+  const memory::desc bias_desc = bias ? bias_.get_desc() : memory::desc();
 
   // Forward: oneDNN picks the src, weight and dst layouts it is fastest in (for this algorithm).
   dnnl::convolution_forward::desc fwd_desc(dnnl::prop_kind::forward_training, dnnl_algorithm(algos.forward),
-                                           any(sd, compute), any(weight_dims, compute), bias_.get_desc(),
+                                           any(sd, compute), any(weight_dims, compute), bias_desc,
                                            any(dst_dims, compute), strides, padding, padding);
   dnnl::convolution_forward::primitive_desc fwd_pd(fwd_desc, forward_attr(relu_post_op), eng);
   fwd_ = dnnl::convolution_forward(fwd_pd);
@@ -58,7 +64,7 @@ void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int o
   // Backward weights, with the forward primitive as hint (its algorithm may differ: the hint
   // only steers layouts); reads the same src and diff_dst. Gradients are f32 even from bf16 data.
   dnnl::convolution_backward_weights::desc bw_desc(dnnl_algorithm(algos.backward_weights), fwd_pd.src_desc(),
-                                                   any(weight_dims, dt::f32), dbias_.get_desc(), fwd_pd.dst_desc(),
+                                                   any(weight_dims, dt::f32), bias_desc, fwd_pd.dst_desc(),
                                                    strides, padding, padding);
   dnnl::convolution_backward_weights::primitive_desc bw_pd(bw_desc, eng, fwd_pd);
   bwd_weights_ = dnnl::convolution_backward_weights(bw_pd);
@@ -73,6 +79,7 @@ void Conv2d::build(const dnnl::engine& eng, memory& src, memory* diff_src, int o
     weight_bwd_ = LayoutBridge(user_weight, bd_pd.weights_desc(), eng, true);
     diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, /*to_inner=*/false);
   }
+  bind_arguments();
 }
 
 }  // namespace cifar

@@ -61,6 +61,7 @@ InnerProduct::InnerProduct(std::string name, const dnnl::engine& eng, memory& sr
     weight_bwd_ = LayoutBridge(weight_fwd_.inner(), bd_pd.weights_desc(), eng, true);
     diff_src_ = LayoutBridge(*diff_src, bd_pd.diff_src_desc(), eng, false);
   }
+  bind_arguments();
 }
 
 }  // namespace cifar

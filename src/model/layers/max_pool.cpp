@@ -14,23 +14,21 @@ MaxPool::MaxPool(std::string name, const dnnl::engine& eng, memory& src, memory&
       {dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src.get_desc(), dst_any, strides, kernel,
        padding, padding},
       eng);
-  fwd_ = dnnl::pooling_forward(fwd_pd);
   dst_ = memory(fwd_pd.dst_desc(), eng);
   diff_dst_ = memory(fwd_pd.dst_desc(), eng);
   workspace_ = memory(fwd_pd.workspace_desc(), eng);
+  fwd_ = BoundPrimitive(dnnl::pooling_forward(fwd_pd),
+                        {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_WORKSPACE, workspace_}});
   dnnl::pooling_backward::primitive_desc bwd_pd(
       {dnnl::algorithm::pooling_max, diff_src.get_desc(), fwd_pd.dst_desc(), strides, kernel, padding, padding},
       eng, fwd_pd);
-  bwd_ = dnnl::pooling_backward(bwd_pd);
-}
-
-void MaxPool::forward(dnnl::stream& s) {
-  fwd_.execute(s, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_WORKSPACE, workspace_}});
-}
-
-void MaxPool::backward(dnnl::stream& s) {
   // diff_src = scatter of diff_dst to each window's argmax, zero elsewhere   (=)
-  bwd_.execute(s, {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_WORKSPACE, workspace_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
+  bwd_ = BoundPrimitive(dnnl::pooling_backward(bwd_pd),
+                        {{DNNL_ARG_DIFF_DST, diff_dst_}, {DNNL_ARG_WORKSPACE, workspace_}, {DNNL_ARG_DIFF_SRC, diff_src_}});
 }
+
+void MaxPool::forward(dnnl::stream& s) { fwd_.execute(s); }
+
+void MaxPool::backward(dnnl::stream& s) { bwd_.execute(s); }
 
 }  // namespace cifar

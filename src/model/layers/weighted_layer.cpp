@@ -8,11 +8,23 @@ void WeightedLayer::forward(dnnl::stream& s) {
   forward_primitive(s);
 }
 
-void WeightedLayer::forward_primitive(dnnl::stream& s) {
-  fwd_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                   {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
-                   {DNNL_ARG_BIAS, bias_},
-                   {DNNL_ARG_DST, dst_}});
+void WeightedLayer::forward_primitive(dnnl::stream& s) { fwd_bound_.execute(s); }
+
+void WeightedLayer::bind_arguments() {
+  fwd_bound_ = BoundPrimitive(fwd_, {{DNNL_ARG_SRC, src_.inner()},
+                                     {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
+                                     {DNNL_ARG_BIAS, bias_},
+                                     {DNNL_ARG_DST, dst_}});
+  // dweight = f(src, diff_dst), dbias = sum of diff_dst   (=, oneDNN overwrites)
+  bwd_weights_bound_ = BoundPrimitive(bwd_weights_, {{DNNL_ARG_SRC, src_.inner()},
+                                                     {DNNL_ARG_DIFF_DST, backward_diff_dst()},
+                                                     {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
+                                                     {DNNL_ARG_DIFF_BIAS, dbias_}});
+  // diff_src = g(diff_dst, weight)   (=)
+  if (bwd_data_)
+    bwd_data_bound_ = BoundPrimitive(*bwd_data_, {{DNNL_ARG_DIFF_DST, backward_diff_dst()},
+                                                  {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
+                                                  {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
 }
 
 void WeightedLayer::backward(dnnl::stream& s) {
@@ -25,7 +37,8 @@ void WeightedLayer::backward_with_pauses(dnnl::stream& s, const BackwardPause& p
   diff_dst_in_.execute(s);
   backward_weights(s);
   s.wait();
-  pause(/*params_final=*/true);
+  const dnnl::memory& dweight = dweight_.outer();  // the arena's tensor
+  pause(static_cast<const float*>(dweight.get_data_handle()) + dweight.get_desc().get_size() / sizeof(float));
   backward_data(s);
 }
 
@@ -34,13 +47,7 @@ void WeightedLayer::backward_weights(dnnl::stream& s) {
   dweight_.execute(s);
 }
 
-void WeightedLayer::backward_weights_primitive(dnnl::stream& s) {
-  // dweight = f(src, diff_dst), dbias = sum of diff_dst   (=, oneDNN overwrites)
-  bwd_weights_.execute(s, {{DNNL_ARG_SRC, src_.inner()},
-                           {DNNL_ARG_DIFF_DST, backward_diff_dst()},
-                           {DNNL_ARG_DIFF_WEIGHTS, dweight_.inner()},
-                           {DNNL_ARG_DIFF_BIAS, dbias_}});
-}
+void WeightedLayer::backward_weights_primitive(dnnl::stream& s) { bwd_weights_bound_.execute(s); }
 
 void WeightedLayer::backward_data(dnnl::stream& s) {
   if (bwd_data_) {
@@ -51,11 +58,7 @@ void WeightedLayer::backward_data(dnnl::stream& s) {
 }
 
 void WeightedLayer::backward_data_primitive(dnnl::stream& s) {
-  // diff_src = g(diff_dst, weight)   (=)
-  if (bwd_data_)
-    bwd_data_->execute(s, {{DNNL_ARG_DIFF_DST, backward_diff_dst()},
-                           {DNNL_ARG_WEIGHTS, weight_bwd_.inner()},
-                           {DNNL_ARG_DIFF_SRC, diff_src_.inner()}});
+  if (bwd_data_) bwd_data_bound_.execute(s);
 }
 
 std::array<std::string, 3> WeightedLayer::primitive_impls() const {

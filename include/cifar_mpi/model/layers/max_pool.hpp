@@ -18,8 +18,7 @@ class MaxPool : public Layer {
 
  private:
   std::string name_;
-  dnnl::pooling_forward fwd_;
-  dnnl::pooling_backward bwd_;
+  BoundPrimitive fwd_, bwd_;
   dnnl::memory src_, diff_src_, workspace_;
 };
 

@@ -22,8 +22,7 @@ class Relu : public Layer {
  private:
   std::string name_;
   bool applied_upstream_;
-  dnnl::eltwise_forward fwd_;
-  dnnl::eltwise_backward bwd_;
+  BoundPrimitive fwd_, bwd_;
 };
 
 }  // namespace cifar

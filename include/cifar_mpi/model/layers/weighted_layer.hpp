@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cifar_mpi/model/bound_primitive.hpp"
 #include "cifar_mpi/model/layer.hpp"
 
 namespace cifar {
@@ -52,9 +53,13 @@ class WeightedLayer : public Layer {
   // it, and backward() casts once before both passes.
   dnnl::memory& backward_diff_dst() { return diff_dst_in_.active() ? diff_dst_in_.inner() : diff_dst_; }
 
+  // Binds the three primitives to their memories; the subclass's build calls it last.
+  void bind_arguments();
+
   std::string name_;
   dnnl::primitive fwd_, bwd_weights_;
   std::optional<dnnl::primitive> bwd_data_;  // absent for the first layer
+  BoundPrimitive fwd_bound_, bwd_weights_bound_, bwd_data_bound_;
   LayoutBridge src_, weight_fwd_, weight_bwd_, dweight_, diff_src_, diff_dst_in_;
   dnnl::memory bias_, dbias_;
 };
