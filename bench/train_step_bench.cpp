@@ -124,12 +124,13 @@ struct OpTimes {
 double mem_bytes(const dnnl::memory& m) { return static_cast<double>(m.get_desc().get_size()); }
 
 // Multiply-adds x 2 of one pass of a convolution or inner product (all three passes do the same).
-double pass_flops(cifar::WeightedLayer& w) {
-  const auto src = w.wanted_src_desc().dims(), dst = w.dst().get_desc().dims();
+double pass_flops(const cifar::WeightedLayer& w) {
+  const auto src = const_cast<cifar::WeightedLayer&>(w).wanted_src_desc().dims();
+  const auto dst = const_cast<cifar::WeightedLayer&>(w).dst().get_desc().dims();
   double dst_elems = 1, per_output = 1;
   for (auto d : dst) dst_elems *= static_cast<double>(d);
-  if (dst.size() == 4) {  // convolution: C x K x K per output
-    const double k = static_cast<double>(src[2] - dst[2] + 1);
+  if (const auto* conv = dynamic_cast<const cifar::Conv2d*>(&w)) {  // C x K x K per output
+    const double k = conv->geometry().kernel;
     per_output = static_cast<double>(src[1]) * k * k;
   } else {  // inner product: every input feature
     for (size_t d = 1; d < src.size(); ++d) per_output *= static_cast<double>(src[d]);
@@ -137,17 +138,20 @@ double pass_flops(cifar::WeightedLayer& w) {
   return 2.0 * dst_elems * per_output;
 }
 
+// Every convolution and inner product of the model in forward order, inside blocks too.
+void weighted_layers(const cifar::Layer& l, std::vector<const cifar::WeightedLayer*>& out) {
+  if (const auto* w = dynamic_cast<const cifar::WeightedLayer*>(&l)) out.push_back(w);
+  for (const cifar::Layer* p : l.parts()) weighted_layers(*p, out);
+}
+
 // Multiply-adds x 2 of one training step per image, from the built network: every convolution
 // and inner product does three passes of pass_flops (forward, backward data, backward weights)
 // but the first, which has no data gradient.
 double train_flops_per_image(cifar::Network& net, size_t batch) {
+  std::vector<const cifar::WeightedLayer*> all;
+  for (const auto& l : net.layers()) weighted_layers(*l, all);
   double flops = 0;
-  bool first = true;
-  for (const auto& l : net.layers())
-    if (auto* w = dynamic_cast<cifar::WeightedLayer*>(l.get())) {
-      flops += (first ? 2 : 3) * pass_flops(*w);
-      first = false;
-    }
+  for (size_t i = 0; i < all.size(); ++i) flops += (i == 0 ? 2 : 3) * pass_flops(*all[i]);
   return flops / static_cast<double>(batch);
 }
 

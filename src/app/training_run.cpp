@@ -325,9 +325,10 @@ TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
     if (b % pass != 0) nets.get(b % pass);
   }
   if (root)
-    spdlog::info("model: {} parameters ({} gradient bytes), {} bucket(s); {} rank(s) x {} thread(s), per-rank "
-                 "batch {}{}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
-                 arena.total_count(), arena.total_count() * sizeof(float), reducer.buckets().size(), world,
+    spdlog::info("model: {}, {} parameters in {} tensors ({} gradient bytes), {} bucket(s); {} rank(s) x {} "
+                 "thread(s), per-rank batch {}{}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
+                 cfg.model, arena.total_count(), arena.specs().size(), arena.total_count() * sizeof(float),
+                 reducer.buckets().size(), world,
                  cfg.threads, batch,
                  counter ? " drawn by the ranks in chunks of " + std::to_string(step_chunks(*this, batch * world).front()) +
                                " down to " + std::to_string(kSmallestChunk) + " (--balance dynamic)"

@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cifar {
 
@@ -43,6 +44,9 @@ class Layer {
     backward(s);
   }
   virtual bool has_params() const { return false; }
+  // The layers a composite layer (a residual block) is made of, in forward order; none for a
+  // plain layer. For what walks a model's layers without running them (FLOP counts, tables).
+  virtual std::vector<const Layer*> parts() const { return {}; }
 
   dnnl::memory& dst() { return dst_; }
   dnnl::memory& diff_dst() { return diff_dst_; }

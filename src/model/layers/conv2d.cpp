@@ -17,7 +17,7 @@ dnnl::algorithm dnnl_algorithm(ConvAlgo a) {
 Conv2d::Conv2d(std::string name, const dnnl::engine& eng, memory& src, memory* diff_src, int out_channels,
                ConvGeometry geometry, float* weight, float* bias, float* dweight, float* dbias, ConvPassAlgos algos,
                ComputeDtype dtype, bool relu_post_op)
-    : WeightedLayer(std::move(name)), algos_(algos) {
+    : WeightedLayer(std::move(name)), algos_(algos), geometry_(geometry) {
   try {
     build(eng, src, diff_src, out_channels, geometry, weight, bias, dweight, dbias, dtype, relu_post_op);
   } catch (const dnnl::error& e) {

@@ -69,6 +69,12 @@ Residual::Residual(std::string name, const dnnl::engine& eng, memory& src, memor
                                                                 {DNNL_ARG_DIFF_SRC, last.diff_dst()}});
 }
 
+std::vector<const Layer*> Residual::parts() const {
+  std::vector<const Layer*> out;
+  for (const auto& l : body_) out.push_back(l.get());
+  return out;
+}
+
 void Residual::subsample_forward() {
   const auto d = src_plain_.get_desc().dims(), o = shortcut_plain_.get_desc().dims();
   const long B = d[0], C = d[1], H = d[2], W = d[3], OC = o[1], OH = o[2], OW = o[3];

@@ -35,6 +35,7 @@ class Conv2d : public WeightedLayer {
          ConvPassAlgos algos = {}, ComputeDtype dtype = ComputeDtype::fp32, bool relu_post_op = false);
 
   const ConvPassAlgos& algos() const { return algos_; }
+  const ConvGeometry& geometry() const { return geometry_; }
   // oneDNN's implementation names (WeightedLayer::primitive_impls): forward, backward data (""
   // for the first layer), backward weights. A name starting "ref:" is oneDNN's slow reference loop.
   std::array<std::string, 3> impl_names() const { return primitive_impls(); }
@@ -43,6 +44,7 @@ class Conv2d : public WeightedLayer {
   void build(const dnnl::engine& eng, dnnl::memory& src, dnnl::memory* diff_src, int out_channels, ConvGeometry g,
              float* weight, float* bias, float* dweight, float* dbias, ComputeDtype dtype, bool relu_post_op);
   ConvPassAlgos algos_;
+  ConvGeometry geometry_;
 };
 
 }  // namespace cifar

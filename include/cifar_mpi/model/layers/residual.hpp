@@ -28,7 +28,7 @@ class Residual : public Layer {
   void backward(dnnl::stream& s) override;
   void backward_with_pauses(dnnl::stream& s, const BackwardPause& pause) override;
   bool has_params() const override { return true; }
-  const std::vector<std::unique_ptr<Layer>>& body() const { return body_; }
+  std::vector<const Layer*> parts() const override;
 
  private:
   void add_shortcut(dnnl::stream& s);             // dst = relu(body out + shortcut(src))
