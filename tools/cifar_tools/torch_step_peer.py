@@ -8,9 +8,10 @@ CIFAR-10 folder normalised as the program does), so nothing but the step is time
       [--threads 2] [--batch 128] [--steps 20] [--warmup 3] [--dtype fp32|bf16] [--data DIR]
       [--channels-last]
 
-Prints one JSON line (median and min ms a step, GFLOP a step, GFLOP/s at the median and at the
-best step, images/s, PyTorch's sgemm GFLOP/s at the same threads, the CPU, the load average) and
-one readable line. Models: tools/cifar_tools/reference_resnet20.py (its standard initialisation,
+Prints one JSON line (median and min ms a step, the median CPU time a step per thread, GFLOP a
+step, GFLOP/s at the median and at the best step, images/s, oneDNN's sgemm GFLOP/s inside PyTorch
+at the same threads, the CPU, the load average) and one readable line. On a machine shared with
+other work the min and the CPU time say more than the median. Models: tools/cifar_tools/reference_resnet20.py (its standard initialisation,
 seed 1) and reference_cnn.py (PyTorch's default initialisation, seed 1).
 
 FLOPs are counted as train_step_bench counts them: 2 x the multiply-adds of the convolutions and
@@ -18,6 +19,11 @@ fully connected layers, three passes each (forward, backward data, backward weig
 layer, which needs no data gradient. ResNet-20: 40.55 M multiply-adds an image forward, 242.4 MFLOP
 an image a training step, 31.0 GFLOP a step of 128; SimpleCNN: 23.6 MFLOP an image. BatchNorm,
 ReLU, pooling, the residual adds and the update are not counted (memory-bound).
+
+PyTorch's convolutions run on oneDNN; its nn.Linear and torch.mm on the BLAS it was built with,
+which for Debian's python3-torch is the generic one (libblas.so.3: the reference BLAS unless an
+optimised one is installed, ~3 GFLOP/s here): that costs SimpleCNN's fc layers time, and ResNet-20's
+64 x 10 fc nothing. The peer times PyTorch as installed; the sgemm rate it reports is oneDNN's.
 
 --dtype bf16 runs forward and backward under torch.autocast("cpu", torch.bfloat16) (convolutions
 and linear layers in bf16, BatchNorm and the update in fp32), as a PyTorch user would; it is only
@@ -109,16 +115,31 @@ def batches(args, torch, count):
     return out
 
 
-def sgemm_gflops(torch, n=1024, reps=8):
-    """PyTorch's fp32 matrix multiply rate at the current threads (best of three)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(reps):
+def sgemm_gflops(torch, n=1024, reps=2, trials=10):
+    """The fp32 n x n x n matrix multiply rate of oneDNN inside PyTorch (an inner product on
+    mkldnn tensors: the library PyTorch's convolutions run on and train_step_bench's dnnl_sgemm)
+    at the current threads; torch.mm where PyTorch has no oneDNN. The best of `trials` short
+    trials, so a machine shared with other work still shows what the cores can do."""
+    if torch.backends.mkldnn.is_available():
+        from torch.utils import mkldnn as mkldnn_utils
+        layer = mkldnn_utils.to_mkldnn(torch.nn.Linear(n, n, bias=False))
+        a = torch.randn(n, n).to_mkldnn()
+
+        def multiply():
+            layer(a)
+    else:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+
+        def multiply():
             torch.mm(a, b)
-        best = min(best, time.perf_counter() - t0)
+    with torch.no_grad():
+        multiply()
+        best = float("inf")
+        for _ in range(trials):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                multiply()
+            best = min(best, time.perf_counter() - t0)
     return 2.0 * n ** 3 * reps / best / 1e9
 
 
@@ -164,14 +185,15 @@ def main(argv=None):
         opt.step()
         return loss
 
-    times = []
+    times, cpu_times = [], []
     for i in range(args.warmup + args.steps):
         x, y = data[i % len(data)]
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         loss = step(x, y)
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         if i >= args.warmup:
             times.append(t)
+            cpu_times.append(c / args.threads)
     if not torch.isfinite(loss):
         print(f"{PROG}: error: the loss is {float(loss)} after {args.warmup + args.steps} steps", file=sys.stderr)
         return 1
@@ -184,9 +206,10 @@ def main(argv=None):
         "channels_last": args.channels_last, "threads": args.threads, "batch": args.batch,
         "steps": args.steps, "warmup": args.warmup, "data": args.data or "random",
         "ms_median": round(1e3 * median, 3), "ms_min": round(1e3 * best, 3),
+        "cpu_ms_per_thread_median": round(1e3 * statistics.median(cpu_times), 3),
         "forward_macs_per_image": macs_per_image, "gflop_per_step": round(gflop, 4),
         "gflops_median": round(gflop / median, 2), "gflops_best": round(gflop / best, 2),
-        "images_per_second": round(args.batch / median, 1), "sgemm_gflops": round(sgemm, 1),
+        "images_per_second": round(args.batch / median, 1), "onednn_sgemm_gflops": round(sgemm, 1),
         "model_over_sgemm": round(gflop / median / sgemm, 3), "final_loss": round(float(loss), 4),
         "cpu": cpu, "avx512_bf16": "avx512_bf16" in flags, "load_average_1min": round(os.getloadavg()[0], 2),
     }
@@ -194,7 +217,8 @@ def main(argv=None):
     print(f"{PROG}: {args.model} {args.dtype}{' channels-last' if args.channels_last else ''}, "
           f"{args.threads} threads, batch {args.batch}: {1e3 * median:.1f} ms a step (median of {args.steps}, "
           f"min {1e3 * best:.1f}), {gflop:.2f} GFLOP a step, {gflop / median:.1f} GFLOP/s "
-          f"({gflop / median / sgemm:.2f} of PyTorch's sgemm {sgemm:.1f}), {args.batch / median:.0f} images/s; "
+          f"({gflop / median / sgemm:.2f} of oneDNN's sgemm {sgemm:.1f}), {args.batch / median:.0f} images/s, "
+          f"cpu {1e3 * statistics.median(cpu_times):.1f} ms a step per thread; "
           f"{cpu}, load average {os.getloadavg()[0]:.2f}")
     if bf16 and "avx512_bf16" not in flags:
         print(f"{PROG}: note: this CPU has no avx512_bf16: bf16 is emulated and slower than fp32 here",
