@@ -42,17 +42,21 @@ ARGS=(--model resnet20 --data-dir "$DATA" --init-weights "$INIT" --no-shuffle --
 # resnet20_case STEPS NP: cifar_mpi on NP ranks x 128/NP for STEPS steps, then compared with
 # PyTorch's STEPS steps on NP simulated DDP ranks.
 resnet20_case() {
-  local steps=$1 np=$2 name="s$1_np$2" verdict
+  local steps=$1 np=$2 name="s$1_np$2" verdict rc
   local what="np $np x $((GLOBAL_BATCH / np)), $steps step(s)"
-  if ! train_case "$name" "$np" -- --max-steps "$steps" --batch-size $((GLOBAL_BATCH / np)); then
-    fail "$what: cifar_mpi exit code $?" "$(tail -n 3 "$TMP/$name.err")"
+  train_case "$name" "$np" -- --max-steps "$steps" --batch-size $((GLOBAL_BATCH / np))
+  rc=$?
+  if ((rc)); then
+    fail "$what: cifar_mpi exit code $rc" "$(tail -n 3 "$TMP/$name.err")"
     return
   fi
   if verdict=$("$PY" "$SRC/tests/cli/resnet20_vs_torch.py" compare "$DATA" "$INIT" "$TMP/$name.w.h5" "$steps" \
     "$GLOBAL_BATCH" "$np" 2>&1); then
     pass "$what: $verdict"
   else
-    fail "$what: against PyTorch" "$verdict"
+    local lines
+    mapfile -t lines <<<"$verdict"
+    fail "$what: against PyTorch" "${lines[@]}"
   fi
 }
 
