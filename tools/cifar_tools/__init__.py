@@ -13,6 +13,8 @@ that for you). Every HDF5 file is opened by h5files; the modules:
     score_weights    scores a weights file with PyTorch; reference_cnn is the network it rebuilds
     make_lr_fixture  writes the learning-rate and SGD fixtures of the C++ tests from PyTorch
     make_simplecnn_fixture  writes the C++ tests' PyTorch fixture of two training steps
+    reference_resnet20  ResNet-20 in PyTorch (names, shapes, initial weights as a weights file)
+    torch_step_peer  PyTorch's training step of either model, timed (the speed comparison's peer)
     ctest_skips      which tests a ctest run skipped, and whether that was allowed
 
 Debian's python3 (/usr/bin/python3) has what they import: python3-h5py, -numpy, -matplotlib, and
