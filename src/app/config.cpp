@@ -268,13 +268,20 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   t.push_back(value_option("data-dir", &Config::data_dir, {"DIR", ""},
                            "folder holding data_batch_{1..5}.bin and test_batch.bin", kRecorded));
   // The model decides the tensors a checkpoint holds: one of another model is not resumed (identity).
+  // Its help lists the model catalog: a model added there is documented here by itself.
   std::vector<std::string> models;
-  for (const ModelSpec* m : all_models()) models.push_back(m->name);
-  ConfigOption model = value_option("model", &Config::model, {"", ""},
-                                    "the network: simplecnn (the reference CNN, 0.3 M parameters in 8 tensors) | "
-                                    "resnet20 (He et al.'s CIFAR ResNet-20 with BatchNorm, 0.27 M parameters in 59 "
-                                    "tensors, 11x the compute per gradient byte)",
-                                    kAll | kIdentity, CLI::IsMember(models));
+  static const std::string model_help = [&models] {
+    std::string help = "the network:";
+    for (const ModelSpec* m : all_models()) {
+      help += std::string(models.empty() ? " " : " | ") + m->name + " (" + m->description + ")";
+      models.push_back(m->name);
+    }
+    return help;
+  }();
+  if (models.empty())
+    for (const ModelSpec* m : all_models()) models.push_back(m->name);
+  ConfigOption model = value_option("model", &Config::model, {"", ""}, model_help.c_str(), kAll | kIdentity,
+                                    CLI::IsMember(models));
   model.placeholder = model_names();
   // Checkpoints have always recorded config.model, as "SimpleCNN" before there was a choice.
   model.identity = [](const Config& c, const RunShape&) { return c.model == "simplecnn" ? "SimpleCNN" : c.model; };

@@ -143,8 +143,8 @@ void build(const LayerContext& ctx, dnnl::memory& input, LayerList& layers) {
 
 const ModelSpec& resnet20_model() {
   static const ModelSpec spec{"resnet20",
-                              "He et al.'s CIFAR ResNet-20 (option-A shortcuts, BatchNorm): 0.27 M parameters in 59 "
-                              "tensors, 40.8 M multiply-adds an image",
+                              "He et al.'s CIFAR ResNet-20 with BatchNorm; 0.27 M parameters in 59 tensors, 242 "
+                              "MFLOP a training image",
                               register_tensors, initialize, build, kConvs};
   return spec;
 }

@@ -633,32 +633,46 @@ def strategy_name(r):
     return s + " flat" if s == "ring" and text(r.attrs.get("config.ring_layout", "hosts")) == "flat" else s
 
 
+def model_name(r):
+    """--model of the run (files of builds before the option trained the reference CNN)"""
+    return text(r.attrs.get("config.model", "simplecnn")) or "simplecnn"
+
+
 def variant_label(r):
     topo = f"{meta(r, 'hosts')}x{meta(r, 'ranks_per_host')}" if "meta.hosts" in r.attrs else f"N={r.n}"
     wire = text(r.attrs.get("wire_dtype", "fp32"))
     batch = int(r.attrs["batch_per_rank"])
-    return (f"{topo} {meta(r, 'link_rate', '')}\n{strategy_name(r)} {int(r.attrs['buckets'])}b"
+    return (("" if model_name(r) == "simplecnn" else model_name(r) + " ")
+            + f"{topo} {meta(r, 'link_rate', '')}\n{strategy_name(r)} {int(r.attrs['buckets'])}b"
             + ("" if batch == 128 else f" B{batch}") + "\n"
             f"overlap {'on' if int(r.attrs.get('overlap', 0)) else 'off'}" + ("" if wire == "fp32" else f"\n{wire}")
             + (f"\nranks {meta(r, 'rank_order')}" if "meta.rank_order" in r.attrs else ""))
 
 
 def variant_key(r):
-    return (r.n, meta(r, "link_rate", ""), meta(r, "hosts", ""), strategy_name(r), int(r.attrs["buckets"]),
+    return (model_name(r), r.n, meta(r, "link_rate", ""), meta(r, "hosts", ""), strategy_name(r), int(r.attrs["buckets"]),
             int(r.attrs.get("overlap", 0)), text(r.attrs.get("wire_dtype", "fp32")), meta(r, "rank_order", ""),
             int(r.attrs["batch_per_rank"]))
 
 
+def run_name(r, runs):
+    """the file's name, with its folder's when another run of the table has the same name"""
+    base = os.path.basename(r.path)
+    if sum(os.path.basename(o.path) == base for o in runs) > 1:
+        return os.path.join(os.path.basename(os.path.dirname(os.path.abspath(r.path))), base)
+    return base
+
+
 def write_compare_md(runs, out):
     tta = has_target(runs)
-    lines = ["| run | N | hosts x ranks | link | strategy | buckets | overlap | wire | batch/rank | steps | step (ms) | T_comp (ms) "
+    lines = ["| run | model | N | hosts x ranks | link | strategy | buckets | overlap | wire | batch/rank | steps | step (ms) | T_comp (ms) "
              "| T_comm (ms) | exposed T_wait (ms) | without overlap (ms) | hidden | T_comp inflation | training time (s) |"
              + (" time to target (s) |" if tta else ""),
-             "|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if tta else "")]
+             "|---|---|---:|---|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if tta else "")]
     for r in runs:
         comm = r.per_step_mean("t_comm")
         lines.append(
-            f"| `{os.path.basename(r.path)}` | {r.n} | {meta(r, 'hosts', '1')} x {meta(r, 'ranks_per_host', r.n)} "
+            f"| `{run_name(r, runs)}` | {model_name(r)} | {r.n} | {meta(r, 'hosts', '1')} x {meta(r, 'ranks_per_host', r.n)} "
             f"| {meta(r, 'link_rate', 'shared memory')} | {strategy_name(r)} | {int(r.attrs['buckets'])} "
             f"| {'on' if int(r.attrs.get('overlap', 0)) else 'off'} | {text(r.attrs.get('wire_dtype', 'fp32'))} "
             f"| {int(r.attrs['batch_per_rank'])} | {int(r.summary['steps'])} | {1e3 * r.s('avg_iteration_time'):.1f} | {1e3 * r.per_step_mean('t_comp'):.1f} "
