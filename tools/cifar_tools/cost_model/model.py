@@ -79,6 +79,13 @@ def plan_buckets(tensors, bucket_mb, per_tensor):
     return buckets
 
 
+def layer_of(tensor, layers):
+    """The layer a tensor belongs to: the longest layer name that prefixes it ("fc1" of
+    "fc1.weight"; a residual block "layer2.0" of "layer2.0.bn1.bias"), else its first component."""
+    owners = [name for name in layers if tensor.startswith(name + ".")]
+    return max(owners, key=len) if owners else tensor.split(".")[0]
+
+
 def read_model(f):
     """Model of a metrics file (h5files.MetricsFile), or None if it has no model/ group (files of
     older builds)."""
@@ -98,7 +105,7 @@ def read_model(f):
     if not np.all(np.isfinite(bwd)) or not np.all(np.isfinite(fwd)):
         raise InputError(f"metrics file {path}: model/layer_forward or layer_backward is NaN "
                          f"(no full-batch step recorded)")
-    tensors = [(n, c, n.split(".")[0]) for n, c in zip(names, floats)]
+    tensors = [(n, c, layer_of(n, layers)) for n, c in zip(names, floats)]
     lt = LayerTimes(list(zip(layers, map(float, fwd), map(float, bwd))), f"metrics file {path}")
     end_of = {o + c: t[2] for o, c, t in zip(offsets, floats, tensors)}  # tensor end -> its layer
     buckets = []
@@ -113,7 +120,7 @@ def read_layer_times_text(path):
     """LayerTimes from the output of build/train_step_bench --per-layer (its lines are in forward
     order): '<layer> forward X ms backward Y ms'."""
     out = []
-    pat = re.compile(r"^\s*(\w+)\s+forward\s+([0-9.]+)\s*ms\s+backward\s+([0-9.]+)\s*ms")
+    pat = re.compile(r"^\s*([\w.]+)\s+forward\s+([0-9.]+)\s*ms\s+backward\s+([0-9.]+)\s*ms")
     with open(path, errors="replace") as f:
         for line in f:
             m = pat.match(line)
