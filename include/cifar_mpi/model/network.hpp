@@ -34,6 +34,8 @@ class Network {
   // Throws ConvUnsupported (layers/conv2d.hpp) if oneDNN lacks an asked algorithm for a layer.
   Network(const ModelSpec& model, const dnnl::engine& eng, ParamArena& arena, size_t batch,
           const NetworkOptions& options = {});
+  Network(const Network&) = delete;  // its layers' pause refers to it: it stays where it was built
+  Network& operator=(const Network&) = delete;
   const ModelSpec& model() const { return model_; }
   const NetworkOptions& options() const { return options_; }
 
