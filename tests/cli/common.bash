@@ -11,11 +11,11 @@ python_with() {
   done
 }
 
-# against_torch_setup NAME: what the scripts that compare cifar_mpi with PyTorch's own steps
+# against_torch_setup NAME [INIT_SCRIPT]: what the scripts that compare cifar_mpi with PyTorch's own steps
 # (tests/cli/torch_steps.py) share. Skips (exit 77) without a python3 with torch, h5py and numpy;
 # sets PY, TMP (a fresh folder, now the current one, removed on exit: nothing lands in the source
 # tree), DATA (a fake CIFAR-10 set, 6 files x 128 random records) and INIT (PyTorch's initial
-# weights, seed 3), STEPS (5) and ARGS (what makes a run comparable with torch_steps.py's: its data
+# weights, seed 3, written by INIT_SCRIPT's init: default torch_steps.py), STEPS (5) and ARGS (what makes a run comparable with torch_steps.py's: its data
 # in file order, its initial weights, batch 32, no evaluation; a script appends its own options);
 # one thread; mpirun allowed as root. Needs SRC.
 against_torch_setup() {
@@ -29,7 +29,7 @@ against_torch_setup() {
   DATA="$TMP/data"
   INIT="$TMP/init.h5"
   "$PY" "$SRC/tests/cli/make_fake_cifar.py" "$DATA" 128 5 || { echo "FAIL: making the fake data set"; exit 1; }
-  "$PY" "$SRC/tests/cli/torch_steps.py" init "$DATA" 3 "$INIT" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
+  "$PY" "$SRC/tests/cli/${2:-torch_steps.py}" init "$DATA" 3 "$INIT" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
   STEPS=5
   ARGS=(--data-dir "$DATA" --no-shuffle --max-steps "$STEPS" --batch-size 32 --no-eval --log-every 1
         --init-weights "$INIT")

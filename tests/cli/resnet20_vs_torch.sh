@@ -21,20 +21,10 @@ SRC=$(realpath "$SRC")
 [[ -x $BIN ]] || { echo "FAIL: $BIN is not an executable"; exit 1; }
 
 source "$SRC/tests/cli/common.bash"
-PY=$(python_with torch h5py numpy)
-[[ -n $PY ]] || { echo "SKIP: no python3 with torch, h5py and numpy"; exit 77; }
 "$BIN" --help 2>&1 | grep -q -- "--model" || { echo "SKIP: this cifar_mpi has no --model"; exit 77; }
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/cifar_resnet20_vs_torch.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-cd "$TMP" || exit 1
-export OMP_NUM_THREADS=1
-[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-
-DATA="$TMP/data"
-INIT="$TMP/init.h5"
-# 5 files x 128 random records: 3 steps of 128 read the first three files in order
-"$PY" "$SRC/tests/cli/make_fake_cifar.py" "$DATA" 128 5 || { echo "FAIL: making the fake data set"; exit 1; }
-"$PY" "$SRC/tests/cli/resnet20_vs_torch.py" init "$DATA" 3 "$INIT" || { echo "FAIL: PyTorch's initial weights"; exit 1; }
+# PyTorch, the temporary folder, 5 files x 128 random records (3 steps of 128 read the first three
+# files in order), ResNet-20's initial weights from seed 3 in $INIT
+against_torch_setup resnet20_vs_torch resnet20_vs_torch.py
 GLOBAL_BATCH=128
 ARGS=(--model resnet20 --data-dir "$DATA" --init-weights "$INIT" --no-shuffle --augment none --lr 0.01
       --momentum 0.9 --threads 1 --no-eval --log-every 1)
