@@ -109,6 +109,15 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
   const size_t b = indices.size();
   const std::span<float> grads(run.arena.grads());
   size_t added = 0;  // grads[0, added) hold the batch's sum
+  // What the last pass's hooks work on, reached through one pointer: a std::function keeps a
+  // lambda of one pointer in place, while one of several references would be allocated each step.
+  struct LastPass {
+    TrainingRun& run;
+    GradientScan& scan;
+    std::span<float> grads;
+    size_t& added;
+    bool alone;
+  };
   for (size_t first = 0; first < b; first += run.pass) {
     const size_t n = std::min(run.pass, b - first);
     const bool last = first + n == b, alone = first == 0 && last;
@@ -118,15 +127,16 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
                           net.input(), run.labels.data() + first);
     out.t_data += now_seconds() - t0;
     if (first == 0) out.first_gathered = now_seconds();
+    LastPass ctx{run, scan, grads, added, alone};
     GradsReadyHook hook;
     BackwardPollHook poll;
-    if (last) poll = [&] { run.reducer.poll(); };
+    if (last) poll = [r = &run] { r->reducer.poll(); };
     if (last)
-      hook = [&, alone](size_t ready) {
-        if (!alone)
-          for (; added < ready; ++added) grads[added] += run.grad_accum[added];
-        if (ready > scan.scanned) scan.upto(ready);
-        hand_over(run, ready);
+      hook = [c = &ctx](size_t ready) {
+        if (!c->alone)
+          for (; c->added < ready; ++c->added) c->grads[c->added] += c->run.grad_accum[c->added];
+        if (ready > c->scan.scanned) c->scan.upto(ready);
+        hand_over(c->run, ready);
       };
     const LossResult r = net.forward_backward(run.stream, run.labels.data() + first, b, hook, poll);
     out.loss += alone ? r.loss : r.loss * static_cast<double>(n) / static_cast<double>(b);
