@@ -192,6 +192,18 @@ void StallWatch::report_and_exit(const std::string& line) {
   std::lock_guard lock(report_mutex_);  // one line per process, whoever sees the stall first
   std::fprintf(stderr, "cifar_mpi: error (rank %d): %s\n", rank_, line.c_str());
   std::fflush(nullptr);
+  if (pinging()) {
+    // This rank leaves: the others, which may still be judging the same stall until mpirun ends
+    // them (a second or more), must not take its silence for the stall.
+    std::vector<MPI_Request> bye(peers_.size(), MPI_REQUEST_NULL);
+    for (size_t i = 0; i < peers_.size(); ++i)
+      MPI_Isend(&bye_out_, 1, MPI_INT, peers_[i], kPongTag, ping_comm_, &bye[i]);
+    const double until = now_seconds() + 0.05;
+    int all = 0;
+    while (MPI_Testall(static_cast<int>(bye.size()), bye.data(), &all, MPI_STATUSES_IGNORE) == MPI_SUCCESS && !all &&
+           now_seconds() < until) {
+    }
+  }
   std::_Exit(kExitStalled);
 }
 
