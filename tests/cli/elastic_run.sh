@@ -6,7 +6,9 @@
 #  2. its metrics file has each of the 60 steps once, with the uninterrupted run's losses (the
 #     replayed steps replaced the lost ones), and a recoveries group of 2 entries naming the cause;
 #  3. no process and no temporary file is left behind;
-#  4. a bad input (exit 1, no rank lost) is not retried; --max-restarts 0 gives up after a kill.
+#  4. a bad input (exit 1, no rank lost) is not retried; --max-restarts 0 gives up after a kill;
+#  5. a restart from a checkpoint of the run's last step (a rank lost in the final evaluation)
+#     evaluates again: the run ends with its final test accuracy, the uninterrupted run's.
 # usage: elastic_run.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
@@ -81,4 +83,16 @@ kill_rank_at m0.m.h5.recovery/attempt0.log "epoch 1 step    2/"
 wait $launcher; rc=$?
 [[ $rc -eq 1 ]] && grep -q "max-restarts 0 used up" m0.err && pass "--max-restarts 0: exit 1 after the kill" ||
   fail "--max-restarts 0: exit $rc" "$(tail -n 2 m0.err)"
+
+# 5. Resumed at the last step: the run's end (evaluation) is done again. The periodic checkpoint of
+# step 6 is the last step's, written before the final evaluation, where a loss would restart from it.
+end_args=(--data-dir "$tmp/data" --batch-size 32 --epochs 100 --eval --max-steps 6 --threads 1 --checkpoint e.h5)
+# shellcheck disable=SC2086
+mpirun -np 2 $mpi_flags "$bin" "${end_args[@]}" --checkpoint-every 3 --metrics e1.m.h5 >e1.log 2>&1
+# shellcheck disable=SC2086
+mpirun -np 2 $mpi_flags "$bin" "${end_args[@]}" --resume e.h5 --metrics e2.m.h5 >e2.log 2>&1
+acc1=$(grep -o "final test accuracy *[0-9.]*%" e1.log) acc2=$(grep -o "final test accuracy *[0-9.]*%" e2.log)
+[[ -n $acc1 && $acc1 == "$acc2" ]] && grep -q "at epoch 1 step 6 (global step 6)" e2.log &&
+  pass "resumed at its last step, the run evaluates again: $acc2" ||
+  fail "resume at the last step: '$acc1' then '$acc2'" "$(grep -E 'resuming|accuracy' e2.log)"
 ((failures == 0))
