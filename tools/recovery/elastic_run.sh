@@ -155,7 +155,7 @@ classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank w
   echo "error - -"
 }
 
-attempt=0 restarts=0 resume_step=0 ranks=$np
+attempt=0 restarts=0 resume_step=0 ranks=$np from_scratch=0
 while :; do
   # Fewer ranks: the global batch is kept (the elastic resume); from then on in every attempt.
   if ((ranks != np)) && [[ -z $global_batch ]]; then
@@ -170,12 +170,17 @@ while :; do
     # The run's own --resume (cifar_mpi checks it); its step for the recovery records.
     [[ -n $first_resume ]] && resume=$first_resume &&
       resume_step=$(cifar_tools recoveries --check-checkpoint "$resume" 2>/dev/null || echo 0)
-  elif resume_step=$(valid_checkpoint); then
-    resume=$checkpoint
+  elif ((!from_scratch)) && [[ -f $checkpoint ]]; then
+    # cifar_mpi checks every tensor's checksum and values as it loads the checkpoint, so the
+    # launcher's own check (a Python start: 0.3-1 s of every recovery) runs only when that load
+    # fails (below); the step resumed at comes from the attempt's log.
+    rm -f "$checkpoint".tmp.* 2>/dev/null  # a writer killed mid-write
+    resume=$checkpoint resume_step=""
   else
     resume_step=0
     log "no valid checkpoint $checkpoint: starting over from step 0"
   fi
+  from_scratch=0
   [[ -n $resume ]] && run_args+=(--resume "$resume")
   attempt_metrics=$workdir/attempt$attempt.h5
   run_args+=(--metrics "$attempt_metrics" --force)
@@ -195,7 +200,7 @@ while :; do
     cmd=(mpirun -np "$ranks" --mca odls_base_sigkill_timeout 0 ${host_arg+"${host_arg[@]}"} $mpirun_args "$BIN"
          "${run_args[@]}")
   fi
-  log "attempt $attempt on $ranks rank(s)${resume:+ from $resume (global step $resume_step)}"
+  log "attempt $attempt on $ranks rank(s)${resume:+ from $resume${resume_step:+ (global step $resume_step)}}"
   start=$(date +%s.%N)
   # The job in its own process group, so that nothing of it is left behind (the group is killed
   # once mpirun has returned: a rank stopped by SIGSTOP too). Its output goes to the attempt's log
@@ -222,6 +227,15 @@ while :; do
   read -r cause rank host <<<"$(classify "$rc" "$alog")"
   ((rc == 0)) && cause=done
   ((rc == 75)) && cause=signal
+  if [[ -z $resume_step ]]; then  # resumed from the launcher's checkpoint: where, as cifar_mpi said
+    resume_step=$(sed -n 's/.*resuming .* (global step \([0-9]*\)).*/\1/p' "$alog" | head -n 1)
+    if [[ -z $resume_step && $cause == error ]] && ! valid_checkpoint >/dev/null; then
+      # The checkpoint itself was refused (damaged): the run starts over instead of giving up.
+      log "attempt $attempt could not resume: $checkpoint is not valid (see $workdir/check.log); starting over from step 0"
+      cause=bad-checkpoint from_scratch=1
+    fi
+    resume_step=${resume_step:-0}
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$attempt" "$ranks" "$hosts" "$rc" "$cause" "$rank" "$host" \
     "$resume_step" "$start" "$end" "$alog" "$attempt_metrics" >>"$table"
   case $cause in
