@@ -146,6 +146,19 @@ classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank w
     echo "killed(SIG$(kill -l "${13}" 2>/dev/null || echo "${13}")) $3 $9"
     return
   fi
+  # srun names the first task lost so: "srun: error: HOST: task 1: Killed" (the others follow it).
+  line=$(grep -m 1 -oE "srun: error: [^:]+: task [0-9]+: (Killed|Terminated|Segmentation fault|Aborted|Bus error)" "$f" || true)
+  if [[ -n $line ]]; then
+    local host=${line#srun: error: } sig
+    host=${host%%:*}
+    case ${line##*: } in
+      Killed) sig=SIGKILL ;; Terminated) sig=SIGTERM ;; "Segmentation fault") sig=SIGSEGV ;;
+      Aborted) sig=SIGABRT ;; *) sig=SIGBUS ;;
+    esac
+    line=${line#*: task }
+    echo "killed($sig) ${line%%:*} $host"
+    return
+  fi
   if grep -qiE "lost communication|daemon.*(died|failed|lost)|unable to reach|node failure|NODE_FAIL|connection (reset|refused)|Connection timed out" "$f" ||
      ((rc > 128)); then
     line=$(grep -m 1 -oE "Remote daemon: .* on node [^ ]+" "$f" || true)  # mpirun names the host
