@@ -135,8 +135,15 @@ valid_checkpoint() {
 # Why an attempt ended: cause, rank, host from its log (mpirun's and the program's lines).
 classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank was lost)
   local rc=$1 f=$2 line
-  if ((rc == 76)) || grep -qE "cifar_mpi: error \(rank [0-9]+\): stall:" "$f"; then
-    line=$(grep -m 1 -o "rank [0-9]* ([^)]*)" <(grep -E "cifar_mpi: error \(rank [0-9]+\): stall:" "$f") || true)
+  local srun_lost="srun: error: [^:]+: task [0-9]+: (Killed|Terminated|Segmentation fault|Aborted|Bus error)"
+  local stall="cifar_mpi: error \(rank [0-9]+\): stall:"
+  # Under srun a killed task comes first, and the others may then report it as stalled.
+  local first_lost first_stall
+  first_lost=$(grep -m 1 -nE "$srun_lost" "$f" | cut -d: -f1) first_stall=$(grep -m 1 -nE "$stall" "$f" | cut -d: -f1)
+  if [[ -n $first_lost ]] && ((first_lost < ${first_stall:-999999999})); then
+    :  # below: killed
+  elif ((rc == 76)) || [[ -n $first_stall ]]; then
+    line=$(grep -m 1 -o "rank [0-9]* ([^)]*)" <(grep -E "$stall" "$f") || true)
     [[ -n $line ]] && set -- $line && echo "stalled ${2} ${3//[()]/}" && return
     echo "stalled - -"; return
   fi
@@ -147,7 +154,7 @@ classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank w
     return
   fi
   # srun names the first task lost so: "srun: error: HOST: task 1: Killed" (the others follow it).
-  line=$(grep -m 1 -oE "srun: error: [^:]+: task [0-9]+: (Killed|Terminated|Segmentation fault|Aborted|Bus error)" "$f" || true)
+  line=$(grep -m 1 -oE "$srun_lost" "$f" || true)
   if [[ -n $line ]]; then
     local host=${line#srun: error: } sig
     host=${host%%:*}
