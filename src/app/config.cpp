@@ -492,7 +492,10 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   t.push_back(meta_option(kAgreed));
   t.push_back(value_option("stall-timeout", &Config::stall_timeout, {"S", "s"},
                            "how long a rank may wait for another at a collective before the job ends with exit 76, "
-                           "naming the missing ranks (0: wait forever)",
+                           "naming the missing ranks, once one of them does not answer pings (stopped or lost); "
+                           "ranks that answer are slow, not stopped, and are waited for up to 10x as long (at "
+                           "least 60 s). 2-3 s suits a recovering launcher. Without MPI_THREAD_MULTIPLE, a hard "
+                           "limit on every wait (0: wait forever)",
                            kAll, finite_in(0, 1e7, false, "in [0, 1e7]")));
 }
 

@@ -56,7 +56,8 @@ bool record_epoch(TrainingRun& run, RunResult& result, EpochTally& tally, int ep
   er.images = tally.images * static_cast<size_t>(run.world);  // the sampler pads: every rank takes b
   double loss_mean = tally.loss_sum / static_cast<double>(std::max<size_t>(1, tally.steps));
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &loss_mean, 1, MPI_DOUBLE, MPI_SUM, run.comm));
-  er.train_loss = loss_mean / run.world;
+  // An epoch's end with no step of its own (a run resumed at its last step) has no training loss.
+  er.train_loss = tally.steps ? loss_mean / run.world : std::numeric_limits<double>::quiet_NaN();
   const bool evaluated = run.cfg.eval && !stopped;  // not: --eval false, or a run stopped by a signal
   bool reached = false;
   if (evaluated) {

@@ -61,6 +61,14 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     Phase p(&watch, "the epoch's end (evaluation, metrics)");
     reached |= record_epoch(run, result, tally, epoch, stopped, global_step);
   }
+  if (global_step == run.start.global_step && global_step > 0 && global_step >= run.planned_steps && !stopped &&
+      !reached) {
+    // Resumed at the run's last step (a restart after a failure in the final evaluation, or after
+    // the last checkpoint): the run's end is done again, so that it reports its final accuracy.
+    EpochTally tally{now_seconds()};
+    Phase p(&watch, "the epoch's end (evaluation, metrics)");
+    record_epoch(run, result, tally, static_cast<int>((global_step - 1) / run.steps_per_epoch), false, global_step);
+  }
   result.target = summarize_target(run.evals, cfg.target_accuracy);
   if (run.root && cfg.target_accuracy > 0 && !result.target.reached && !stopped)
     spdlog::warn("target {:.2f}% test accuracy not reached in {} step(s); the run ended normally",

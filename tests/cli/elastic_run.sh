@@ -6,7 +6,11 @@
 #  2. its metrics file has each of the 60 steps once, with the uninterrupted run's losses (the
 #     replayed steps replaced the lost ones), and a recoveries group of 2 entries naming the cause;
 #  3. no process and no temporary file is left behind;
-#  4. a bad input (exit 1, no rank lost) is not retried; --max-restarts 0 gives up after a kill.
+#  4. a bad input (exit 1, no rank lost) is not retried; --max-restarts 0 gives up after a kill;
+#  5. a restart from a checkpoint of the run's last step (a rank lost in the final evaluation)
+#     evaluates again: the run ends with its final test accuracy, the uninterrupted run's;
+#  6. a restart whose checkpoint is damaged (cifar_mpi refuses it on load) starts over from step 0
+#     instead of giving up, and finishes.
 # usage: elastic_run.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
@@ -81,4 +85,37 @@ kill_rank_at m0.m.h5.recovery/attempt0.log "epoch 1 step    2/"
 wait $launcher; rc=$?
 [[ $rc -eq 1 ]] && grep -q "max-restarts 0 used up" m0.err && pass "--max-restarts 0: exit 1 after the kill" ||
   fail "--max-restarts 0: exit $rc" "$(tail -n 2 m0.err)"
+
+# 5. Resumed at the last step: the run's end (evaluation) is done again. The periodic checkpoint of
+# step 6 is the last step's, written before the final evaluation, where a loss would restart from it.
+end_args=(--data-dir "$tmp/data" --batch-size 32 --epochs 100 --eval --max-steps 6 --threads 1 --checkpoint e.h5)
+# shellcheck disable=SC2086
+mpirun -np 2 $mpi_flags "$bin" "${end_args[@]}" --checkpoint-every 3 --metrics e1.m.h5 >e1.log 2>&1
+# shellcheck disable=SC2086
+mpirun -np 2 $mpi_flags "$bin" "${end_args[@]}" --resume e.h5 --metrics e2.m.h5 >e2.log 2>&1
+acc1=$(grep -o "final test accuracy *[0-9.]*%" e1.log) acc2=$(grep -o "final test accuracy *[0-9.]*%" e2.log)
+[[ -n $acc1 && $acc1 == "$acc2" ]] && grep -q "at epoch 1 step 6 (global step 6)" e2.log &&
+  pass "resumed at its last step, the run evaluates again: $acc2" ||
+  fail "resume at the last step: '$acc1' then '$acc2'" "$(grep -E 'resuming|accuracy' e2.log)"
+
+# 6. A damaged checkpoint at the restart: one byte of a tensor flipped in a valid checkpoint put where
+# the launcher's run writes its own (every 1000 steps: not before the kill at step 2).
+# shellcheck disable=SC2086
+mpirun -np 2 $mpi_flags "$bin" "${base[@]}" --max-steps 4 --checkpoint d.h5 --metrics "" >d.log 2>&1
+"$py" - d.h5 <<'PY' || fail "could not damage the checkpoint"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    offset = f["weights/fc1.weight"].id.get_chunk_info(0).byte_offset + 100
+with open(sys.argv[1], "r+b") as f:
+    f.seek(offset); b = f.read(1); f.seek(offset); f.write(bytes([b[0] ^ 0x40]))
+PY
+"$src/tools/elastic_run.sh" --np 2 --max-restarts 3 --mpirun-args "$mpi_flags" -- "${base[@]}" --max-steps 12 \
+  --checkpoint d.h5 --checkpoint-every 1000 --metrics d.m.h5 >d.out 2>d.err &
+launcher=$!
+kill_rank_at d.m.h5.recovery/attempt0.log "epoch 1 step    2/"
+wait $launcher; rc=$?
+[[ $rc -eq 0 ]] && grep -q "is not valid .* starting over from step 0" d.err && grep -q "Fletcher-32" d.m.h5.recovery/attempt1.log &&
+  [[ -f d.m.h5.recovery/attempt2.log ]] && ! grep -q "resuming" d.m.h5.recovery/attempt2.log &&
+  pass "a damaged checkpoint at a restart: refused, the run starts over from step 0 and finishes" ||
+  fail "damaged checkpoint at a restart: exit $rc" "$(grep elastic_run d.err | tail -n 4)"
 ((failures == 0))

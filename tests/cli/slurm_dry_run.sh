@@ -45,7 +45,8 @@ absent() {  # description, command output, substring that must not be there
   if [[ "$2" != *"$3"* ]]; then echo "PASS $1"; else echo "FAIL $1: '$3' in: $2"; fail=1; fi
 }
 absent "train: --global-batch replaces --batch-size (cifar_mpi takes one)" "$out" "--batch-size"
-check "train: --stall-timeout" "$out" "--stall-timeout 300"
+check "train: --stall-timeout" "$out" "--stall-timeout 30 "
+check "train: --checkpoint-every" "$out" "--checkpoint-every 10s"
 # A --config file's global batch is the run's, at any task count: nothing appended, and the job's
 # --config replaces config/default.toml (cifar_mpi takes one --config).
 tta="$src/config/time_to_accuracy.toml"

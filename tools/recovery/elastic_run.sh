@@ -135,8 +135,15 @@ valid_checkpoint() {
 # Why an attempt ended: cause, rank, host from its log (mpirun's and the program's lines).
 classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank was lost)
   local rc=$1 f=$2 line
-  if ((rc == 76)) || grep -qE "cifar_mpi: error \(rank [0-9]+\): stall:" "$f"; then
-    line=$(grep -m 1 -o "rank [0-9]* ([^)]*)" <(grep -E "cifar_mpi: error \(rank [0-9]+\): stall:" "$f") || true)
+  local srun_lost="srun: error: [^:]+: task [0-9]+: (Killed|Terminated|Segmentation fault|Aborted|Bus error)"
+  local stall="cifar_mpi: error \(rank [0-9]+\): stall:"
+  # Under srun a killed task comes first, and the others may then report it as stalled.
+  local first_lost first_stall
+  first_lost=$(grep -m 1 -nE "$srun_lost" "$f" | cut -d: -f1) first_stall=$(grep -m 1 -nE "$stall" "$f" | cut -d: -f1)
+  if [[ -n $first_lost ]] && ((first_lost < ${first_stall:-999999999})); then
+    :  # below: killed
+  elif ((rc == 76)) || [[ -n $first_stall ]]; then
+    line=$(grep -m 1 -o "rank [0-9]* ([^)]*)" <(grep -E "$stall" "$f") || true)
     [[ -n $line ]] && set -- $line && echo "stalled ${2} ${3//[()]/}" && return
     echo "stalled - -"; return
   fi
@@ -144,6 +151,19 @@ classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank w
   if [[ -n $line ]]; then
     set -- $line
     echo "killed(SIG$(kill -l "${13}" 2>/dev/null || echo "${13}")) $3 $9"
+    return
+  fi
+  # srun names the first task lost so: "srun: error: HOST: task 1: Killed" (the others follow it).
+  line=$(grep -m 1 -oE "$srun_lost" "$f" || true)
+  if [[ -n $line ]]; then
+    local host=${line#srun: error: } sig
+    host=${host%%:*}
+    case ${line##*: } in
+      Killed) sig=SIGKILL ;; Terminated) sig=SIGTERM ;; "Segmentation fault") sig=SIGSEGV ;;
+      Aborted) sig=SIGABRT ;; *) sig=SIGBUS ;;
+    esac
+    line=${line#*: task }
+    echo "killed($sig) ${line%%:*} $host"
     return
   fi
   if grep -qiE "lost communication|daemon.*(died|failed|lost)|unable to reach|node failure|NODE_FAIL|connection (reset|refused)|Connection timed out" "$f" ||
@@ -155,7 +175,7 @@ classify() {  # classify RC LOG -> "cause rank host" ("error - -" when no rank w
   echo "error - -"
 }
 
-attempt=0 restarts=0 resume_step=0 ranks=$np
+attempt=0 restarts=0 resume_step=0 ranks=$np from_scratch=0
 while :; do
   # Fewer ranks: the global batch is kept (the elastic resume); from then on in every attempt.
   if ((ranks != np)) && [[ -z $global_batch ]]; then
@@ -170,12 +190,17 @@ while :; do
     # The run's own --resume (cifar_mpi checks it); its step for the recovery records.
     [[ -n $first_resume ]] && resume=$first_resume &&
       resume_step=$(cifar_tools recoveries --check-checkpoint "$resume" 2>/dev/null || echo 0)
-  elif resume_step=$(valid_checkpoint); then
-    resume=$checkpoint
+  elif ((!from_scratch)) && [[ -f $checkpoint ]]; then
+    # cifar_mpi checks every tensor's checksum and values as it loads the checkpoint, so the
+    # launcher's own check (a Python start: 0.3-1 s of every recovery) runs only when that load
+    # fails (below); the step resumed at comes from the attempt's log.
+    rm -f "$checkpoint".tmp.* 2>/dev/null  # a writer killed mid-write
+    resume=$checkpoint resume_step=""
   else
     resume_step=0
     log "no valid checkpoint $checkpoint: starting over from step 0"
   fi
+  from_scratch=0
   [[ -n $resume ]] && run_args+=(--resume "$resume")
   attempt_metrics=$workdir/attempt$attempt.h5
   run_args+=(--metrics "$attempt_metrics" --force)
@@ -195,7 +220,7 @@ while :; do
     cmd=(mpirun -np "$ranks" --mca odls_base_sigkill_timeout 0 ${host_arg+"${host_arg[@]}"} $mpirun_args "$BIN"
          "${run_args[@]}")
   fi
-  log "attempt $attempt on $ranks rank(s)${resume:+ from $resume (global step $resume_step)}"
+  log "attempt $attempt on $ranks rank(s)${resume:+ from $resume${resume_step:+ (global step $resume_step)}}"
   start=$(date +%s.%N)
   # The job in its own process group, so that nothing of it is left behind (the group is killed
   # once mpirun has returned: a rank stopped by SIGSTOP too). Its output goes to the attempt's log
@@ -222,6 +247,15 @@ while :; do
   read -r cause rank host <<<"$(classify "$rc" "$alog")"
   ((rc == 0)) && cause=done
   ((rc == 75)) && cause=signal
+  if [[ -z $resume_step ]]; then  # resumed from the launcher's checkpoint: where, as cifar_mpi said
+    resume_step=$(sed -n 's/.*resuming .* (global step \([0-9]*\)).*/\1/p' "$alog" | head -n 1)
+    if [[ -z $resume_step && $cause == error ]] && ! valid_checkpoint >/dev/null; then
+      # The checkpoint itself was refused (damaged): the run starts over instead of giving up.
+      log "attempt $attempt could not resume: $checkpoint is not valid (see $workdir/check.log); starting over from step 0"
+      cause=bad-checkpoint from_scratch=1
+    fi
+    resume_step=${resume_step:-0}
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$attempt" "$ranks" "$hosts" "$rc" "$cause" "$rank" "$host" \
     "$resume_step" "$start" "$end" "$alog" "$attempt_metrics" >>"$table"
   case $cause in

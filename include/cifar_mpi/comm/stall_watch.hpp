@@ -15,16 +15,29 @@
 //    that to O(log N) per rank at the price of naming a subtree instead of a rank.
 //  * A watchdog thread for the phases that block inside MPI and cannot poll (MPI_Allreduce of
 //    the mpi strategy and of the per-step agreement, evaluation, barriers): the training thread
-//    marks a phase's entry (name + time) and exit; a phase longer than S is reported in one line
-//    naming the phase and step and the missing ranks, and the process _exits kExitStalled. To
-//    name them, the watchdogs ping each other (when the MPI library provides
-//    MPI_THREAD_MULTIPLE): each answers pings every 100 ms while its rank has waited over 1 s
-//    (no MPI call from the watchdog in a normal step), and a rank whose watchdog does not
-//    answer within 2 s is named (a SIGSTOPped or hung process); else, with 2 ranks, the other.
-//    A process that was itself suspended (its own clock jumped) restarts its waits instead of
-//    blaming the others.
-// Both warn once, at S/4, that they are still waiting. mpirun then ends the other ranks (a
-// SIGSTOPped one too: it sends SIGKILL). S = 0 turns both off (the arrival check still records).
+//    marks a phase's entry (name + time) and exit, and the watchdog reports a phase longer than
+//    S in one line naming the phase, the step and the missing ranks; the process _exits
+//    kExitStalled.
+// "Longer than S" alone cannot tell a stopped rank from a slow phase (the test set's evaluation
+// takes seconds), so S would have to exceed the slowest phase and every stall would cost that
+// long. With MPI_THREAD_MULTIPLE the watchdogs ping each other instead: each answers pings every
+// 100 ms whatever its rank is doing, and once its rank has waited S/4 (at the arrival check or
+// in a phase) it pings every other rank every 250 ms. Past S, a wait ends the job only when
+// some rank's watchdog has not answered for a second or two (the answer window: S/2 within
+// [1, 2] s), i.e. its process is stopped, gone or cut off; while every rank answers, the ranks
+// are slow but alive and the wait goes on, with one more warning, up to 10 S (at least 60 s),
+// past which a phase that every rank answers through (a deadlock, a rank hung in a file system
+// call) ends the job too. So S = 2-3 s is safe and a stopped rank is reported about S after
+// the others began to wait for it. The arrival check still names the ranks whose messages are
+// missing; a phase names the ranks that do not answer. A rank that ends its run normally says
+// so to the others' watchdogs (it no longer answers, and is not waited for).
+// Without MPI_THREAD_MULTIPLE there are no pings: S is a hard deadline for every wait, as it
+// must then exceed the slowest phase (rank 0 warns at start-up); a phase names, with 2 ranks,
+// the other one.
+// A process that was itself suspended (its own clock jumped) restarts its waits instead of
+// blaming the others. Both the check and the watchdog warn once, at S/4, that they are still
+// waiting. mpirun then ends the other ranks (a SIGSTOPped one too: it sends SIGKILL). S = 0
+// turns both off (the arrival check still records).
 #include <mpi.h>
 
 #include <atomic>
@@ -103,13 +116,22 @@ class StallWatch {
   std::string describe_rank(int r) const;
 
  private:
+  // What the pings say about the wait in progress (see above).
+  enum class Verdict { unknown, all_answer, silent };
   void watchdog_loop();
   [[noreturn]] void report_and_exit(const std::string& line);
-  // Watchdog thread, with MPI_THREAD_MULTIPLE: answers other ranks' pings; on a stall, pings every
-  // rank and returns the ones that do not answer within a second or two ("" if all do, or if
-  // the MPI library cannot be called from this thread).
+  // Watchdog thread, with MPI_THREAD_MULTIPLE: answers other ranks' pings, takes in their
+  // answers, sends a round of pings.
   void answer_pings();
-  std::string unanswered_pings();
+  void take_pongs(double now);
+  void send_pings();
+  // Judges the wait that began at start, pinging since ping_since; publishes the verdict (and the
+  // silent ranks' names) for the training thread's arrival check.
+  Verdict judge(double start, double ping_since, double now);
+  // The verdict on the wait that began at start (unknown if the watchdog has not judged it).
+  Verdict verdict_for(double start) const;
+  bool pinging() const { return ping_comm_ != MPI_COMM_NULL; }
+  std::string silent_ranks() const;
 
   MPI_Comm comm_ = MPI_COMM_NULL;  // a duplicate, for the arrival messages only
   int rank_ = 0, world_ = 1;
@@ -126,7 +148,7 @@ class StallWatch {
     size_t step = 0;
     double t0 = 0, last_poll = 0, warn_at = 0, deadline = 0;
     int polls = 0, pending_recv = 0, pending = 0;
-    bool warned = false, waiting = false, done = true;
+    bool warned = false, warned_alive = false, waiting = false, done = true;
     Arrival result;
   } check_;
   std::atomic<size_t> step_{0};
@@ -135,10 +157,20 @@ class StallWatch {
   // Watchdog state.
   std::atomic<const char*> phase_{nullptr};
   std::atomic<double> phase_start_{0};
-  std::atomic<bool> polling_{false};
-  MPI_Comm ping_comm_ = MPI_COMM_NULL;  // with MPI_THREAD_MULTIPLE: the watchdogs' pings
-  MPI_Request ping_recv_ = MPI_REQUEST_NULL, pong_send_ = MPI_REQUEST_NULL;
-  int ping_in_ = 0, pong_out_ = 0;  // the arrival check runs (and keeps its own deadline)
+  std::atomic<double> arrival_start_{0};  // t0 of the arrival check in progress
+  std::atomic<bool> polling_{false};      // the arrival check runs (and keeps its own deadline)
+  // Pings (with MPI_THREAD_MULTIPLE), all on the watchdog thread except the verdict.
+  MPI_Comm ping_comm_ = MPI_COMM_NULL;
+  MPI_Request ping_recv_ = MPI_REQUEST_NULL, pong_recv_ = MPI_REQUEST_NULL;
+  std::vector<MPI_Request> ping_send_, pong_send_;  // by rank: at most one of each in flight
+  int ping_in_ = 0, pong_in_ = 0, ping_out_ = 0, pong_out_ = 0, bye_out_ = -1;
+  std::vector<double> last_pong_;  // by rank: when its watchdog last answered (+inf: it has left)
+  double answer_window_ = 1.0;     // silent for this long: stopped, gone or cut off
+  double alive_limit_ = 60.0;      // a wait that every rank answers through ends here
+  mutable std::mutex silent_mutex_;  // guards the verdict, written by the watchdog, read by the check
+  Verdict verdict_ = Verdict::unknown;
+  double verdict_start_ = -1;  // the start of the wait it judges
+  std::string silent_;         // the ranks that do not answer, for the line
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable cv_;
