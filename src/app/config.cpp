@@ -270,18 +270,13 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   // The model decides the tensors a checkpoint holds: one of another model is not resumed (identity).
   // Its help lists the model catalog: a model added there is documented here by itself.
   std::vector<std::string> models;
-  static const std::string model_help = [&models] {
-    std::string help = "the network:";
-    for (const ModelSpec* m : all_models()) {
-      help += std::string(models.empty() ? " " : " | ") + m->name + " (" + m->description + ")";
-      models.push_back(m->name);
-    }
-    return help;
-  }();
-  if (models.empty())
-    for (const ModelSpec* m : all_models()) models.push_back(m->name);
+  std::string model_help = "the network:";
+  for (const ModelSpec* m : all_models()) {
+    model_help += std::string(models.empty() ? " " : " | ") + m->name + " (" + m->description + ")";
+    models.push_back(m->name);
+  }
   ConfigOption model = value_option("model", &Config::model, {"", ""}, model_help.c_str(), kAll | kIdentity,
-                                    CLI::IsMember(models));
+                                    CLI::IsMember(models));  // (the row keeps a copy of the help)
   model.placeholder = model_names();
   // Checkpoints have always recorded config.model, as "SimpleCNN" before there was a choice.
   model.identity = [](const Config& c, const RunShape&) { return c.model == "simplecnn" ? "SimpleCNN" : c.model; };
