@@ -11,6 +11,8 @@ void WeightedLayer::forward(dnnl::stream& s) {
 void WeightedLayer::forward_primitive(dnnl::stream& s) { fwd_bound_.execute(s); }
 
 void WeightedLayer::bind_arguments() {
+  const dnnl::memory& dweight = dweight_.outer();  // the arena's tensor
+  grads_end_ = static_cast<const float*>(dweight.get_data_handle()) + dweight.get_desc().get_size() / sizeof(float);
   fwd_bound_ = BoundPrimitive(fwd_, {{DNNL_ARG_SRC, src_.inner()},
                                      {DNNL_ARG_WEIGHTS, weight_fwd_.inner()},
                                      {DNNL_ARG_BIAS, bias_},
@@ -37,8 +39,7 @@ void WeightedLayer::backward_with_pauses(dnnl::stream& s, const BackwardPause& p
   diff_dst_in_.execute(s);
   backward_weights(s);
   s.wait();
-  const dnnl::memory& dweight = dweight_.outer();  // the arena's tensor
-  pause(static_cast<const float*>(dweight.get_data_handle()) + dweight.get_desc().get_size() / sizeof(float));
+  pause(grads_end_);
   backward_data(s);
 }
 

@@ -60,6 +60,7 @@ class WeightedLayer : public Layer {
   dnnl::primitive fwd_, bwd_weights_;
   std::optional<dnnl::primitive> bwd_data_;  // absent for the first layer
   BoundPrimitive fwd_bound_, bwd_weights_bound_, bwd_data_bound_;
+  const float* grads_end_ = nullptr;  // one past the weight's gradient in the arena (the pause's)
   LayoutBridge src_, weight_fwd_, weight_bwd_, dweight_, diff_src_, diff_dst_in_;
   dnnl::memory bias_, dbias_;
 };
