@@ -19,11 +19,13 @@ constexpr int kTimedPasses = 3;  // forward + backward; the minimum per layer
 // A reduction that runs beside backward takes longer than on an idle machine: it advances only at
 // backward's pauses (gradient_reducer.hpp), and the kernel's network stack shares the cores with
 // backward (docs/results.md, the link sweep, with a communication thread: 19.1 ms against 10.6 ms
-// at 1 Gbit/s, 1.8x). The plan assumes 2x. It also breaks the model's
-// ties the robust way: with the idle link's costs, starting fc1's megabyte after conv2's backward
-// predicts the same end as starting it at once (both finish within conv1's backward), but only the
-// early start survives a slower link.
+// at 1 Gbit/s, 1.8x). The plan assumes 2x. Even so, starting fc1's megabyte after conv2's
+// backward often predicts the same end as starting it at once (both finish within conv1's
+// backward), but only the early start survives the gaps between backward's pauses: ties go to the
+// plan that stays best with slower reductions (plan_robust_buckets), among plans within a
+// hundredth of backward's time of the best.
 constexpr double kOverlapSlowdown = 2.0;
+constexpr double kPlanTolerance = 0.01;  // of backward's time
 
 std::string asked(const Config& cfg) {
   return to_string(cfg.allreduce) + "/" + (cfg.bucket_mb == 0 ? std::string("auto") : std::to_string(cfg.bucket_mb));
@@ -109,8 +111,9 @@ void plan_buckets_of(ReductionPlan& plan, const Config& cfg, ParamArena& arena, 
   plan.ready = time_backward(net, arena, stream, comm);
   plan.timing_seconds = now_seconds() - t0;
   const LinkModel& link = *plan.link;
-  plan.buckets = plan_overlapped_buckets(
-      plan.ready, [&](size_t bytes) { return kOverlapSlowdown * link.time(bytes); });
+  plan.buckets = plan_robust_buckets(
+      plan.ready, [&](size_t bytes) { return kOverlapSlowdown * link.time(bytes); },
+      kPlanTolerance * plan.ready.back().time);
 }
 
 }  // namespace

@@ -5,13 +5,30 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <optional>
 
 #include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
 #include "training_run.hpp"
 
 namespace cifar {
+
+namespace {
+
+// The background poller's interval (gradient_reducer.hpp), where the MPI library lets a second
+// thread call it (else 0: backward's pauses alone).
+std::chrono::microseconds background_poll_interval() {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_CHECK(MPI_Query_thread(&provided));
+  if (provided != MPI_THREAD_MULTIPLE) return std::chrono::microseconds{0};
+  if (const char* us = std::getenv("CIFAR_MPI_POLL_US")) return std::chrono::microseconds{std::atol(us)};
+  return kBackgroundPollInterval;
+}
+
+}  // namespace
 
 RunResult run_training(const Config& cfg, MPI_Comm comm) {
   StallWatch watch(comm, cfg.stall_timeout);  // --stall-timeout (comm/stall_watch.hpp)
@@ -22,6 +39,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
   }
   TrainingRun& run = *setup;
   run.reducer.set_stall_watch(&watch);
+  run.reducer.set_background_poll(background_poll_interval());
   run.send_less.set_stall_watch(&watch);
   using Phase = StallWatch::Phase;
   RunResult result;

@@ -75,4 +75,15 @@ std::vector<Bucket> plan_overlapped_buckets(std::span<const ReadyPoint> ready, c
   return out;
 }
 
+std::vector<Bucket> plan_robust_buckets(std::span<const ReadyPoint> ready, const ReductionCost& cost,
+                                        double tolerance) {
+  std::vector<Bucket> best = plan_overlapped_buckets(ready, cost);
+  const double best_end = predicted_end(best, ready, cost);
+  for (double m : kRobustCostFactors) {
+    std::vector<Bucket> slower = plan_overlapped_buckets(ready, [&](size_t bytes) { return m * cost(bytes); });
+    if (predicted_end(slower, ready, cost) <= best_end + tolerance) return slower;
+  }
+  return best;
+}
+
 }  // namespace cifar

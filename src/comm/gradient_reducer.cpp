@@ -35,7 +35,20 @@ GradientReducer::GradientReducer(std::span<float> grads, std::vector<Bucket> buc
   timings_.resize(buckets_.size());
 }
 
-GradientReducer::~GradientReducer() = default;  // each all-reduce completes what is in flight
+GradientReducer::~GradientReducer() {
+  poller_.reset();  // first: nothing may call advance() once the members go
+}  // then each all-reduce completes what is in flight
+
+void GradientReducer::set_background_poll(std::chrono::microseconds interval) {
+  poller_.reset();
+  if (interval.count() > 0 && overlap_ && world_size_ > 1)
+    poller_ = std::make_unique<BackgroundPoller>(interval, [this] { background_poll(); });
+}
+
+void GradientReducer::background_poll() {
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (lock.owns_lock() && done_ != ready_) advance();
+}
 
 void GradientReducer::start_bucket(size_t k) {
   const Bucket& b = buckets_[k];
@@ -80,12 +93,18 @@ std::string GradientReducer::describe() const {
 
 void GradientReducer::on_grads_ready(size_t ready) {
   if (!overlap_) return;
-  while (ready_ < buckets_.size() && buckets_[ready_].offset + buckets_[ready_].count <= ready) ++ready_;
+  {
+    std::lock_guard lock(mutex_);
+    while (ready_ < buckets_.size() && buckets_[ready_].offset + buckets_[ready_].count <= ready) ++ready_;
+  }
+  if (poller_ && step_overlap_ && ready_ > 0) poller_->arm();
   poll();
 }
 
 void GradientReducer::poll() {
-  if (!overlap_ || !step_overlap_ || done_ == ready_) return;  // nothing in flight or to start
+  if (!overlap_ || !step_overlap_) return;
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || done_ == ready_) return;  // the poller is at it, or nothing in flight or to start
   const double t0 = now_seconds();
   advance();
   progress_ += now_seconds() - t0;
@@ -114,6 +133,8 @@ void GradientReducer::advance() {
 
 void GradientReducer::finish_step() {
   const double t0 = now_seconds();
+  if (poller_) poller_->disarm();  // from here on the training thread alone
+  std::lock_guard lock(mutex_);
   StallWatch::Phase watched(watch_, "the gradient all-reduce");
   ready_ = buckets_.size();
   if (started_ > done_) {  // overlap: the one in flight, waited on now that backward is over

@@ -225,11 +225,13 @@ Trained train(cifar::testing::Engine& e, ParamArena& arena, SimpleCnn& net, cons
   const auto poll = [&reducer] { reducer.poll(); };  // as the trainer: at every pause of backward
   // Overlap on as the trainer runs it: the arrival check of --stall-timeout posted at the first
   // bucket and tested between layers, and the second step held back (a reference step for the
-  // overlap figure). Neither may change a bit.
+  // overlap figure), with the background poller. None may change a bit.
   std::optional<cifar::StallWatch> watch;
   if (v.overlap) {
     watch.emplace(MPI_COMM_WORLD, 0.0);
     reducer.set_stall_watch(&*watch);
+    // And the background poller, much more often than the trainer's (more chances to race).
+    reducer.set_background_poll(std::chrono::microseconds{20});
   }
   size_t arrivals = 0;
   for (size_t i = 0; i < data.size(); ++i) {

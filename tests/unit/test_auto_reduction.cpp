@@ -88,6 +88,27 @@ TEST(AutoBuckets, StartsTheBigEarlyTensorWhileBackwardGoesOn) {
             predicted_end(one, ready, [&](size_t b) { return gbit.time(b); }) - 0.009);
 }
 
+TEST(AutoBuckets, TiesGoToThePlanThatSurvivesSlowerReductions) {
+  // SimpleCNN's ready points at 1 Gbit/s on a 2-core machine (2 x the idle link's cost): fc1's
+  // megabyte started at once or after conv2's weight gradient both end within conv1's backward.
+  const std::vector<ReadyPoint> ready{{1290, 1.4e-5}, {296330, 1.07e-3}, {314826, 17.17e-3}, {315722, 38.07e-3}};
+  const ReductionCost cost = [](size_t bytes) { return 2 * 7.515e-9 * static_cast<double>(bytes); };
+  const auto fewest = plan_overlapped_buckets(ready, cost);
+  ASSERT_EQ(fewest.size(), 2u);
+  ASSERT_EQ(fewest.front().count, 314826u) << "the premise: the exact optimum starts fc1 with conv2";
+  const auto robust = plan_robust_buckets(ready, cost, 1e-9);
+  EXPECT_TRUE(std::any_of(robust.begin(), robust.end(), [](const Bucket& b) { return b.offset + b.count == 296330u; }))
+      << "fc1's bucket starts before conv2's backward";
+  EXPECT_NEAR(predicted_end(robust, ready, cost), predicted_end(fewest, ready, cost), 1e-12);
+  // A plan that the true cost predicts later is never taken for robustness: with a bigger
+  // tolerance than the difference it would be, with a smaller one not.
+  const std::vector<ReadyPoint> steep{{1000, 0.001}, {300000, 0.002}, {301000, 0.010}};
+  const ReductionCost slow = [](size_t bytes) { return 3e-8 * static_cast<double>(bytes); };
+  const auto exact = plan_overlapped_buckets(steep, slow);
+  const auto strict = plan_robust_buckets(steep, slow, 0);
+  EXPECT_LE(predicted_end(strict, steep, slow), predicted_end(exact, steep, slow));
+}
+
 TEST(AutoBuckets, HighLatencyKeepsOneBucket) {
   const std::vector<ReadyPoint> ready{{100, 0.001}, {200, 0.002}, {300, 0.003}};
   const auto plan = plan_overlapped_buckets(ready, [](size_t) { return 1.0; });  // alpha dominates

@@ -14,6 +14,14 @@
 // program over the boundaries and the bucket count: g(b, j) = min over i < j of
 // max(g(b-1, i), ready_j) + cost(bytes(i, j)), exact because that expression never decreases in
 // g(b-1, i); the answer is the fewest b of least g(b, L). O(L^3) for L layers with parameters.
+//
+// plan_robust_buckets: the model often ties. When a big early tensor's reduction can start at once
+// or after the next slow layer and both finish before backward ends, both predict the same end, and
+// the fewest buckets wins: the late start. But a reduction beside backward advances only at its
+// pauses (gradient_reducer.hpp), which the model does not see, and the late start is the one that
+// runs out of backward first. So among the plans the model cannot tell apart, take the one that
+// stays best when every reduction takes longer: the plan for cost x m, for the largest m of
+// kRobustCostFactors whose plan still ends within `tolerance` of the best under the true cost.
 #include <cstddef>
 #include <functional>
 #include <span>
@@ -45,5 +53,10 @@ double predicted_end(std::span<const Bucket> buckets, std::span<const ReadyPoint
 
 // The boundaries of least predicted_end (fewest buckets on a tie). `ready` must be non-empty.
 std::vector<Bucket> plan_overlapped_buckets(std::span<const ReadyPoint> ready, const ReductionCost& cost);
+
+inline constexpr double kRobustCostFactors[] = {16.0, 8.0, 4.0, 2.0};
+// A plan of least predicted_end (within `tolerance` seconds), robust to slower reductions (above).
+std::vector<Bucket> plan_robust_buckets(std::span<const ReadyPoint> ready, const ReductionCost& cost,
+                                        double tolerance);
 
 }  // namespace cifar

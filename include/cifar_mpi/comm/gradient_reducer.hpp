@@ -8,17 +8,21 @@
 //                weight-gradient and data-gradient passes, and between the pieces of a long pass
 //                (simple_cnn.hpp). finish_step() then waits for what is still in flight.
 //
-// Why the training thread and not a communication thread: Open MPI (4.1, as Debian ships it)
-// moves a message only inside MPI calls (a TCP socket is written, read and its rendezvous
-// answered in opal_progress), so a reduction advances only while some thread of the rank is in
-// MPI. A thread of its own can be there only when it gets a core: with as many ranks as cores it
-// took the core from backward, or waited for it (measured on 2 simulated hosts x 1 rank over
-// 1 Gbit/s: T_comm 10 ms alone grew to 14-22 ms beside backward, T_comp by 5-25%, and with
-// --mca mpi_yield_when_idle 1 the step got no shorter). A poll between oneDNN primitives costs
-// the training thread a few microseconds when there is nothing to move, and in between the
-// kernel moves what the last poll handed it: a bucket advances whether or not a core is idle, and
-// no thread but the training thread calls MPI during a step (MPI_THREAD_SINGLE would do, but for
-// the stall watchdog's pings).
+// Who advances a reduction: Open MPI (4.1, as Debian ships it) moves a message only inside MPI
+// calls (a TCP socket is written, read and its rendezvous answered in opal_progress), so a
+// reduction advances only while some thread of the rank is in MPI. A communication thread that
+// waits inside MPI can be there only when it gets a core: with as many ranks as cores it took
+// the core from backward, or waited for it (measured on 2 simulated hosts x 1 rank over 1 Gbit/s:
+// T_comm 10 ms alone grew to 14-22 ms beside backward, T_comp by 5-25%, and with
+// --mca mpi_yield_when_idle 1 the step got no shorter). So two callers that never wait inside MPI:
+//   - the training thread, at every pause of backward (a few microseconds when there is nothing
+//     to move);
+//   - with set_background_poll, a thread that sleeps and, every interval while reductions run
+//     beside backward, makes the same call (background_poller.hpp): the long primitives have no
+//     pause, and each round of a reduction (the arrival check, MPI's rounds, TCP's window) needs
+//     the receiving rank in MPI once. It costs backward a wake-up per interval, not a core.
+// One mutex keeps them apart; neither ever blocks on the other (a caller that finds it taken
+// leaves the work to the one inside).
 // Every algorithm is advanced so, whatever the wire type: the ring and rhd step by step, MPI's as
 // MPI_Iallreduce + MPI_Test, waited on with MPI_Wait after backward (with overlap off it is the
 // blocking MPI_Allreduce). A bucket's end time is when a poll saw it complete: up to one pause
@@ -38,19 +42,25 @@
 // summed in float32 on arrival: by the ring itself, or by a user MPI_Op for mpi and naive.
 #include <mpi.h>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/allreduce_strategy.hpp"
+#include "cifar_mpi/comm/background_poller.hpp"
 #include "cifar_mpi/comm/bucket_plan.hpp"
 #include "cifar_mpi/comm/stall_watch.hpp"
 #include "cifar_mpi/comm/wire_dtype.hpp"
 
 namespace cifar {
+
+// set_background_poll's interval in cifar_mpi.
+inline constexpr std::chrono::microseconds kBackgroundPollInterval{500};
 
 struct BucketTiming {
   double start = 0, end = 0;  // now_seconds() around the bucket's reduction
@@ -97,6 +107,9 @@ class GradientReducer {
   // the same run (metrics/overlap_figure.hpp); it gives the same bits (MPI's all-reduce in the
   // same polled form, waited on).
   void set_step_overlap(bool on) { step_overlap_ = on; }
+  // Overlap on: also advance the reductions from a sleeping thread every `interval` while they
+  // run beside backward (see above). Needs MPI_THREAD_MULTIPLE. 0: the pauses alone.
+  void set_background_poll(std::chrono::microseconds interval);
 
   // With a watch, every step's first reduction starts with its arrival check (who is late, and a
   // stall past --stall-timeout), and finish_step is a watched phase. Not owned; set before the
@@ -118,7 +131,8 @@ class GradientReducer {
  private:
   void start_bucket(size_t k);
   void complete_bucket(size_t k);  // scale by 1/N, record its end
-  void advance();                  // poll()'s work, untimed
+  void advance();                  // poll()'s work, untimed; the caller holds mutex_
+  void background_poll();          // the poller's call
 
   std::span<float> grads_;
   std::vector<Bucket> buckets_;
@@ -139,6 +153,9 @@ class GradientReducer {
   bool arrival_posted_ = false;
   bool step_overlap_ = true;
   double progress_ = 0;  // seconds in poll() this step
+
+  std::mutex mutex_;  // the training thread's polls against the background poller's
+  std::unique_ptr<BackgroundPoller> poller_;
 };
 
 }  // namespace cifar
