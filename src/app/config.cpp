@@ -472,7 +472,7 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
                                          "checkpoint file (HDF5), written every --checkpoint-every steps, when "
                                          "SIGTERM/SIGUSR1 arrives and, if given, at the end of the run",
                                          kAll);
-  checkpoint.default_text = "checkpoint.h5";  // TrainingRun::checkpoint_path
+  checkpoint.default_text = "checkpoint.h5";  // RunSetup::checkpoint_path
   t.push_back(checkpoint);
   t.push_back(checkpoint_every_option());
   t.push_back(value_option("resume", &Config::resume, {"FILE", ""}, "continue the run saved in this checkpoint",

@@ -13,36 +13,38 @@ namespace cifar {
 namespace {
 
 // The fault's message as its rank words it: where it happened, and the checkpoint to go back to.
-std::string fault_message(const TrainingRun& run, const std::string& fault, const StepPosition& at) {
+std::string fault_message(const RunSetup& setup, const CheckpointState& checkpoints, const std::string& fault,
+                          const StepPosition& at) {
   std::string msg = fault + " at epoch " + std::to_string(at.epoch + 1) + " step " + std::to_string(at.step + 1) +
-                    " (global step " + std::to_string(at.global_step + 1) + ") on rank " + std::to_string(run.rank) +
+                    " (global step " + std::to_string(at.global_step + 1) + ") on rank " + std::to_string(setup.rank) +
                     " (learning rate too high?)";
-  if (run.last_checkpoint_step >= 0)
-    msg += "; " + run.checkpoint_path + " keeps the checkpoint of global step " +
-           std::to_string(run.last_checkpoint_step);
+  if (checkpoints.last_step >= 0)
+    msg += "; " + setup.checkpoint_path + " keeps the checkpoint of global step " +
+           std::to_string(checkpoints.last_step);
   return msg;
 }
 
 }  // namespace
 
-bool agree_on_step(TrainingRun& run, const StepOutcome& outcome, const StepPosition& at) {
-  const int world = run.world, rank = run.rank;
+bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, const StepOutcome& outcome,
+                   const StepPosition& at) {
+  const int world = setup.world, rank = setup.rank;
   // flags[1]: the worst kind of fault, then the lowest rank that has it (encoded so MAX finds both).
   // flags[2]: --checkpoint-every TIME is due by rank 0's clock (the ranks' clocks may differ).
-  const bool due = run.root && run.cfg.checkpoint_seconds > 0 &&
-                   now_seconds() - run.last_checkpoint_time >= run.cfg.checkpoint_seconds;
+  const bool due = setup.root && setup.cfg.checkpoint_seconds > 0 &&
+                   now_seconds() - checkpoints.last_time >= setup.cfg.checkpoint_seconds;
   int flags[3] = {stop_signal_received() ? 1 : 0,
                   outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0, due ? 1 : 0};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_INT, MPI_MAX, run.comm));
-  run.checkpoint_due = flags[2] != 0;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_INT, MPI_MAX, setup.comm));
+  checkpoints.due = flags[2] != 0;
   if (!flags[1]) return flags[0] != 0;
   // The lowest rank with the first kind of fault words the message; all throw it.
   const int culprit = world - 1 - flags[1] % world;
-  std::string msg = rank == culprit ? fault_message(run, outcome.fault, at) : std::string();
+  std::string msg = rank == culprit ? fault_message(setup, checkpoints, outcome.fault, at) : std::string();
   int len = checked_mpi_count(msg.size());
-  MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, culprit, run.comm));
+  MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, culprit, setup.comm));
   msg.resize(static_cast<size_t>(len));
-  MPI_CHECK(MPI_Bcast(msg.data(), len, MPI_CHAR, culprit, run.comm));
+  MPI_CHECK(MPI_Bcast(msg.data(), len, MPI_CHAR, culprit, setup.comm));
   throw CollectiveError(msg);
 }
 

@@ -74,19 +74,19 @@ void find_fault(StepOutcome& out, const ParamArena& arena, float loss, const std
 
 // Per-layer times of a step, summed over its passes, for the metrics file's model group (the
 // cost model's input).
-void add_layer_times(TrainingRun& run, const Network& net, bool first_pass) {
-  for (size_t i = 0; i < run.layer_forward.size(); ++i) {
+void add_layer_times(StepScratch& scratch, const Network& net, bool first_pass) {
+  for (size_t i = 0; i < scratch.layer_forward.size(); ++i) {
     const double f = net.forward_spans()[i].end - net.forward_spans()[i].begin;
     const double b = net.backward_spans()[i].end - net.backward_spans()[i].begin;
-    run.layer_forward[i] = first_pass ? f : run.layer_forward[i] + f;
-    run.layer_backward[i] = first_pass ? b : run.layer_backward[i] + b;
+    scratch.layer_forward[i] = first_pass ? f : scratch.layer_forward[i] + f;
+    scratch.layer_backward[i] = first_pass ? b : scratch.layer_backward[i] + b;
   }
 }
 
 // Backward hands gradients [0, ready) over: to the reducer, unless --compress / --local-sgd
 // take this step (send_less.hpp).
-void hand_over(TrainingRun& run, size_t ready) {
-  if (!run.send_less.active()) run.reducer.on_grads_ready(ready);
+void hand_over(ModelState& model, size_t ready) {
+  if (!model.send_less.active()) model.reducer.on_grads_ready(ready);
 }
 
 struct Passes {
@@ -98,16 +98,19 @@ struct Passes {
   size_t passes = 0;
 };
 
-// Forward and backward over the rank's batch `indices`, in passes of run.pass images
+// Forward and backward over the rank's batch `indices`, in passes of setup.pass images
 // (--micro-batch; one pass by default). Each pass's loss gradient is scaled by the whole batch,
 // so the passes' weight gradients add up to the batch's: the earlier passes' sum waits in
-// run.grad_accum, and the last pass adds it into the arena as backward hands each layer over, so
-// that the scan and the reducer (buckets, overlap) see the batch's gradients as before.
+// scratch.grad_accum, and the last pass adds it into the arena as backward hands each layer over,
+// so that the scan and the reducer (buckets, overlap) see the batch's gradients as before.
 Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indices, uint64_t epoch,
                                   GradientScan& scan) {
+  const RunSetup& setup = run.setup;
+  ModelState& model = run.model;
+  StepScratch& scratch = run.scratch;
   Passes out;
   const size_t b = indices.size();
-  const std::span<float> grads(run.arena.grads());
+  const std::span<float> grads(model.arena.grads());
   size_t added = 0;  // grads[0, added) hold the batch's sum
   // What the last pass's hooks work on, reached through one pointer: a std::function keeps a
   // lambda of one pointer in place, while one of several references would be allocated each step.
@@ -118,35 +121,35 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
     size_t& added;
     bool alone;
   };
-  for (size_t first = 0; first < b; first += run.pass) {
-    const size_t n = std::min(run.pass, b - first);
+  for (size_t first = 0; first < b; first += setup.pass) {
+    const size_t n = std::min(setup.pass, b - first);
     const bool last = first + n == b, alone = first == 0 && last;
-    Network& net = run.nets.get(n);
+    Network& net = model.nets.get(n);
     const double t0 = now_seconds();
-    gather_training_batch(run.data.train, indices.subspan(first, n), run.cfg.augment, run.cfg.seed, epoch,
-                          net.input(), run.labels.data() + first);
+    gather_training_batch(setup.data.train, indices.subspan(first, n), setup.cfg.augment, setup.cfg.seed, epoch,
+                          net.input(), scratch.labels.data() + first);
     out.t_data += now_seconds() - t0;
     if (first == 0) out.first_gathered = now_seconds();
     LastPass ctx{run, scan, grads, added, alone};
     GradsReadyHook hook;
     BackwardPollHook poll;
-    if (last) poll = [r = &run] { r->reducer.poll(); };
+    if (last) poll = [r = &run] { r->model.reducer.poll(); };
     if (last)
       hook = [c = &ctx](size_t ready) {
         if (!c->alone)
-          for (; c->added < ready; ++c->added) c->grads[c->added] += c->run.grad_accum[c->added];
+          for (; c->added < ready; ++c->added) c->grads[c->added] += c->run.scratch.grad_accum[c->added];
         if (ready > c->scan.scanned) c->scan.upto(ready);
-        hand_over(c->run, ready);
+        hand_over(c->run.model, ready);
       };
-    const LossResult r = net.forward_backward(run.stream, run.labels.data() + first, b, hook, poll);
+    const LossResult r = net.forward_backward(model.stream, scratch.labels.data() + first, b, hook, poll);
     out.loss += alone ? r.loss : r.loss * static_cast<double>(n) / static_cast<double>(b);
     if (!last && first == 0)
-      std::copy(grads.begin(), grads.end(), run.grad_accum.begin());
+      std::copy(grads.begin(), grads.end(), scratch.grad_accum.begin());
     else if (!last)
-      for (size_t i = 0; i < grads.size(); ++i) run.grad_accum[i] += grads[i];
+      for (size_t i = 0; i < grads.size(); ++i) scratch.grad_accum[i] += grads[i];
     else if (!alone)
-      for (; added < grads.size(); ++added) grads[added] += run.grad_accum[added];
-    if (run.metrics) add_layer_times(run, net, first == 0);
+      for (; added < grads.size(); ++added) grads[added] += scratch.grad_accum[added];
+    if (run.metrics) add_layer_times(scratch, net, first == 0);
     out.last = &net;
     out.images += n;
     ++out.passes;
@@ -156,49 +159,52 @@ Passes forward_backward_in_passes(TrainingRun& run, std::span<const size_t> indi
 
 // --balance dynamic: forward and backward over the chunks of the step's images (all ranks'
 // together, `images`) that this rank draws from the host's counter, until none are left. Ticket t
-// of this step is chunk t - run.ticket_base of batch_chunks(); every rank draws exactly one ticket
-// past the last chunk before it reaches the all-reduce, so the next step's tickets start
+// of this step is chunk t - model.ticket_base of batch_chunks(); every rank draws exactly one
+// ticket past the last chunk before it reaches the all-reduce, so the next step's tickets start
 // chunks + N later on every rank. Each chunk's loss gradient is scaled by the rank's share of the
 // step (`share` = images / N), so the ranks' sums, averaged by the reduction, are the step's mean
-// gradient whoever drew what. As with passes, the earlier chunks' sum waits in run.grad_accum and
-// is added into the arena after the last one (known once the next draw comes back empty); the
+// gradient whoever drew what. As with passes, the earlier chunks' sum waits in scratch.grad_accum
+// and is added into the arena after the last one (known once the next draw comes back empty); the
 // gradients are handed to the reducer once, complete.
 Passes forward_backward_drawn(TrainingRun& run, std::span<const size_t> images, size_t share, uint64_t epoch,
                               GradientScan& scan) {
+  const RunSetup& setup = run.setup;
+  ModelState& model = run.model;
+  StepScratch& scratch = run.scratch;
   Passes out;
-  const std::vector<size_t> chunks = step_chunks(run, images.size());
+  const std::vector<size_t> chunks = step_chunks(setup, images.size());
   std::vector<size_t> offsets(chunks.size());  // where each chunk starts in `images`
   for (size_t k = 1; k < chunks.size(); ++k) offsets[k] = offsets[k - 1] + chunks[k - 1];
-  const std::span<float> grads(run.arena.grads());
-  const auto draw = [&] { return run.counter->draw() - run.ticket_base; };
+  const std::span<float> grads(model.arena.grads());
+  const auto draw = [&] { return model.counter->draw() - model.ticket_base; };
   for (uint64_t ticket = draw(); ticket < chunks.size();) {
     const size_t n = chunks[ticket];
-    Network& net = run.nets.get(n);
+    Network& net = model.nets.get(n);
     const double t0 = now_seconds();
-    gather_training_batch(run.data.train, images.subspan(offsets[ticket], n), run.cfg.augment, run.cfg.seed,
-                          epoch, net.input(), run.labels.data());
+    gather_training_batch(setup.data.train, images.subspan(offsets[ticket], n), setup.cfg.augment, setup.cfg.seed,
+                          epoch, net.input(), scratch.labels.data());
     out.t_data += now_seconds() - t0;
     if (out.passes == 0) out.first_gathered = now_seconds();
-    const LossResult r = net.forward_backward(run.stream, run.labels.data(), share);
+    const LossResult r = net.forward_backward(model.stream, scratch.labels.data(), share);
     out.loss += r.loss * static_cast<double>(n) / static_cast<double>(share);
     ticket = draw();
     const bool last = ticket >= chunks.size();
     if (!last && out.passes == 0)
-      std::copy(grads.begin(), grads.end(), run.grad_accum.begin());
+      std::copy(grads.begin(), grads.end(), scratch.grad_accum.begin());
     else if (!last)
-      for (size_t i = 0; i < grads.size(); ++i) run.grad_accum[i] += grads[i];
+      for (size_t i = 0; i < grads.size(); ++i) scratch.grad_accum[i] += grads[i];
     else if (out.passes > 0)
-      for (size_t i = 0; i < grads.size(); ++i) grads[i] += run.grad_accum[i];
-    if (run.metrics) add_layer_times(run, net, out.passes == 0);
+      for (size_t i = 0; i < grads.size(); ++i) grads[i] += scratch.grad_accum[i];
+    if (run.metrics) add_layer_times(scratch, net, out.passes == 0);
     out.last = &net;
     out.images += n;
     ++out.passes;
   }
-  run.ticket_base += chunks.size() + static_cast<size_t>(run.world);
+  model.ticket_base += chunks.size() + static_cast<size_t>(setup.world);
   if (out.passes == 0)
     std::fill(grads.begin(), grads.end(), 0.0f);  // the others drew every chunk: this rank adds nothing
   scan.upto(grads.size());
-  hand_over(run, grads.size());
+  hand_over(model, grads.size());
   return out;
 }
 
@@ -217,35 +223,39 @@ bool overlap_reference_step(size_t global_step) {
 }  // namespace
 
 StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const StepPosition& at) {
+  const RunSetup& setup = run.setup;
+  ModelState& model = run.model;
+  StepScratch& scratch = run.scratch;
   StepOutcome out;
-  run.reducer.set_step_overlap(!overlap_reference_step(at.global_step));
-  const size_t first = at.step * run.batch, b = std::min(run.batch, run.samples - first);
+  model.reducer.set_step_overlap(!overlap_reference_step(at.global_step));
+  const size_t first = at.step * setup.batch, b = std::min(setup.batch, setup.samples - first);
   double t[5];
   t[0] = now_seconds();
-  GradientScan scan{run.arena, {}, 0};
-  const bool sending_less = run.send_less.begin_step(at.global_step);
+  GradientScan scan{model.arena, {}, 0};
+  const bool sending_less = model.send_less.begin_step(at.global_step);
   StepCommStats less;  // its communication, when it takes the step
-  const auto world = static_cast<size_t>(run.world);
-  const Passes p = run.counter ? forward_backward_drawn(run, std::span(order).subspan(first * world, b * world), b,
-                                                        static_cast<uint64_t>(at.epoch), scan)
-                               : forward_backward_in_passes(run, std::span(order).subspan(first, b),
-                                                            static_cast<uint64_t>(at.epoch), scan);
-  if (scan.scanned < run.arena.total_count()) scan.upto(run.arena.total_count());  // not yet handed over
+  const auto world = static_cast<size_t>(setup.world);
+  const Passes p = model.counter ? forward_backward_drawn(run, std::span(order).subspan(first * world, b * world), b,
+                                                          static_cast<uint64_t>(at.epoch), scan)
+                                 : forward_backward_in_passes(run, std::span(order).subspan(first, b),
+                                                              static_cast<uint64_t>(at.epoch), scan);
+  if (scan.scanned < model.arena.total_count()) scan.upto(model.arena.total_count());  // not yet handed over
   t[1] = p.last ? p.first_gathered : t[0];  // (a rank that drew no chunk gathered nothing)
   t[2] = now_seconds();
   if (!sending_less)
-    run.reducer.finish_step();
-  else if (run.send_less.compressing())
-    run.send_less.reduce_gradients(run.arena.grads(), less);
+    model.reducer.finish_step();
+  else if (model.send_less.compressing())
+    model.send_less.reduce_gradients(model.arena.grads(), less);
   t[3] = now_seconds();
-  run.sgd.set_lr(static_cast<float>(run.schedule.lr_at(at.global_step)));
-  run.sgd.step(run.arena.params(), run.arena.grads());
-  if (sending_less && !run.send_less.compressing()) run.send_less.after_update(run.arena.params(), at.global_step, less);
-  broadcast_buffers(run.arena, run.comm);
+  model.sgd.set_lr(static_cast<float>(setup.schedule.lr_at(at.global_step)));
+  model.sgd.step(model.arena.params(), model.arena.grads());
+  if (sending_less && !model.send_less.compressing())
+    model.send_less.after_update(model.arena.params(), at.global_step, less);
+  broadcast_buffers(model.arena, setup.comm);
   t[4] = now_seconds();
-  find_fault(out, run.arena, p.loss, scan.fault);
+  find_fault(out, model.arena, p.loss, scan.fault);
 
-  const StepCommStats& c = sending_less ? less : run.reducer.last_step();
+  const StepCommStats& c = sending_less ? less : model.reducer.last_step();
   StepRecord& rec = out.record;
   rec.t_data = p.t_data;
   rec.t_comp = t[2] - t[0] - p.t_data;
@@ -261,11 +271,11 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
   out.images = b;
   out.trained = p.images;
   // (the cost model's input: a full batch's layers, so not a step where this rank drew more or less)
-  if (run.metrics && b == run.batch && (!run.counter || p.images == b))
-    run.metrics->add_layer_times(run.layer_forward, run.layer_backward);
+  if (run.metrics && b == setup.batch && (!model.counter || p.images == b))
+    run.metrics->add_layer_times(scratch.layer_forward, scratch.layer_backward);
   // A step that faults is never written out: the run ends before the trace is.
   if (p.last && !sending_less && run.trace.records(at.global_step - run.start.global_step)) {
-    trace_step(run.trace, *p.last, run.reducer, t);
+    trace_step(run.trace, *p.last, model.reducer, t);
     if (p.passes > 1)  // the last pass's layers are drawn; the passes before it as one span
       run.trace.add("passes before the last", TraceRecorder::kMainThread, t[1], p.last->forward_spans().front().begin);
   }

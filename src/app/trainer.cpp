@@ -32,42 +32,44 @@ std::chrono::microseconds background_poll_interval() {
 
 RunResult run_training(const Config& cfg, MPI_Comm comm) {
   StallWatch watch(comm, cfg.stall_timeout);  // --stall-timeout (comm/stall_watch.hpp)
-  std::optional<TrainingRun> setup;
+  std::optional<TrainingRun> built;
   {  // the set-up's collectives (data sizes, weights, resume, probes) wait for every rank too
     StallWatch::Phase p(&watch, "the set-up");
-    setup.emplace(cfg, comm);
+    built.emplace(cfg, comm);
   }
-  TrainingRun& run = *setup;
-  run.reducer.set_stall_watch(&watch);
-  run.reducer.set_background_poll(background_poll_interval());
-  run.send_less.set_stall_watch(&watch);
+  TrainingRun& run = *built;
+  const RunSetup& setup = run.setup;
+  run.model.reducer.set_stall_watch(&watch);
+  run.model.reducer.set_background_poll(background_poll_interval());
+  run.model.send_less.set_stall_watch(&watch);
   using Phase = StallWatch::Phase;
   RunResult result;
-  result.steps.reserve(run.planned_steps);
+  result.steps.reserve(setup.planned_steps);
   {
     Phase p(&watch, "the start-up barrier");
     run.start_clock();
   }
   size_t global_step = run.start.global_step;
   bool stopped = false, reached = false;  // a stop signal; --target-accuracy reached
-  for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < run.planned_steps && !stopped && !reached;
+  for (int epoch = run.start.epoch; epoch < cfg.epochs && global_step < setup.planned_steps && !stopped && !reached;
        ++epoch) {
     EpochTally tally{now_seconds()};
-    const std::vector<size_t> order = epoch_order(run, epoch);
+    const std::vector<size_t> order = epoch_order(setup, epoch);
     const size_t first_step = epoch == run.start.epoch ? run.start.step : 0;
-    for (size_t step = first_step; step < run.steps_per_epoch && global_step < run.planned_steps;
+    for (size_t step = first_step; step < setup.steps_per_epoch && global_step < setup.planned_steps;
          ++step, ++global_step) {
       const StepPosition at{epoch, step, global_step};
       watch.set_step(global_step);
       const StepOutcome outcome = train_step(run, order, at);
       {
         Phase p(&watch, "the step agreement");
-        stopped = agree_on_step(run, outcome, at);  // throws, on every rank, if any rank has a fault
+        // throws, on every rank, if any rank has a fault
+        stopped = agree_on_step(setup, run.checkpoints, outcome, at);
       }
       record_step(run, result, tally, outcome, at);
       checkpoint_after_step(run, result, tally, at, stopped);
       if (stopped) break;
-      if (evaluation_due(run, at)) {
+      if (evaluation_due(setup, at)) {
         Phase p(&watch, "an evaluation (--eval-every)");
         if (evaluate_and_record(run, tally, global_step + 1)) {
           reached = true;  // every rank has the same test accuracy: all stop after this step
@@ -79,25 +81,25 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     Phase p(&watch, "the epoch's end (evaluation, metrics)");
     reached |= record_epoch(run, result, tally, epoch, stopped, global_step);
   }
-  if (global_step == run.start.global_step && global_step > 0 && global_step >= run.planned_steps && !stopped &&
+  if (global_step == run.start.global_step && global_step > 0 && global_step >= setup.planned_steps && !stopped &&
       !reached) {
     // Resumed at the run's last step (a restart after a failure in the final evaluation, or after
     // the last checkpoint): the run's end is done again, so that it reports its final accuracy.
     EpochTally tally{now_seconds()};
     Phase p(&watch, "the epoch's end (evaluation, metrics)");
-    record_epoch(run, result, tally, static_cast<int>((global_step - 1) / run.steps_per_epoch), false, global_step);
+    record_epoch(run, result, tally, static_cast<int>((global_step - 1) / setup.steps_per_epoch), false, global_step);
   }
-  result.target = summarize_target(run.evals, cfg.target_accuracy);
-  if (run.root && cfg.target_accuracy > 0 && !result.target.reached && !stopped)
+  result.target = summarize_target(run.progress.evals, cfg.target_accuracy);
+  if (setup.root && cfg.target_accuracy > 0 && !result.target.reached && !stopped)
     spdlog::warn("target {:.2f}% test accuracy not reached in {} step(s); the run ended normally",
                  100 * cfg.target_accuracy, global_step);
-  result.total_wall = now_seconds() - run.t_run;
+  result.total_wall = now_seconds() - run.progress.t_run;
   result.stopped = stopped;
   if (!stopped) checkpoint_at_end(run, global_step);
-  if (run.checkpoints) {  // the last periodic checkpoint is on disk before the run reports
-    run.checkpoints->wait();
-    result.checkpoints_written = run.checkpoints->written();
-    result.checkpoint_seconds = run.checkpoints->training_thread_seconds() + run.metrics_at_checkpoints;
+  if (run.checkpoints.writer) {  // the last periodic checkpoint is on disk before the run reports
+    run.checkpoints.writer->wait();
+    result.checkpoints_written = run.checkpoints.writer->written();
+    result.checkpoint_seconds = run.checkpoints.writer->training_thread_seconds() + run.checkpoints.metrics_seconds;
     if (run.metrics) run.metrics->set_checkpoint_cost(result.checkpoints_written, result.checkpoint_seconds);
   }
   Phase p(&watch, "writing the outputs");

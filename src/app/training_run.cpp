@@ -1,19 +1,13 @@
-// The set-up of a run: each member of TrainingRun is built by the helper beside it, in the order
-// of the declaration (see training_run.hpp).
+// The state a run's steps change (training_run.hpp): the model with its reducer, built on the
+// fixed set-up (run_setup.cpp), then the resume, then the start-up lines and the metrics file's
+// description of the run.
 #include "training_run.hpp"
 
-#include <omp.h>
 #include <spdlog/spdlog.h>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <ctime>
-#include <filesystem>
 
-#include "cifar_mpi/app/batch_chunks.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
-#include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/comm/buffer_broadcast.hpp"
 #include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
@@ -28,76 +22,8 @@ static_assert(Network::kClasses == kNumClasses && Network::kInputChannels == kIm
 
 namespace {
 
-int comm_rank(MPI_Comm comm) {
-  int r = 0;
-  MPI_CHECK(MPI_Comm_rank(comm, &r));
-  return r;
-}
-
-int comm_size(MPI_Comm comm) {
-  int n = 1;
-  MPI_CHECK(MPI_Comm_size(comm, &n));
-  return n;
-}
-
-std::string iso8601_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[40], zone[8];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::strftime(zone, sizeof zone, "%z", &tm);  // +hhmm -> +hh:mm
-  const std::string z = zone;
-  return std::string(buf) + (z.size() == 5 ? z.substr(0, 3) + ":" + z.substr(3) : z);
-}
-
-// An output file's directory must exist and be writable before hours of training, not after.
-// (access() reports a read-only file system even to root, who ignores permission bits.)
-void check_output_directory(const std::string& option, const std::string& path) {
-  if (path.empty()) return;
-  const auto dir = std::filesystem::absolute(path).parent_path();
-  if (!std::filesystem::is_directory(dir))
-    throw Error(option + " " + path + ": directory " + dir.string() + " does not exist");
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw Error(option + " " + path + ": directory " + dir.string() + " is not writable");
-}
-
-// The per-rank batch: --batch-size, or --global-batch split evenly across the ranks.
-size_t per_rank_batch(const Config& cfg, int world) {
-  if (cfg.global_batch == 0) return cfg.batch_size;
-  if (cfg.global_batch % static_cast<size_t>(world) != 0)
-    throw Error("invalid configuration: --global-batch " + std::to_string(cfg.global_batch) +
-                " does not divide evenly across " + std::to_string(world) + " ranks");
-  return cfg.global_batch / static_cast<size_t>(world);
-}
-
-// The process's threads and the checks that need no data: the per-rank batch, the output
-// folders; then the stop signals are caught (a signal now checkpoints after the first step).
-size_t prepare_process(const Config& cfg, int world) {
-  omp_set_num_threads(cfg.threads);
-  const size_t batch = per_rank_batch(cfg, world);
-  check_output_directory("--save-weights", cfg.save_weights);
-  check_output_directory("--checkpoint", cfg.checkpoint);
-  check_output_directory("--trace", cfg.trace);
-  install_stop_signal_handlers();
-  return batch;
-}
-
-// The metrics file's path is checked before anything slow, so a bad one fails at once.
-std::optional<MetricsFile> open_metrics(const Config& cfg, bool root) {
-  std::optional<MetricsFile> metrics;
-  if (root && !cfg.metrics.empty()) metrics.emplace(cfg.metrics, cfg.force);
-  return metrics;
-}
-
-bool agree_on_metrics(bool have, MPI_Comm comm) {
-  int with_metrics = have ? 1 : 0;  // rank 0 decides; gathering the environment is collective
-  MPI_CHECK(MPI_Bcast(&with_metrics, 1, MPI_INT, 0, comm));
-  return with_metrics != 0;
-}
-
 // Rank 0's weights are everyone's: the replicas start identical and stay so.
-ParamArena& share_initial_weights(ParamArena& arena, const Config& cfg, bool root, MPI_Comm comm) {
+void share_initial_weights(ParamArena& arena, const Config& cfg, bool root, MPI_Comm comm) {
   const ModelSpec& model = find_model(cfg.model);
   model.register_tensors(arena);
   if (root) {
@@ -108,7 +34,6 @@ ParamArena& share_initial_weights(ParamArena& arena, const Config& cfg, bool roo
   }
   MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
   broadcast_buffers(arena, comm);
-  return arena;
 }
 
 // --compute-dtype bf16 needs bf16 arithmetic in oneDNN's effective ISA on every rank. All ranks
@@ -191,59 +116,13 @@ void log_plan(const ReductionPlan& plan, const GradientReducer& reducer) {
                plan.link ? "; link: " + plan.link->summary() : std::string());
 }
 
-// The lr policy of the options; the global batch decides the scaling. The schedule spans
-// --epochs whatever --max-steps or --target-accuracy end the run at (it does not depend on
-// stopping early).
-LrScheduleOptions schedule_options(const Config& cfg, size_t global_batch) {
-  LrScheduleOptions o;
-  o.base_lr = cfg.lr;
-  o.scaling = cfg.lr_scaling;
-  o.global_batch = global_batch;
-  o.kind = cfg.lr_schedule;
-  o.warmup_epochs = cfg.warmup_epochs;
-  o.step_epochs = cfg.lr_step_epochs;
-  o.gamma = cfg.lr_gamma;
-  return o;
+// Collective, in this order: the network options (the bf16 check; --conv-algo auto: rank 0's
+// probe), then rank 0's initial weights to every rank.
+NetworkCache build_network_cache(const RunSetup& s, const dnnl::engine& eng, ParamArena& arena) {
+  NetworkOptions options = choose_network_options(s.cfg, eng, s.pass, s.root, s.comm);
+  share_initial_weights(arena, s.cfg, s.root, s.comm);
+  return NetworkCache(find_model(s.cfg.model), eng, arena, std::move(options));
 }
-
-size_t count_steps_per_epoch(const Config& cfg, size_t samples, size_t batch) {
-  const size_t steps = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;
-  if (steps == 0)
-    throw Error("invalid configuration: --batch-size " + std::to_string(batch) + " exceeds the " +
-                std::to_string(samples) + " images of a rank's shard with --drop-last");
-  return steps;
-}
-
-size_t count_planned_steps(const Config& cfg, size_t steps_per_epoch) {
-  const size_t whole = steps_per_epoch * static_cast<size_t>(cfg.epochs);
-  return cfg.max_steps > 0 ? std::min(static_cast<size_t>(cfg.max_steps), whole) : whole;
-}
-
-}  // namespace
-
-TrainingData::TrainingData(const Config& cfg, MPI_Comm comm, bool root) {
-  const double t_load = now_seconds();
-  train = load_cifar_train(cfg.data_dir);
-  if (cfg.eval) test = load_cifar_test(cfg.data_dir);
-  // --data-dir may differ between ranks (node-local copies), the data set's size may not.
-  long long n[4] = {static_cast<long long>(train.size()), static_cast<long long>(test.size()),
-                    -static_cast<long long>(train.size()), -static_cast<long long>(test.size())};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_LONG_LONG, MPI_MAX, comm));
-  if (n[0] != -n[2] || n[1] != -n[3])
-    throw CollectiveError("the ranks loaded data sets of different sizes (" + std::to_string(-n[2]) + " to " +
-                          std::to_string(n[0]) + " training, " + std::to_string(-n[3]) + " to " +
-                          std::to_string(n[1]) + " test images): check --data-dir on every node");
-  if (root)
-    spdlog::info("data: {} training and {} test images from {} ({:.2f} s)", train.size(), test.size(),
-                 cfg.data_dir, now_seconds() - t_load);
-}
-
-namespace {
-
-// The smallest chunk --balance dynamic cuts a step into: 8 images take ~1.2 ms on one core, the
-// most by which the ranks' ends of a step then differ, while passes this small still run at the
-// speed of whole batches.
-constexpr size_t kSmallestChunk = 8;
 
 std::unique_ptr<SharedCounter> make_counter(const Config& cfg, MPI_Comm comm) {
   if (cfg.balance != Config::Balance::dynamic) return nullptr;
@@ -254,149 +133,148 @@ std::unique_ptr<SharedCounter> make_counter(const Config& cfg, MPI_Comm comm) {
   }
 }
 
-}  // namespace
-
-std::vector<size_t> step_chunks(const TrainingRun& run, size_t images) {
-  return batch_chunks(images, run.world, kSmallestChunk, run.batch);
+// What a checkpoint of this run must share with the run that resumes it.
+std::vector<std::pair<std::string, std::string>> checkpoint_identity(const RunSetup& s, const ModelState& model) {
+  return resume_identity(s.cfg, s.world, model.reducer.hierarchical());
 }
 
-std::vector<size_t> epoch_order(const TrainingRun& run, int epoch) {
-  if (!run.counter) return run.sampler.indices(static_cast<uint64_t>(epoch));
-  std::vector<std::vector<size_t>> ranks;
-  for (int r = 0; r < run.world; ++r)
-    ranks.push_back(DistributedSampler(run.data.train.size(), run.world, r, run.cfg.shuffle, run.cfg.seed,
-                                       run.cfg.drop_last)
-                        .indices(static_cast<uint64_t>(epoch)));
-  std::vector<size_t> order;
-  order.reserve(run.samples * static_cast<size_t>(run.world));
-  for (size_t first = 0; first < run.samples; first += run.batch)
-    for (const auto& mine : ranks)
-      order.insert(order.end(), mine.begin() + static_cast<long>(first),
-                   mine.begin() + static_cast<long>(std::min(first + run.batch, run.samples)));
-  return order;
-}
-
-TrainingRun::TrainingRun(const Config& cfg_, MPI_Comm comm_)
-    : cfg(cfg_),
-      comm(comm_),
-      rank(comm_rank(comm_)),
-      world(comm_size(comm_)),
-      root(rank == 0),
-      start_time(iso8601_now()),
-      batch(prepare_process(cfg_, world)),
-      pass(cfg_.micro_batch > 0 && cfg_.micro_batch < batch ? cfg_.micro_batch : batch),
-      metrics(open_metrics(cfg_, root)),
-      with_metrics(agree_on_metrics(metrics.has_value(), comm_)),
-      env(with_metrics ? gather_run_environment(comm_) : RunEnvironment{}),
-      data(cfg_, comm_, root),
-      eng(dnnl::engine::kind::cpu, 0),
-      stream(eng),
-      nets(find_model(cfg_.model), eng, share_initial_weights(arena, cfg_, root, comm_),
-           choose_network_options(cfg_, eng, pass, root, comm_)),
-      sgd(arena.total_count(), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
-      plan(plan_reduction(cfg_, arena, nets.get(batch), stream, comm_, root)),
-      reducer(arena.grads(), plan.buckets, plan.strategies, cfg_.overlap, comm_, cfg_.wire_dtype, cfg_.ring_layout),
-      send_less(cfg_, arena, plan.strategies.front(), plan.link, comm_),
-      counter(make_counter(cfg_, comm_)),
-      identity(resume_identity(cfg_, world, reducer.hierarchical())),
-      start(resume()),
-      checkpoint_path(cfg_.checkpoint.empty() ? "checkpoint.h5" : cfg_.checkpoint),
-      sampler(data.train.size(), world, rank, cfg_.shuffle, cfg_.seed, cfg_.drop_last),
-      samples(sampler.num_samples()),
-      steps_per_epoch(count_steps_per_epoch(cfg_, samples, batch)),
-      planned_steps(count_planned_steps(cfg_, steps_per_epoch)),
-      schedule(schedule_options(cfg_, batch * static_cast<size_t>(world)), steps_per_epoch,
-               static_cast<size_t>(cfg_.epochs)),
-      trace(cfg_.trace.empty() ? 0 : 100),  // the first 100 steps
-      labels(batch),
-      grad_accum(pass < batch || counter ? arena.total_count() : 0),
-      layer_forward(nets.get(batch).layers().size()),
-      layer_backward(layer_forward.size()) {
-  // Every network is built now, not in the middle of the first epoch.
-  // With passes (--micro-batch): those of a full batch and of the epoch's last, partial one.
-  nets.get(batch);
-  for (const size_t b : {batch, cfg.drop_last ? size_t{0} : samples % batch}) {
-    if (b == 0) continue;
-    if (counter) {  // --balance dynamic: the chunks of a step of all ranks' b images
-      for (const size_t n : step_chunks(*this, b * static_cast<size_t>(world))) nets.get(n);
-      continue;
-    }
-    nets.get(std::min(pass, b));
-    if (b % pass != 0) nets.get(b % pass);
-  }
-  if (root)
-    spdlog::info("model: {}, {} parameters in {} tensors ({} gradient bytes), {} bucket(s); {} rank(s) x {} "
-                 "thread(s), per-rank batch {}{}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
-                 cfg.model, arena.total_count(), arena.specs().size(), arena.total_count() * sizeof(float),
-                 reducer.buckets().size(), world,
-                 cfg.threads, batch,
-                 counter ? " drawn by the ranks in chunks of " + std::to_string(step_chunks(*this, batch * world).front()) +
-                               " down to " + std::to_string(kSmallestChunk) + " (--balance dynamic)"
-                 : pass < batch ? " in passes of " + std::to_string(pass) : std::string(),
-                 steps_per_epoch, reducer.describe(), cfg.overlap ? "on" : "off",
-                 to_string(cfg.wire_dtype));
-  if (root) log_plan(plan, reducer);
-  send_less.set_steps_per_epoch(steps_per_epoch);
-  if (root && send_less.on()) spdlog::info("sending less: {}", send_less.describe(arena.total_count()));
-  if (root && send_less.forecast())
-    spdlog::info("PowerSGD rank {} forecast: {}", cfg.compress_rank, send_less.forecast()->summary());
-  if (root && send_less.compressing() && send_less.forecast() && !send_less.forecast()->pays())
-    spdlog::warn("--compress powersgd is predicted to make the step slower on this link ({:.1f} ms of all-reduce "
-                 "per step instead of {:.1f} ms); running it as asked",
-                 send_less.forecast()->compressed * 1e3, send_less.forecast()->plain * 1e3);
-  // The lr the run trains with, when it is not the --lr given.
-  if (root && cfg.lr_scaling != LrScaling::none)
-    spdlog::info("lr {} scaled {} x{:.4g} (global batch {} / {}) = {:.4g}", cfg.lr, to_string(cfg.lr_scaling),
-                 schedule.scaled_lr() / cfg.lr, batch * static_cast<size_t>(world), kLrReferenceBatch,
-                 schedule.scaled_lr());
-  if (root && (cfg.lr_schedule != LrScheduleKind::constant || cfg.warmup_epochs > 0 || cfg.augment != Augment::none ||
-               cfg.weight_decay > 0 || cfg.nesterov))
-    spdlog::info("policy: lr {:.4g}, schedule {}, warm-up {} epoch(s); weight decay {}, nesterov {}, augment {}",
-                 schedule.scaled_lr(), to_string(cfg.lr_schedule), cfg.warmup_epochs, cfg.weight_decay,
-                 cfg.nesterov ? "on" : "off", to_string(cfg.augment));
-  if (metrics) {
-    RunInfo info{config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
-                 cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, env,
-                 start_time, arena.total_count(), arena.total_count() * sizeof(float),
-                 reducer.buckets().size(), batch, steps_per_epoch};
-    info.target_accuracy = cfg.target_accuracy;
-    info.start_global_step = start.global_step;
-    for (const auto& [layer, a] : nets.options().conv)  // what ran (--conv-algo auto decides at start-up)
-      info.meta.emplace_back("conv_algo." + layer, std::string("forward ") + conv_algo_name(a.forward) +
-                                                       ", backward-data " + conv_algo_name(a.backward_data) +
-                                                       ", backward-weights " + conv_algo_name(a.backward_weights));
-    metrics->set_run_info(std::move(info));
-  }
-  if (metrics) metrics->set_model(describe_model(arena, reducer, plan, nets.get(batch)));
-  if (root) checkpoints = std::make_unique<CheckpointWriter>(checkpoint_path, arena, identity, plan.text(world, cfg));
-}
-
-// Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go to all.
-CheckpointPosition TrainingRun::resume() {
+// Collective. Resuming: rank 0 reads and checks the checkpoint; weights, momentum and position go
+// to all. Otherwise the run begins at the start.
+CheckpointPosition resume(const RunSetup& s, ModelState& model) {
   CheckpointPosition pos;
+  const Config& cfg = s.cfg;
   if (cfg.resume.empty()) return pos;
-  if (root) pos = load_checkpoint(cfg.resume, arena, sgd.velocity(), identity);
-  MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
-  MPI_CHECK(MPI_Bcast(sgd.velocity().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, comm));
+  ParamArena& arena = model.arena;
+  if (s.root) pos = load_checkpoint(cfg.resume, arena, model.sgd.velocity(), checkpoint_identity(s, model));
+  MPI_CHECK(MPI_Bcast(arena.params().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, s.comm));
+  MPI_CHECK(MPI_Bcast(model.sgd.velocity().data(), checked_mpi_count(arena.total_count()), MPI_FLOAT, 0, s.comm));
   long long p[3] = {pos.epoch, static_cast<long long>(pos.step), static_cast<long long>(pos.global_step)};
-  MPI_CHECK(MPI_Bcast(p, 3, MPI_LONG_LONG, 0, comm));
+  MPI_CHECK(MPI_Bcast(p, 3, MPI_LONG_LONG, 0, s.comm));
   pos = {static_cast<int>(p[0]), static_cast<size_t>(p[1]), static_cast<size_t>(p[2])};
-  send_less.resume_state(cfg.resume, comm);  // PowerSGD's Q and each rank's error
-  if (root)
+  model.send_less.resume_state(cfg.resume, s.comm);  // PowerSGD's Q and each rank's error
+  if (s.root)
     spdlog::info("resuming {} at epoch {} step {} (global step {})", cfg.resume, pos.epoch + 1, pos.step,
                  pos.global_step);
   return pos;
 }
 
+// Every network is built now, not in the middle of the first epoch.
+// With passes (--micro-batch): those of a full batch and of the epoch's last, partial one.
+void build_every_network(const RunSetup& s, NetworkCache& nets) {
+  nets.get(s.batch);
+  for (const size_t b : {s.batch, s.cfg.drop_last ? size_t{0} : s.samples % s.batch}) {
+    if (b == 0) continue;
+    if (s.draws_chunks()) {  // --balance dynamic: the chunks of a step of all ranks' b images
+      for (const size_t n : step_chunks(s, b * static_cast<size_t>(s.world))) nets.get(n);
+      continue;
+    }
+    nets.get(std::min(s.pass, b));
+    if (b % s.pass != 0) nets.get(b % s.pass);
+  }
+}
+
+// Rank 0's start-up lines: the model and the ranks, the plan, sending less, the lr policy.
+void log_start(const RunSetup& s, const ModelState& model) {
+  const Config& cfg = s.cfg;
+  const size_t batch = s.batch;
+  const int world = s.world;
+  spdlog::info("model: {}, {} parameters in {} tensors ({} gradient bytes), {} bucket(s); {} rank(s) x {} "
+               "thread(s), per-rank batch {}{}, {} steps/epoch, allreduce {}, overlap {}, wire {}",
+               cfg.model, model.arena.total_count(), model.arena.specs().size(),
+               model.arena.total_count() * sizeof(float), model.reducer.buckets().size(), world, cfg.threads, batch,
+               s.draws_chunks() ? " drawn by the ranks in chunks of " +
+                                      std::to_string(step_chunks(s, batch * world).front()) + " down to " +
+                                      std::to_string(kSmallestChunk) + " (--balance dynamic)"
+               : s.pass < batch ? " in passes of " + std::to_string(s.pass)
+                                : std::string(),
+               s.steps_per_epoch, model.reducer.describe(), cfg.overlap ? "on" : "off", to_string(cfg.wire_dtype));
+  log_plan(model.plan, model.reducer);
+  const SendLess& send_less = model.send_less;
+  if (send_less.on()) spdlog::info("sending less: {}", send_less.describe(model.arena.total_count()));
+  if (send_less.forecast())
+    spdlog::info("PowerSGD rank {} forecast: {}", cfg.compress_rank, send_less.forecast()->summary());
+  if (send_less.compressing() && send_less.forecast() && !send_less.forecast()->pays())
+    spdlog::warn("--compress powersgd is predicted to make the step slower on this link ({:.1f} ms of all-reduce "
+                 "per step instead of {:.1f} ms); running it as asked",
+                 send_less.forecast()->compressed * 1e3, send_less.forecast()->plain * 1e3);
+  // The lr the run trains with, when it is not the --lr given.
+  const LrSchedule& schedule = s.schedule;
+  if (cfg.lr_scaling != LrScaling::none)
+    spdlog::info("lr {} scaled {} x{:.4g} (global batch {} / {}) = {:.4g}", cfg.lr, to_string(cfg.lr_scaling),
+                 schedule.scaled_lr() / cfg.lr, batch * static_cast<size_t>(world), kLrReferenceBatch,
+                 schedule.scaled_lr());
+  if (cfg.lr_schedule != LrScheduleKind::constant || cfg.warmup_epochs > 0 || cfg.augment != Augment::none ||
+      cfg.weight_decay > 0 || cfg.nesterov)
+    spdlog::info("policy: lr {:.4g}, schedule {}, warm-up {} epoch(s); weight decay {}, nesterov {}, augment {}",
+                 schedule.scaled_lr(), to_string(cfg.lr_schedule), cfg.warmup_epochs, cfg.weight_decay,
+                 cfg.nesterov ? "on" : "off", to_string(cfg.augment));
+}
+
+// The metrics file's run group: the options, the environment, the start, the convolutions' algorithms.
+RunInfo describe_run(const RunSetup& s, const ModelState& model, const CheckpointPosition& start) {
+  const Config& cfg = s.cfg;
+  RunInfo info{config_items(cfg), cfg.meta, to_string(cfg.allreduce), to_string(cfg.wire_dtype),
+               cfg.bucket_mb, cfg.overlap, cfg.eval, cfg.threads, cfg.epochs, cfg.max_steps, s.env,
+               s.start_time, model.arena.total_count(), model.arena.total_count() * sizeof(float),
+               model.reducer.buckets().size(), s.batch, s.steps_per_epoch};
+  info.target_accuracy = cfg.target_accuracy;
+  info.start_global_step = start.global_step;
+  for (const auto& [layer, a] : model.nets.options().conv)  // what ran (--conv-algo auto decides at start-up)
+    info.meta.emplace_back("conv_algo." + layer, std::string("forward ") + conv_algo_name(a.forward) +
+                                                     ", backward-data " + conv_algo_name(a.backward_data) +
+                                                     ", backward-weights " + conv_algo_name(a.backward_weights));
+  return info;
+}
+
+}  // namespace
+
+ModelState::ModelState(const RunSetup& s)
+    : eng(dnnl::engine::kind::cpu, 0),
+      stream(eng),
+      nets(build_network_cache(s, eng, arena)),                                        // collective
+      sgd(arena.total_count(), SgdOptions{s.cfg.lr, s.cfg.momentum, s.cfg.weight_decay, s.cfg.nesterov}),
+      plan(plan_reduction(s.cfg, arena, nets.get(s.batch), stream, s.comm, s.root)),  // collective
+      reducer(arena.grads(), plan.buckets, plan.strategies, s.cfg.overlap, s.comm, s.cfg.wire_dtype,
+              s.cfg.ring_layout),
+      send_less(s.cfg, arena, plan.strategies.front(), plan.link, s.comm),  // collective with --compress, --local-sgd
+      counter(make_counter(s.cfg, s.comm)) {  // collective with --balance dynamic (a shared window)
+  send_less.set_steps_per_epoch(s.steps_per_epoch);
+}
+
+StepScratch::StepScratch(const RunSetup& s, ModelState& model)
+    : labels(s.batch),
+      grad_accum(s.pass < s.batch || s.draws_chunks() ? model.arena.total_count() : 0),
+      layer_forward(model.nets.get(s.batch).layers().size()),
+      layer_backward(layer_forward.size()) {}
+
+TrainingRun::TrainingRun(const Config& cfg, MPI_Comm comm)
+    : setup(make_run_setup(cfg, comm, metrics)),  // collective: checks, environment, data
+      model(setup),                               // collective: weights, network options, plan
+      start(resume(setup, model)),                // collective when resuming
+      scratch(setup, model),
+      trace(cfg.trace.empty() ? 0 : 100) {  // the first 100 steps
+  build_every_network(setup, model.nets);
+  if (setup.root) log_start(setup, model);
+  if (metrics) {
+    metrics->set_run_info(describe_run(setup, model, start));
+    metrics->set_model(describe_model(model.arena, model.reducer, model.plan, model.nets.get(setup.batch)));
+  }
+  if (setup.root)
+    checkpoints.writer = std::make_unique<CheckpointWriter>(setup.checkpoint_path, model.arena,
+                                                            checkpoint_identity(setup, model),
+                                                            model.plan.text(setup.world, cfg));
+}
+
 void TrainingRun::start_clock() {
-  MPI_CHECK(MPI_Barrier(comm));  // line the ranks' timelines up
+  MPI_CHECK(MPI_Barrier(setup.comm));  // line the ranks' timelines up
   trace.set_origin(now_seconds());
-  t_run = now_seconds();
-  last_checkpoint_time = t_run;
+  progress.t_run = now_seconds();
+  checkpoints.last_time = progress.t_run;
 }
 
 void TrainingRun::write_metrics() {
-  if (checkpoints) checkpoints->wait();  // the writer thread may be writing an older copy of the file
+  // The writer thread may be writing an older copy of the file.
+  if (checkpoints.writer) checkpoints.writer->wait();
   try {
     metrics->write();
   } catch (const Error& e) {

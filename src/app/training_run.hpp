@@ -1,6 +1,7 @@
 #pragma once
 // The pieces of run_training (src/app/trainer.cpp), one idea per file:
-//   training_run.cpp      set-up: everything a run holds from its first step to its last
+//   run_setup.cpp         the set-up that stays fixed: options, ranks, batch, data, sampler, lr schedule
+//   training_run.cpp      the state the steps change: the model and its reducer, checkpoints, buffers
 //   train_step.cpp        one step on this rank: batch, forward + backward, reduction, update
 //   step_agreement.cpp    the one collective per step: numerical faults and stop signals
 //   run_checkpoints.cpp   when a checkpoint is written, and what position it holds
@@ -22,15 +23,13 @@
 #include "cifar_mpi/app/trainer.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
 #include "cifar_mpi/comm/shared_counter.hpp"
-#include "cifar_mpi/data/cifar_dataset.hpp"
-#include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/metrics/metrics_file.hpp"
 #include "cifar_mpi/metrics/trace_recorder.hpp"
 #include "cifar_mpi/model/network.hpp"
-#include "cifar_mpi/optim/lr_schedule.hpp"
 #include "cifar_mpi/optim/sgd_momentum.hpp"
 #include "checkpoint_writer.hpp"
 #include "reduction_plan.hpp"
+#include "run_setup.hpp"
 #include "send_less.hpp"
 
 namespace cifar {
@@ -57,73 +56,70 @@ class NetworkCache {
   std::map<size_t, std::unique_ptr<Network>> nets_;
 };
 
-// The training and test sets, loaded on every rank and checked to have the same sizes on all
-// (--data-dir may differ between ranks: node-local copies).
-struct TrainingData {
-  CifarSet train, test;
-  TrainingData(const Config& cfg, MPI_Comm comm, bool root);
-};
+// The replica and what updates it: the weights, the optimizer's momentum, the reducer and its
+// plan, --compress / --local-sgd, the --balance dynamic counter; the engine and stream the
+// networks run on. A step changes them; they are built in the order they are declared.
+struct ModelState {
+  explicit ModelState(const RunSetup& setup);
 
-// Everything a run holds from its first step to its last. The members are built in the order
-// they are declared, which is the order of the set-up's collectives and checks: cheap checks of
-// the options and output paths first, so that a mistake fails before anything slow.
-struct TrainingRun {
-  TrainingRun(const Config& cfg, MPI_Comm comm);
-
-  const Config& cfg;
-  MPI_Comm comm;
-  int rank, world;
-  bool root;
-  std::string start_time;  // ISO-8601, for the metrics file
-  size_t batch;            // per rank
-  size_t pass;             // images per forward/backward pass: --micro-batch, or the batch
-  std::optional<MetricsFile> metrics;  // rank 0, unless --metrics is empty
-  bool with_metrics;                   // rank 0 has a metrics file (the same on every rank)
-  RunEnvironment env;
-  TrainingData data;
   dnnl::engine eng;
   dnnl::stream stream;
   ParamArena arena;
   NetworkCache nets;
   SgdMomentum sgd;
-  ReductionPlan plan;  // buckets and per-bucket all-reduce (the checkpoint's when resuming)
+  const ReductionPlan plan;  // buckets and per-bucket all-reduce (the checkpoint's when resuming)
   GradientReducer reducer;
   SendLess send_less;  // --compress / --local-sgd: takes the reducer's place from its start step
   std::unique_ptr<SharedCounter> counter;  // --balance dynamic: the host's chunk tickets (else none)
   uint64_t ticket_base = 0;                // the counter at this step's start, the same on every rank
-  std::vector<std::pair<std::string, std::string>> identity;  // what a checkpoint must share
-  CheckpointPosition start;                                   // where this run begins
-  std::string checkpoint_path;
-  long long last_checkpoint_step = -1;  // global step of the last checkpoint this run wrote
-  double metrics_at_checkpoints = 0;    // seconds gathering the step records at checkpoints
-  double last_checkpoint_time = 0;      // rank 0's clock then (or the run's start): --checkpoint-every TIME
-  bool checkpoint_due = false;          // the step agreement's: rank 0's clock says a timed checkpoint is due
-  std::unique_ptr<CheckpointWriter> checkpoints;  // rank 0: writes checkpoints beside the training loop
-  DistributedSampler sampler;
-  size_t samples, steps_per_epoch, planned_steps;
-  LrSchedule schedule;          // the lr of every step (a pure function of the global step)
+};
+
+// Buffers a step reuses, allocated once.
+struct StepScratch {
+  StepScratch(const RunSetup& setup, ModelState& model);
+
+  std::vector<int32_t> labels;    // the batch's
+  std::vector<float> grad_accum;  // a step's earlier passes' gradients, summed (passes, or --balance dynamic)
+  std::vector<double> layer_forward, layer_backward;  // one step's per-layer times (metrics)
+};
+
+// When the run last wrote a checkpoint, whether one is due, and the writer.
+struct CheckpointState {
+  std::unique_ptr<CheckpointWriter> writer;  // rank 0: writes checkpoints beside the training loop
+  long long last_step = -1;     // global step of the last checkpoint this run wrote
+  double last_time = 0;         // rank 0's clock then (or the run's start): --checkpoint-every TIME
+  bool due = false;             // the step agreement's: rank 0's clock says a timed checkpoint is due
+  double metrics_seconds = 0;   // seconds gathering the step records at checkpoints
+};
+
+// The run's clock and its evaluations so far.
+struct RunProgress {
+  double t_run = 0;               // when the first step started
   std::vector<EvalRecord> evals;  // every evaluation so far (the same on every rank)
   double eval_time = 0;           // seconds spent evaluating so far
+};
+
+// A run: its fixed set-up, and the state its steps change, each part built in the order declared
+// (the order of the set-up's collectives and checks: see make_run_setup).
+struct TrainingRun {
+  TrainingRun(const Config& cfg, MPI_Comm comm);
+
+  // Rank 0, unless --metrics is empty. Declared before the set-up, which opens it among its first
+  // checks (the path fails at once, not after the data and the model are loaded).
+  std::optional<MetricsFile> metrics;
+  const RunSetup setup;
+  ModelState model;
+  const CheckpointPosition start;  // where this run begins (a checkpoint's position when resuming)
+  CheckpointState checkpoints;
+  StepScratch scratch;
+  RunProgress progress;
   TraceRecorder trace;
-  std::vector<int32_t> labels;  // the batch's, reused every step
-  std::vector<float> grad_accum;  // a step's earlier passes' gradients, summed (when pass < batch)
-  std::vector<double> layer_forward, layer_backward;  // one step's per-layer times (metrics), reused
-  double t_run = 0;             // when the first step started
 
   // Lines the ranks' clocks up for the trace and starts the run's clock.
   void start_clock();
   // A failed write names the file (the HDF5 layer names the dataset and the system's reason).
   void write_metrics();
-
- private:
-  CheckpointPosition resume();
 };
-
-// The epoch's images in training order: this rank's; with --balance dynamic every rank's, step by
-// step (a step's images of all ranks together, rank 0's first), since any rank may train any of them.
-std::vector<size_t> epoch_order(const TrainingRun& run, int epoch);
-// --balance dynamic: the chunks a step of `images` (all ranks') is drawn in.
-std::vector<size_t> step_chunks(const TrainingRun& run, size_t images);
 
 // Where a step is in the run (0-based).
 struct StepPosition {
@@ -155,7 +151,8 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
 
 // step_agreement.cpp: collective. Throws CollectiveError if any rank has a fault; returns true if a
 // stop signal reached any rank (every rank then stops after this same step).
-bool agree_on_step(TrainingRun& run, const StepOutcome& outcome, const StepPosition& at);
+bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, const StepOutcome& outcome,
+                   const StepPosition& at);
 
 // run_checkpoints.cpp: the checkpoint after a step (on a stop, or every --checkpoint-every steps),
 // and the one at the end of a run that was not stopped.
@@ -165,18 +162,18 @@ void checkpoint_after_step(TrainingRun& run, const RunResult& result, const Epoc
 void checkpoint_at_end(TrainingRun& run, size_t global_step);
 
 // evaluation.cpp: collective. Test loss and accuracy over the whole test set.
-std::pair<double, double> evaluate(TrainingRun& run);
-// Collective. Evaluates after `steps_done` steps, records it (run.evals, the metrics file, the
-// log) and returns whether it reached --target-accuracy. Its time goes to run.eval_time and
+std::pair<double, double> evaluate(const RunSetup& setup, ModelState& model);
+// Collective. Evaluates after `steps_done` steps, records it (run.progress, the metrics file, the
+// log) and returns whether it reached --target-accuracy. Its time goes to run.progress and
 // tally.eval_time.
 bool evaluate_and_record(TrainingRun& run, EpochTally& tally, size_t steps_done);
 // An --eval-every evaluation is due after this step (the epoch's last step is evaluated by record_epoch).
-bool evaluation_due(const TrainingRun& run, const StepPosition& at);
+bool evaluation_due(const RunSetup& setup, const StepPosition& at);
 
 // run_records.cpp: a step into the result and the epoch's tally (and the progress line); an
 // epoch's record (evaluated unless stopped) into the result and the metrics file; the outputs at
 // the end (trace, metrics, weights).
-void record_step(TrainingRun& run, RunResult& result, EpochTally& tally, const StepOutcome& outcome,
+void record_step(const TrainingRun& run, RunResult& result, EpochTally& tally, const StepOutcome& outcome,
                  const StepPosition& at);
 // Returns whether its evaluation reached --target-accuracy (an evaluation already made after
 // `steps_done` steps is not repeated).

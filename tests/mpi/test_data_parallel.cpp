@@ -113,7 +113,7 @@ std::vector<Variant> all_variants() {
   return v;
 }
 
-// The trainer's plan (TrainingRun in src/app/training_run.cpp).
+// The trainer's plan (ModelState in src/app/training_run.cpp).
 std::vector<cifar::Bucket> plan_for(const ParamArena& arena, const Variant& v) {
   return cifar::plan_buckets(arena, static_cast<size_t>(v.bucket_mb * 1e6), v.strategy == AllreduceStrategy::naive);
 }

@@ -1,0 +1,186 @@
+// The set-up that stays fixed for the whole run (run_setup.hpp), one named step after another.
+#include "run_setup.hpp"
+
+#include <omp.h>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+
+#include "cifar_mpi/app/batch_chunks.hpp"
+#include "cifar_mpi/app/run_checks.hpp"
+#include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/util/clock.hpp"
+#include "cifar_mpi/util/mpi_check.hpp"
+
+namespace cifar {
+
+namespace {
+
+int comm_rank(MPI_Comm comm) {
+  int r = 0;
+  MPI_CHECK(MPI_Comm_rank(comm, &r));
+  return r;
+}
+
+int comm_size(MPI_Comm comm) {
+  int n = 1;
+  MPI_CHECK(MPI_Comm_size(comm, &n));
+  return n;
+}
+
+std::string iso8601_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[40], zone[8];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::strftime(zone, sizeof zone, "%z", &tm);  // +hhmm -> +hh:mm
+  const std::string z = zone;
+  return std::string(buf) + (z.size() == 5 ? z.substr(0, 3) + ":" + z.substr(3) : z);
+}
+
+// An output file's directory must exist and be writable before hours of training, not after.
+// (access() reports a read-only file system even to root, who ignores permission bits.)
+void check_output_directory(const std::string& option, const std::string& path) {
+  if (path.empty()) return;
+  const auto dir = std::filesystem::absolute(path).parent_path();
+  if (!std::filesystem::is_directory(dir))
+    throw Error(option + " " + path + ": directory " + dir.string() + " does not exist");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw Error(option + " " + path + ": directory " + dir.string() + " is not writable");
+}
+
+// The per-rank batch: --batch-size, or --global-batch split evenly across the ranks.
+size_t per_rank_batch(const Config& cfg, int world) {
+  if (cfg.global_batch == 0) return cfg.batch_size;
+  if (cfg.global_batch % static_cast<size_t>(world) != 0)
+    throw Error("invalid configuration: --global-batch " + std::to_string(cfg.global_batch) +
+                " does not divide evenly across " + std::to_string(world) + " ranks");
+  return cfg.global_batch / static_cast<size_t>(world);
+}
+
+// The process's threads and the checks that need no data: the per-rank batch, the output
+// folders; then the stop signals are caught (a signal now checkpoints after the first step).
+size_t prepare_process(const Config& cfg, int world) {
+  omp_set_num_threads(cfg.threads);
+  const size_t batch = per_rank_batch(cfg, world);
+  check_output_directory("--save-weights", cfg.save_weights);
+  check_output_directory("--checkpoint", cfg.checkpoint);
+  check_output_directory("--trace", cfg.trace);
+  install_stop_signal_handlers();
+  return batch;
+}
+
+bool agree_on_metrics(bool have, MPI_Comm comm) {
+  int with_metrics = have ? 1 : 0;  // rank 0 decides; gathering the environment is collective
+  MPI_CHECK(MPI_Bcast(&with_metrics, 1, MPI_INT, 0, comm));
+  return with_metrics != 0;
+}
+
+// The lr policy of the options; the global batch decides the scaling. The schedule spans
+// --epochs whatever --max-steps or --target-accuracy end the run at (it does not depend on
+// stopping early).
+LrScheduleOptions schedule_options(const Config& cfg, size_t global_batch) {
+  LrScheduleOptions o;
+  o.base_lr = cfg.lr;
+  o.scaling = cfg.lr_scaling;
+  o.global_batch = global_batch;
+  o.kind = cfg.lr_schedule;
+  o.warmup_epochs = cfg.warmup_epochs;
+  o.step_epochs = cfg.lr_step_epochs;
+  o.gamma = cfg.lr_gamma;
+  return o;
+}
+
+size_t count_steps_per_epoch(const Config& cfg, size_t samples, size_t batch) {
+  const size_t steps = cfg.drop_last ? samples / batch : (samples + batch - 1) / batch;
+  if (steps == 0)
+    throw Error("invalid configuration: --batch-size " + std::to_string(batch) + " exceeds the " +
+                std::to_string(samples) + " images of a rank's shard with --drop-last");
+  return steps;
+}
+
+size_t count_planned_steps(const Config& cfg, size_t steps_per_epoch) {
+  const size_t whole = steps_per_epoch * static_cast<size_t>(cfg.epochs);
+  return cfg.max_steps > 0 ? std::min(static_cast<size_t>(cfg.max_steps), whole) : whole;
+}
+
+}  // namespace
+
+TrainingData::TrainingData(const Config& cfg, MPI_Comm comm, bool root) {
+  const double t_load = now_seconds();
+  train = load_cifar_train(cfg.data_dir);
+  if (cfg.eval) test = load_cifar_test(cfg.data_dir);
+  // --data-dir may differ between ranks (node-local copies), the data set's size may not.
+  long long n[4] = {static_cast<long long>(train.size()), static_cast<long long>(test.size()),
+                    -static_cast<long long>(train.size()), -static_cast<long long>(test.size())};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, n, 4, MPI_LONG_LONG, MPI_MAX, comm));
+  if (n[0] != -n[2] || n[1] != -n[3])
+    throw CollectiveError("the ranks loaded data sets of different sizes (" + std::to_string(-n[2]) + " to " +
+                          std::to_string(n[0]) + " training, " + std::to_string(-n[3]) + " to " +
+                          std::to_string(n[1]) + " test images): check --data-dir on every node");
+  if (root)
+    spdlog::info("data: {} training and {} test images from {} ({:.2f} s)", train.size(), test.size(),
+                 cfg.data_dir, now_seconds() - t_load);
+}
+
+RunSetup make_run_setup(const Config& cfg, MPI_Comm comm, std::optional<MetricsFile>& metrics) {
+  const int rank = comm_rank(comm), world = comm_size(comm);
+  const bool root = rank == 0;
+  std::string start_time = iso8601_now();
+  const size_t batch = prepare_process(cfg, world);
+  const size_t pass = cfg.micro_batch > 0 && cfg.micro_batch < batch ? cfg.micro_batch : batch;
+  // The metrics file's path is checked before anything slow, so a bad one fails at once.
+  if (root && !cfg.metrics.empty()) metrics.emplace(cfg.metrics, cfg.force);
+  const bool with_metrics = agree_on_metrics(metrics.has_value(), comm);                // collective
+  RunEnvironment env = with_metrics ? gather_run_environment(comm) : RunEnvironment{};  // collective
+  TrainingData data(cfg, comm, root);                                                   // collective
+  DistributedSampler sampler(data.train.size(), world, rank, cfg.shuffle, cfg.seed, cfg.drop_last);
+  const size_t samples = sampler.num_samples();
+  const size_t steps_per_epoch = count_steps_per_epoch(cfg, samples, batch);
+  LrSchedule schedule(schedule_options(cfg, batch * static_cast<size_t>(world)), steps_per_epoch,
+                      static_cast<size_t>(cfg.epochs));
+  return RunSetup{.cfg = cfg,
+                  .comm = comm,
+                  .rank = rank,
+                  .world = world,
+                  .root = root,
+                  .start_time = std::move(start_time),
+                  .batch = batch,
+                  .pass = pass,
+                  .with_metrics = with_metrics,
+                  .env = std::move(env),
+                  .data = std::move(data),
+                  .checkpoint_path = cfg.checkpoint.empty() ? "checkpoint.h5" : cfg.checkpoint,
+                  .sampler = std::move(sampler),
+                  .samples = samples,
+                  .steps_per_epoch = steps_per_epoch,
+                  .planned_steps = count_planned_steps(cfg, steps_per_epoch),
+                  .schedule = std::move(schedule)};
+}
+
+std::vector<size_t> step_chunks(const RunSetup& setup, size_t images) {
+  return batch_chunks(images, setup.world, kSmallestChunk, setup.batch);
+}
+
+std::vector<size_t> epoch_order(const RunSetup& setup, int epoch) {
+  if (!setup.draws_chunks()) return setup.sampler.indices(static_cast<uint64_t>(epoch));
+  std::vector<std::vector<size_t>> ranks;
+  for (int r = 0; r < setup.world; ++r)
+    ranks.push_back(DistributedSampler(setup.data.train.size(), setup.world, r, setup.cfg.shuffle, setup.cfg.seed,
+                                       setup.cfg.drop_last)
+                        .indices(static_cast<uint64_t>(epoch)));
+  std::vector<size_t> order;
+  order.reserve(setup.samples * static_cast<size_t>(setup.world));
+  for (size_t first = 0; first < setup.samples; first += setup.batch)
+    for (const auto& mine : ranks)
+      order.insert(order.end(), mine.begin() + static_cast<long>(first),
+                   mine.begin() + static_cast<long>(std::min(first + setup.batch, setup.samples)));
+  return order;
+}
+
+}  // namespace cifar
