@@ -427,6 +427,10 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
                            kAll, CLI::ExistingFile));
   t.push_back(switch_option("overlap", &Config::overlap, "overlap the bucket reductions with the backward pass",
                             kAll));
+  t.push_back(switch_option("overlap-trial", &Config::overlap_trial,
+                            "with --overlap: steps 3-8 alternate overlapped and held-back steps, and the run keeps "
+                            "overlap only if it shortened the step (off: overlap on every step)",
+                            kAll));
   ConfigOption ring = choice_option(
       "ring-layout", &Config::ring_layout,
       "ring and rhd across hosts: hosts (within each host, then the ring or rhd across hosts: each "

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "cifar_mpi/metrics/metrics_file.hpp"
@@ -12,8 +13,9 @@ namespace cifar {
 namespace {
 
 // What overlap did to the step, against the same run's held-back steps (overlap_figure.hpp).
-void print_overlap_figure(const OverlapFigure& o, bool overlap, int world) {
+void print_overlap_figure(const OverlapFigure& o, bool overlap, int world, const std::string& trial) {
   if (!overlap || world == 1) return;
+  if (!trial.empty()) std::printf("  %-34s %s\n", "overlap: trial", trial.c_str());
   if (o.reference_steps == 0 || o.steps == 0) {
     std::printf("  %-34s %12s\n", "overlap: step against none", "n/a (too few steps to compare)");
     return;
@@ -63,7 +65,7 @@ void print_run_summary(const Config& cfg, const RunResult& r, MPI_Comm comm) {
   else
     std::printf("  %-34s %12s\n", "compute-to-comm ratio", "n/a (1 rank)");
   std::printf("  %-34s %12.1f MB\n", "gradient bytes reduced per rank", m.comm_bytes_per_rank / 1e6);
-  print_overlap_figure(m.overlap, cfg.overlap, world);
+  print_overlap_figure(m.overlap, cfg.overlap, world, r.overlap_trial);
   std::printf("  %-34s %12.3f s   (with evaluation %.3f s)\n", "total training time", m.total_train_time,
               m.total_wall);
   std::printf("  %-34s %12.0f\n", "images/s (all ranks)", m.images_per_second);

@@ -1,7 +1,10 @@
 // The one collective per step, which decides for every rank alike: a numerical fault on any rank
 // ends the run here, before this step's checkpoint, metrics or weights are written; otherwise a
 // stop signal on any rank makes every rank checkpoint after this same step. One MPI_Allreduce
-// of three ints carries them and the timed checkpoint's decision, so agreeing costs a step nothing measurable.
+// of four ints carries them, the timed checkpoint's decision and --overlap's trial verdict, so
+// agreeing costs a step nothing measurable.
+#include <spdlog/spdlog.h>
+
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/util/clock.hpp"
@@ -26,17 +29,28 @@ std::string fault_message(const RunSetup& setup, const CheckpointState& checkpoi
 
 }  // namespace
 
-bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, const StepOutcome& outcome,
-                   const StepPosition& at) {
+bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, OverlapTrial& overlap,
+                   const StepOutcome& outcome, const StepPosition& at) {
   const int world = setup.world, rank = setup.rank;
   // flags[1]: the worst kind of fault, then the lowest rank that has it (encoded so MAX finds both).
   // flags[2]: --checkpoint-every TIME is due by rank 0's clock (the ranks' clocks may differ).
   const bool due = setup.root && setup.cfg.checkpoint_seconds > 0 &&
                    now_seconds() - checkpoints.last_time >= setup.cfg.checkpoint_seconds;
-  int flags[3] = {stop_signal_received() ? 1 : 0,
-                  outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0, due ? 1 : 0};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_INT, MPI_MAX, setup.comm));
+  // flags[3]: --overlap's trial verdict, rank 0's (the others send pending, 0).
+  if (setup.root) {
+    const StepRecord& r = outcome.record;
+    overlap.record(at.global_step, r.t_data + r.t_comp + r.t_wait + r.t_update);
+  }
+  const OverlapTrial::Verdict verdict = setup.root ? overlap.verdict_due(at.global_step) : OverlapTrial::Verdict::pending;
+  int flags[4] = {stop_signal_received() ? 1 : 0,
+                  outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0, due ? 1 : 0,
+                  static_cast<int>(verdict)};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 4, MPI_INT, MPI_MAX, setup.comm));
   checkpoints.due = flags[2] != 0;
+  if (flags[3]) {
+    overlap.decide(static_cast<OverlapTrial::Verdict>(flags[3]), at.global_step);
+    if (setup.root) spdlog::info("{}", overlap.describe());
+  }
   if (!flags[1]) return flags[0] != 0;
   // The lowest rank with the first kind of fault words the message; all throw it.
   const int culprit = world - 1 - flags[1] % world;

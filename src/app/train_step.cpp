@@ -210,24 +210,12 @@ Passes forward_backward_drawn(TrainingRun& run, std::span<const size_t> images, 
 
 }  // namespace
 
-namespace {
-// With --overlap, the steps that hold it back so that the run measures its step without overlap
-// (metrics/overlap_figure.hpp): global steps 2 and 3 of every kOverlapReferencePeriod, so a short
-// run has two right after its first two (warm-up) steps, and a long one gives up the saving on
-// 4% of its steps.
-constexpr size_t kOverlapReferencePeriod = 50;
-bool overlap_reference_step(size_t global_step) {
-  const size_t s = global_step % kOverlapReferencePeriod;
-  return s == 2 || s == 3;
-}
-}  // namespace
-
 StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const StepPosition& at) {
   const RunSetup& setup = run.setup;
   ModelState& model = run.model;
   StepScratch& scratch = run.scratch;
   StepOutcome out;
-  model.reducer.set_step_overlap(!overlap_reference_step(at.global_step));
+  model.reducer.set_step_overlap(run.overlap.overlapped(at.global_step));
   const size_t first = at.step * setup.batch, b = std::min(setup.batch, setup.samples - first);
   double t[5];
   t[0] = now_seconds();

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <optional>
 
 #include "cifar_mpi/comm/stall_watch.hpp"
@@ -24,7 +23,6 @@ std::chrono::microseconds background_poll_interval() {
   int provided = MPI_THREAD_SINGLE;
   MPI_CHECK(MPI_Query_thread(&provided));
   if (provided != MPI_THREAD_MULTIPLE) return std::chrono::microseconds{0};
-  if (const char* us = std::getenv("CIFAR_MPI_POLL_US")) return std::chrono::microseconds{std::atol(us)};
   return kBackgroundPollInterval;
 }
 
@@ -64,7 +62,7 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
       {
         Phase p(&watch, "the step agreement");
         // throws, on every rank, if any rank has a fault
-        stopped = agree_on_step(setup, run.checkpoints, outcome, at);
+        stopped = agree_on_step(setup, run.checkpoints, run.overlap, outcome, at);
       }
       record_step(run, result, tally, outcome, at);
       checkpoint_after_step(run, result, tally, at, stopped);
@@ -103,6 +101,8 @@ RunResult run_training(const Config& cfg, MPI_Comm comm) {
     if (run.metrics) run.metrics->set_checkpoint_cost(result.checkpoints_written, result.checkpoint_seconds);
   }
   Phase p(&watch, "writing the outputs");
+  if (run.overlap.verdict() != OverlapTrial::Verdict::pending && run.overlap.trying())
+    result.overlap_trial = run.overlap.describe();
   write_outputs(run, result);
   return result;
 }

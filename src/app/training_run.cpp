@@ -251,6 +251,9 @@ TrainingRun::TrainingRun(const Config& cfg, MPI_Comm comm)
     : setup(make_run_setup(cfg, comm, metrics)),  // collective: checks, environment, data
       model(setup),                               // collective: weights, network options, plan
       start(resume(setup, model)),                // collective when resuming
+      // (PowerSGD and local SGD take the reducer's place, so there is nothing to try)
+      overlap(setup.cfg.overlap && setup.world > 1, setup.cfg.overlap_trial && !model.send_less.on(),
+              start.global_step),
       scratch(setup, model),
       trace(cfg.trace.empty() ? 0 : 100) {  // the first 100 steps
   build_every_network(setup, model.nets);

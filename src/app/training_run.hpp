@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cifar_mpi/app/checkpoint.hpp"
+#include "cifar_mpi/app/overlap_trial.hpp"
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/app/trainer.hpp"
 #include "cifar_mpi/comm/gradient_reducer.hpp"
@@ -111,6 +112,7 @@ struct TrainingRun {
   ModelState model;
   const CheckpointPosition start;  // where this run begins (a checkpoint's position when resuming)
   CheckpointState checkpoints;
+  OverlapTrial overlap;  // --overlap: which steps run overlapped, and the trial that decides (overlap_trial.hpp)
   StepScratch scratch;
   RunProgress progress;
   TraceRecorder trace;
@@ -151,8 +153,9 @@ StepOutcome train_step(TrainingRun& run, const std::vector<size_t>& order, const
 
 // step_agreement.cpp: collective. Throws CollectiveError if any rank has a fault; returns true if a
 // stop signal reached any rank (every rank then stops after this same step).
-bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, const StepOutcome& outcome,
-                   const StepPosition& at);
+// It also carries --overlap's trial verdict from rank 0 to every rank.
+bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, OverlapTrial& overlap,
+                   const StepOutcome& outcome, const StepPosition& at);
 
 // run_checkpoints.cpp: the checkpoint after a step (on a stop, or every --checkpoint-every steps),
 // and the one at the end of a run that was not stopped.

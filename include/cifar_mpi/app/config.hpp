@@ -75,6 +75,7 @@ struct Config {
   AllreduceStrategy allreduce = AllreduceStrategy::mpi;
   double bucket_mb = 0;      // 0: auto (planned from the timed backward and the link: reduction_plan.hpp)
   bool overlap = false;
+  bool overlap_trial = true;  // --overlap: keep it only if the first steps show it shortens the step
   RingLayout ring_layout = RingLayout::hosts;
   WireDtype wire_dtype = WireDtype::fp32;  // what gradients travel as: fp32 | bf16 | fp16
   std::string link_model;  // alpha-beta per all-reduce from allreduce_bench --fit-out ("" = probe at start-up)

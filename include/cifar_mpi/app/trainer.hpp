@@ -26,6 +26,7 @@ struct RunResult {
   // (the snapshots' copies and any wait for the writer thread; the disk is the writer's).
   size_t checkpoints_written = 0;
   double checkpoint_seconds = 0;
+  std::string overlap_trial;  // --overlap's trial verdict as logged ("" without one)
 };
 
 // Numerical faults: a NaN/Inf in a rank's loss or local gradients, or in the weights after the

@@ -1,0 +1,64 @@
+#pragma once
+// --overlap keeps overlap only where it shortens the step. Overlap pays where the link is slow
+// against the compute; where communication is CPU work on the cores backward needs (ranks of one
+// host, simulated hosts' network stacks, a 10 Gbit/s link whose reduction takes ~1.5 ms) the
+// polls and the kernel's work beside backward can cost more than they hide (docs/results.md,
+// overlap in the other launch modes). No model of this machine's kernel and load predicts that
+// as well as trying, so the run tries: its first steps alternate overlapped and held-back steps
+// (the same bits either way: GradientReducer::set_step_overlap), and after kTrialSteps rank 0
+// compares the medians of the two kinds and every rank keeps its verdict for the rest of the run.
+// A resumed run tries again (the link or the load may have changed). --no-overlap-trial keeps
+// overlap on every step but the periodic reference steps (a study of what overlap does).
+//
+// After the trial, with overlap kept, global steps 2 and 3 of every kReferencePeriod steps are
+// held back as before, the in-run reference of the overlap figure (metrics/overlap_figure.hpp);
+// with overlap turned off every step is held back.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace cifar {
+
+class OverlapTrial {
+ public:
+  static constexpr size_t kWarmup = 2;          // run steps before the trial (first-touch, caches)
+  static constexpr size_t kTrialPairs = 3;      // held-back + overlapped steps, alternated
+  static constexpr size_t kTrialSteps = 2 * kTrialPairs;
+  static constexpr size_t kReferencePeriod = 50;  // after the trial: 2 held-back steps per period
+
+  enum class Verdict { pending = 0, keep = 1, off = 2 };  // (numbers: the step agreement sends them)
+
+  // overlap: the run's --overlap; trial: --overlap-trial; first_step: the run's first global step.
+  OverlapTrial(bool overlap, bool trial, size_t first_step);
+
+  // Whether global step `step` runs with its reductions beside backward.
+  bool overlapped(size_t step) const;
+  // Rank 0: a step's time (t_data + t_comp + t_wait + t_update), for the trial's steps.
+  void record(size_t step, double seconds);
+  // Rank 0, after step `step`: the verdict to share with the others (pending until the trial's
+  // last step, then keep or off; pending again afterwards).
+  Verdict verdict_due(size_t step) const;
+  // Every rank: the shared verdict, reached after step `step` (from step + 1 on).
+  void decide(Verdict v, size_t step);
+
+  Verdict verdict() const { return verdict_; }
+  bool trying() const { return overlap_ && trial_; }
+  // Medians of rank 0's trial steps, s (NaN before the verdict), and the step the verdict took effect.
+  double overlapped_median() const { return median_on_; }
+  double held_median() const { return median_off_; }
+  size_t decided_at() const { return decided_at_; }
+  // The log's line for a verdict: "overlap kept: ..." / "overlap off from step N: ...".
+  std::string describe() const;
+
+ private:
+  bool in_trial(size_t step) const;
+
+  bool overlap_, trial_;
+  size_t first_;
+  Verdict verdict_ = Verdict::pending;
+  size_t decided_at_ = 0;
+  std::vector<double> on_, off_;  // rank 0's trial step times
+  double median_on_, median_off_;
+};
+
+}  // namespace cifar

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# --overlap's trial (include/cifar_mpi/app/overlap_trial.hpp), whatever its verdict on this machine:
+#   - global steps 2, 4, 6 are held back and 3, 5, 7 overlapped, on every rank alike;
+#   - from step 8 on every rank follows the one verdict the log states: overlap on (but the
+#     reference steps 2 and 3 of every 50) or held back on every step; the summary repeats it;
+#   - the weights are bitwise those of --no-overlap and of --no-overlap-trial (ring: the same sums);
+#   - --no-overlap-trial holds back only steps 2 and 3, and logs no verdict.
+# usage: overlap_trial.sh <cifar_mpi> <source dir> <data dir (ignored)>
+set -u
+bin=$(realpath "$1"); src=$(realpath "$2")
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+py=/usr/bin/python3
+$py "$src/tests/cli/make_fake_cifar.py" data 512
+[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun -np 2 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
+common=(--data-dir data --batch-size 16 --max-steps 14 --no-eval --threads 1 --allreduce ring
+        --bucket-mb 0.25 --seed 3 --log-every 1000 --force)
+fail=0
+ok() { echo "PASS $1"; }
+bad() { echo "FAIL $1"; [[ -f ${2:-} ]] && sed 's/^/      /' "$2" | tail -n 8; fail=1; }
+
+run() {  # name, options...
+  local name=$1; shift
+  timeout 180 "${mpi[@]}" "$bin" "${common[@]}" --metrics "$name.h5" --save-weights "$name.w.h5" "$@" \
+    >"$name.out" 2>&1 || bad "$name: exit $?" "$name.out"
+}
+run trial --overlap
+run always --overlap --no-overlap-trial
+run none --no-overlap
+
+# The verdict the log states, and the held-back pattern it implies.
+verdict=$(grep -oE "overlap (kept|off from step 9)" trial.out | head -n 1)
+lines=$(grep -cE "\] overlap (kept|off from step)" trial.out)
+if [[ -n $verdict && $lines -eq 1 ]] && grep -q "overlap: trial .*$verdict" trial.out; then
+  ok "one verdict, logged and in the summary: $verdict"
+else
+  bad "the trial's verdict (found '$verdict' in $lines log line(s))" trial.out
+fi
+if grep -qE "overlap (kept|off from step)" always.out; then bad "--no-overlap-trial logged a verdict" always.out; fi
+
+$py - "$verdict" <<'EOF' || fail=1
+import sys
+import h5py
+import numpy as np
+
+kept = sys.argv[1] == "overlap kept"
+def overlapped(name):
+    with h5py.File(name + ".h5", "r") as f:
+        o = f["steps/overlapped"][()]
+    if not (o == o[:, :1]).all():
+        print(f"FAIL {name}: the ranks disagree on which steps overlap: {o.T.tolist()}")
+        sys.exit(1)
+    return o[:, 0].tolist()
+
+held_trial = [1, 1, 0, 1, 0, 1, 0, 1] + ([1] * 6 if kept else [0] * 6)
+held_always = [1, 1, 0, 0] + [1] * 10
+for name, want in (("trial", held_trial), ("always", held_always), ("none", [0] * 14)):
+    got = overlapped(name)
+    print(("PASS" if got == want else "FAIL") + f" {name}: steps/overlapped {got}" + ("" if got == want else f", want {want}"))
+    if got != want:
+        sys.exit(1)
+
+def weights(name):
+    with h5py.File(name + ".w.h5", "r") as f:
+        return {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+base = weights("none")
+for name in ("trial", "always"):
+    w = weights(name)
+    same = w.keys() == base.keys() and all(np.array_equal(w[k], base[k]) for k in base)
+    print(("PASS" if same else "FAIL") + f" {name}: weights bitwise equal to --no-overlap")
+    if not same:
+        sys.exit(1)
+EOF
+exit $fail
