@@ -281,6 +281,12 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   // Checkpoints have always recorded config.model, as "SimpleCNN" before there was a choice.
   model.identity = [](const Config& c, const RunShape&) { return c.model == "simplecnn" ? "SimpleCNN" : c.model; };
   t.push_back(model);
+  t.push_back(switch_option("sync-bn", &Config::sync_bn,
+                            "BatchNorm normalises over the global batch, as PyTorch's SyncBatchNorm: each "
+                            "BatchNorm sums its statistics across the ranks in forward, and two gradient sums in "
+                            "backward (off: each rank over its own share, as DDP; a model without BatchNorm "
+                            "ignores it)",
+                            kAll));
   ConfigOption shuffle = switch_option("shuffle", &Config::shuffle,
                                        "a new order of the training images each epoch, drawn from --seed "
                                        "(--no-shuffle: batch i is records i*B .. (i+1)*B-1 in file order)",
@@ -581,6 +587,8 @@ void check_combinations(const Config& c) {
   if (c.compress != Compression::none && c.local_sgd > 0)
     bad("--local-sgd " + text(c.local_sgd) + " and --compress " + to_string(c.compress) +
         " cannot run together: local SGD averages weights, compression gradients; give one");
+  if (c.balance == Config::Balance::dynamic && c.sync_bn)
+    bad("--sync-bn needs every rank to run the same passes, and --balance dynamic draws them unevenly: drop one");
   if (c.balance == Config::Balance::dynamic && c.micro_batch > 0)
     bad("--balance dynamic cuts each step into chunks of its own; drop --micro-batch " + text(c.micro_batch));
 }

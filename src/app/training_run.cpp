@@ -6,9 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
+#include <span>
 
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/comm/buffer_broadcast.hpp"
+#include "cifar_mpi/comm/replica_sum.hpp"
 #include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/weights_io.hpp"
 #include "cifar_mpi/util/clock.hpp"
@@ -54,14 +58,21 @@ void refuse_bf16_without_cpu_support(MPI_Comm comm) {
 NetworkOptions choose_network_options(const Config& cfg, const dnnl::engine& eng, size_t batch, bool root,
                                       MPI_Comm comm) {
   if (cfg.compute_dtype == ComputeDtype::bf16) refuse_bf16_without_cpu_support(comm);
+  int world = 1;
+  MPI_CHECK(MPI_Comm_size(comm, &world));
+  std::function<void(std::span<double>)> sum_across_replicas;  // --sync-bn (collective: MPI_Comm_dup)
+  if (cfg.sync_bn && world > 1) sum_across_replicas = as_function(std::make_shared<const ReplicaSum>(comm));
   const std::span<const ConvShape> convs = find_model(cfg.model).convs;
   if (cfg.conv_algo != ConvAlgoRequest::auto_) {
     const ConvAlgo a = cfg.conv_algo == ConvAlgoRequest::winograd ? ConvAlgo::winograd : ConvAlgo::direct;
     if (root && a != ConvAlgo::direct) spdlog::info("conv: {} in every pass of every convolution", conv_algo_name(a));
-    return uniform_conv_options(a, cfg.compute_dtype, convs);
+    NetworkOptions o = uniform_conv_options(a, cfg.compute_dtype, convs);
+    o.sum_across_replicas = sum_across_replicas;
+    return o;
   }
   NetworkOptions o;
   o.dtype = cfg.compute_dtype;
+  o.sum_across_replicas = sum_across_replicas;
   const size_t n = convs.size();
   std::vector<int> choice(3 * n);  // per layer: forward, backward data, backward weights (ConvAlgo)
   if (root) {

@@ -114,7 +114,8 @@ void build(const LayerContext& ctx, dnnl::memory& input, LayerList& layers) {
   auto bn = [&](const std::string& name, Layer& prev, bool relu) {
     return std::make_unique<BatchNorm>(name, ctx.eng, prev.dst(), prev.diff_dst(), ctx.param(name + ".weight"),
                                        ctx.param(name + ".bias"), ctx.grad(name + ".weight"), ctx.grad(name + ".bias"),
-                                       ctx.buffer(name + ".running_mean"), ctx.buffer(name + ".running_var"), relu);
+                                       ctx.buffer(name + ".running_mean"), ctx.buffer(name + ".running_var"), relu,
+                                       options.sum_across_replicas);
   };
   layers.push_back(conv(kConvs[0], input, nullptr));  // (B,16,32,32); no data gradient for the input
   layers.push_back(bn("bn1", *layers.back(), /*relu=*/true));

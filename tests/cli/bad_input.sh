@@ -68,6 +68,8 @@ expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --
 expect_error "--balance foo" "--balance" "foo" -- --data-dir "$GOOD" --balance foo
 expect_error "--balance dynamic --micro-batch 8" "--balance dynamic" "--micro-batch 8" -- --data-dir "$GOOD" \
   --balance dynamic --micro-batch 8
+expect_error "--sync-bn --balance dynamic" "--sync-bn" "--balance dynamic" -- --data-dir "$GOOD" \
+  --sync-bn --balance dynamic
 expect_error "--allreduce foo" "--allreduce" "foo" -- --data-dir "$GOOD" --allreduce foo
 # the reduction plan: --bucket-mb is auto or a number in range; --link-model a readable file
 expect_error "--bucket-mb abc" "--bucket-mb" "abc" -- --data-dir "$GOOD" --bucket-mb abc

@@ -8,7 +8,9 @@
 # PyTorch's own differences):
 #   - 1 rank x 128;
 #   - 2 ranks x 64 against PyTorch DDP: rank r takes positions r, r+2, ... of each global batch,
-#     each rank's BatchNorm normalises over its own 64, the running statistics follow rank 0's.
+#     each rank's BatchNorm normalises over its own 64, the running statistics follow rank 0's;
+#   - 2 ranks x 64 with --sync-bn against PyTorch in one process over the whole 128 (SyncBatchNorm
+#     normalises over the global batch, so it is one process's BatchNorm over the union batch).
 #   bash tests/cli/resnet20_vs_torch.sh <cifar_mpi binary> <source dir> <data dir (ignored)>
 # Prints one PASS/FAIL line per case; exits 1 if any case failed, 77 (skip) without a python3
 # with torch, h5py and numpy, or a cifar_mpi without --model.
@@ -29,19 +31,20 @@ GLOBAL_BATCH=128
 ARGS=(--model resnet20 --data-dir "$DATA" --init-weights "$INIT" --no-shuffle --augment none --lr 0.01
       --momentum 0.9 --threads 1 --no-eval --log-every 1)
 
-# resnet20_case STEPS NP: cifar_mpi on NP ranks x 128/NP for STEPS steps, then compared with
-# PyTorch's STEPS steps on NP simulated DDP ranks.
+# resnet20_case STEPS NP [TORCH_NP [OPTIONS...]]: cifar_mpi on NP ranks x 128/NP for STEPS steps
+# (with OPTIONS), then compared with PyTorch's STEPS steps on TORCH_NP (default NP) simulated DDP ranks.
 resnet20_case() {
-  local steps=$1 np=$2 name="s$1_np$2" verdict rc
-  local what="np $np x $((GLOBAL_BATCH / np)), $steps step(s)"
-  train_case "$name" "$np" -- --max-steps "$steps" --batch-size $((GLOBAL_BATCH / np))
+  local steps=$1 np=$2 torch_np=${3:-$2} verdict rc
+  shift $(($# < 3 ? $# : 3))
+  local name="s${steps}_np${np}${1:+_sync}" what="np $np x $((GLOBAL_BATCH / np))${1:+ $*}, $steps step(s)"
+  train_case "$name" "$np" -- --max-steps "$steps" --batch-size $((GLOBAL_BATCH / np)) "$@"
   rc=$?
   if ((rc)); then
     fail "$what: cifar_mpi exit code $rc" "$(tail -n 3 "$TMP/$name.err")"
     return
   fi
   if verdict=$("$PY" "$SRC/tests/cli/resnet20_vs_torch.py" compare "$DATA" "$INIT" "$TMP/$name.w.h5" "$steps" \
-    "$GLOBAL_BATCH" "$np" 2>&1); then
+    "$GLOBAL_BATCH" "$torch_np" 2>&1); then
     pass "$what: $verdict"
   else
     local lines
@@ -54,6 +57,8 @@ resnet20_case 1 1
 resnet20_case 3 1
 resnet20_case 1 2
 resnet20_case 3 2
+resnet20_case 1 2 1 --sync-bn
+resnet20_case 3 2 1 --sync-bn
 
 if ((failures)); then
   echo "resnet20_vs_torch: $failures case(s) failed"

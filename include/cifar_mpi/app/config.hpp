@@ -39,6 +39,7 @@ struct Config {
   // data
   std::string data_dir = "data/cifar-10-batches-bin";
   std::string model = "simplecnn";  // a name of the model catalog (model_catalog.hpp)
+  bool sync_bn = false;  // BatchNorm over the global batch (else each rank's share, as DDP)
   bool shuffle = true;       // a new order each epoch (recorded as no_shuffle: see the table)
   bool drop_last = false;
   // training

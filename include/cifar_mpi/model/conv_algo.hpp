@@ -2,8 +2,10 @@
 // How the network's convolutions compute: oneDNN's algorithm for each of a convolution's three
 // passes, and the data type of the convolutions' arithmetic. Weights, their gradients (all-reduce)
 // and the update stay float32 whatever is chosen here.
+#include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace cifar {
@@ -34,6 +36,9 @@ struct NetworkOptions {
   ComputeDtype dtype = ComputeDtype::fp32;
   // ReLU as a post-op of the layer before it (conv1, conv2, fc1); off only to measure the gain.
   bool fuse_relu = true;
+  // --sync-bn: sums numbers across the replicas, in place (collective). When set, BatchNorm
+  // normalises over the global batch rather than each rank's share (layers/batch_norm.hpp).
+  std::function<void(std::span<double>)> sum_across_replicas;
 };
 
 // True when oneDNN's effective ISA (dnnl::get_effective_cpu_isa(): the CPU's, lowered by
