@@ -434,7 +434,7 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
   t.push_back(switch_option("overlap", &Config::overlap, "overlap the bucket reductions with the backward pass",
                             kAll));
   t.push_back(switch_option("overlap-trial", &Config::overlap_trial,
-                            "with --overlap: steps 3-8 alternate overlapped and held-back steps, and the run keeps "
+                            "with --overlap: steps 3-10 are pairs of an overlapped and a held-back step, and the run keeps "
                             "overlap only if it shortened the step (off: overlap on every step)",
                             kAll));
   ConfigOption ring = choice_option(

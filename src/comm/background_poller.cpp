@@ -2,8 +2,8 @@
 
 namespace cifar {
 
-BackgroundPoller::BackgroundPoller(std::chrono::microseconds interval, std::function<void()> work)
-    : interval_(interval), work_(std::move(work)), thread_([this] { loop(); }) {}
+BackgroundPoller::BackgroundPoller(std::chrono::microseconds first_wait, std::function<std::chrono::microseconds()> work)
+    : first_wait_(first_wait), work_(std::move(work)), thread_([this] { loop(); }) {}
 
 BackgroundPoller::~BackgroundPoller() {
   {
@@ -18,8 +18,10 @@ BackgroundPoller::~BackgroundPoller() {
 void BackgroundPoller::arm() {
   {
     std::lock_guard lock(mutex_);
+    ++arms_;
     if (armed_) return;
     armed_ = true;
+    wait_ = first_wait_;
   }
   cv_.notify_all();
 }
@@ -39,13 +41,20 @@ void BackgroundPoller::loop() {
       cv_.wait(lock, [this] { return armed_ || stop_; });
       continue;
     }
-    // Sleeps a whole interval unless disarmed meanwhile (a disarm wakes it at once).
-    if (cv_.wait_for(lock, interval_, [this] { return !armed_ || stop_; })) continue;
+    // Sleeps the whole wait unless disarmed meanwhile (a disarm wakes it at once).
+    if (cv_.wait_for(lock, wait_, [this] { return !armed_ || stop_; })) continue;
     busy_ = true;
+    const unsigned long arms = arms_;
     lock.unlock();
-    work_();
+    const std::chrono::microseconds next = work_();
     lock.lock();
     busy_ = false;
+    if (next.count() > 0)
+      wait_ = next;
+    else if (arms_ == arms)
+      armed_ = false;  // nothing to do until the next arm()
+    else
+      wait_ = first_wait_;  // armed again meanwhile: there is something new
     cv_.notify_all();
   }
 }

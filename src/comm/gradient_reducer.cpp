@@ -41,13 +41,20 @@ GradientReducer::~GradientReducer() {
 
 void GradientReducer::set_background_poll(std::chrono::microseconds interval) {
   poller_.reset();
+  poll_interval_ = poll_sleep_ = interval;
   if (interval.count() > 0 && overlap_ && world_size_ > 1)
-    poller_ = std::make_unique<BackgroundPoller>(interval, [this] { background_poll(); });
+    poller_ = std::make_unique<BackgroundPoller>(interval, [this] { return background_poll(); });
 }
 
-void GradientReducer::background_poll() {
+std::chrono::microseconds GradientReducer::background_poll() {
   std::unique_lock lock(mutex_, std::try_to_lock);
-  if (lock.owns_lock() && done_ != ready_) advance();
+  if (!lock.owns_lock()) return poll_sleep_;  // the training thread is at it
+  if (done_ == ready_) return std::chrono::microseconds{0};  // nothing in flight or to start
+  const size_t started = started_, done = done_;
+  advance();
+  if (done_ == ready_) return std::chrono::microseconds{0};
+  poll_sleep_ = started_ != started || done_ != done ? poll_interval_ : std::min(2 * poll_sleep_, kBackgroundPollLongest);
+  return poll_sleep_;
 }
 
 void GradientReducer::start_bucket(size_t k) {
@@ -95,7 +102,9 @@ void GradientReducer::on_grads_ready(size_t ready) {
   if (!overlap_) return;
   {
     std::lock_guard lock(mutex_);
+    const size_t before = ready_;
     while (ready_ < buckets_.size() && buckets_[ready_].offset + buckets_[ready_].count <= ready) ++ready_;
+    if (ready_ != before) poll_sleep_ = poll_interval_;
   }
   if (poller_ && step_overlap_ && ready_ > 0) poller_->arm();
   poll();

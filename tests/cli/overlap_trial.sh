@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # --overlap's trial (include/cifar_mpi/app/overlap_trial.hpp), whatever its verdict on this machine:
-#   - global steps 2, 4, 6 are held back and 3, 5, 7 overlapped, on every rank alike;
-#   - from step 8 on every rank follows the one verdict the log states: overlap on (but the
+#   - global steps 2, 5, 7, 8 are held back and 3, 4, 6, 9 overlapped, on every rank alike;
+#   - from step 10 on every rank follows the one verdict the log states: overlap on (but the
 #     reference steps 2 and 3 of every 50) or held back on every step; the summary repeats it;
 #   - the weights are bitwise those of --no-overlap and of --no-overlap-trial (ring: the same sums);
 #   - --no-overlap-trial holds back only steps 2 and 3, and logs no verdict.
@@ -30,7 +30,7 @@ run always --overlap --no-overlap-trial
 run none --no-overlap
 
 # The verdict the log states, and the held-back pattern it implies.
-verdict=$(grep -oE "overlap (kept|off from step 9)" trial.out | head -n 1)
+verdict=$(grep -oE "overlap (kept|off from step 11)" trial.out | head -n 1)
 lines=$(grep -cE "\] overlap (kept|off from step)" trial.out)
 if [[ -n $verdict && $lines -eq 1 ]] && grep -q "overlap: trial .*$verdict" trial.out; then
   ok "one verdict, logged and in the summary: $verdict"
@@ -53,7 +53,7 @@ def overlapped(name):
         sys.exit(1)
     return o[:, 0].tolist()
 
-held_trial = [1, 1, 0, 1, 0, 1, 0, 1] + ([1] * 6 if kept else [0] * 6)
+held_trial = [1, 1, 0, 1, 1, 0, 1, 0, 0, 1] + ([1] * 4 if kept else [0] * 4)
 held_always = [1, 1, 0, 0] + [1] * 10
 for name, want in (("trial", held_trial), ("always", held_always), ("none", [0] * 14)):
     got = overlapped(name)

@@ -1,5 +1,6 @@
-// The background poller: calls its work only while armed, and disarm() returns only once a call
-// in progress has returned. Waits are bounded generously and never decide by speed: a property
+// The background poller: calls its work only while armed, sleeps as long as the work asks, stops
+// when the work returns zero until armed again, and disarm() returns only once a call in progress
+// has returned. Waits are bounded generously and never decide by speed: a property
 // that fails here fails on any machine.
 #include <gtest/gtest.h>
 
@@ -27,7 +28,10 @@ bool eventually(Pred pred) {
 
 TEST(BackgroundPoller, CallsOnlyWhileArmed) {
   std::atomic<int> calls{0};
-  BackgroundPoller poller(microseconds{100}, [&] { ++calls; });
+  BackgroundPoller poller(microseconds{100}, [&] {
+    ++calls;
+    return microseconds{100};
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(calls.load(), 0) << "called before it was armed";
   poller.arm();
@@ -48,6 +52,7 @@ TEST(BackgroundPoller, DisarmWaitsForTheCallInProgress) {
     inside = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     finished = true;
+    return microseconds{10};
   });
   poller.arm();
   ASSERT_TRUE(eventually([&] { return inside.load(); }));
@@ -58,13 +63,46 @@ TEST(BackgroundPoller, DisarmWaitsForTheCallInProgress) {
 TEST(BackgroundPoller, DestroysWhileArmed) {
   std::atomic<int> calls{0};
   {
-    BackgroundPoller poller(microseconds{10}, [&] { ++calls; });
+    BackgroundPoller poller(microseconds{10}, [&] {
+      ++calls;
+      return microseconds{10};
+    });
     poller.arm();
     ASSERT_TRUE(eventually([&] { return calls.load() > 0; }));
   }  // joins without a disarm first
   const int after = calls.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(calls.load(), after);
+}
+
+TEST(BackgroundPoller, AZeroSleepStopsItUntilArmedAgain) {
+  std::atomic<int> calls{0};
+  BackgroundPoller poller(microseconds{10}, [&] {
+    ++calls;
+    return microseconds{0};
+  });
+  poller.arm();
+  ASSERT_TRUE(eventually([&] { return !poller.armed(); })) << "a zero did not stop it";
+  EXPECT_EQ(calls.load(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // 2000 first sleeps
+  EXPECT_EQ(calls.load(), 1) << "called again without an arm()";
+  poller.arm();
+  ASSERT_TRUE(eventually([&] { return calls.load() == 2 && !poller.armed(); }));
+}
+
+TEST(BackgroundPoller, KeepsTheSleepItIsGiven) {
+  std::atomic<int> calls{0};
+  BackgroundPoller poller(microseconds{10}, [&] {
+    ++calls;
+    return std::chrono::duration_cast<microseconds>(std::chrono::hours(1));
+  });
+  poller.arm();
+  ASSERT_TRUE(eventually([&] { return calls.load() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(calls.load(), 1) << "called again before the hour it asked to sleep";
+  poller.arm();  // an armed poller keeps its sleep
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(calls.load(), 1);
 }
 
 }  // namespace

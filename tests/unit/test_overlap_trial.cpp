@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "cifar_mpi/app/overlap_trial.hpp"
 
@@ -29,12 +30,32 @@ TEST(OverlapTrial, AlternatesDuringTheTrialOnly) {
   EXPECT_TRUE(t.overlapped(0));
   EXPECT_TRUE(t.overlapped(1));
   size_t held = 0, on = 0;
+  std::string order;
   for (size_t s = kFirstTrial; s <= kLastTrial; ++s) {
     (t.overlapped(s) ? on : held) += 1;
-    if (s > kFirstTrial) EXPECT_NE(t.overlapped(s), t.overlapped(s - 1)) << "step " << s << ": not alternated";
+    order += t.overlapped(s) ? 'B' : 'A';
+    if ((s - kFirstTrial) % 2 == 1) EXPECT_NE(t.overlapped(s), t.overlapped(s - 1)) << "step " << s << ": a pair of one kind";
   }
   EXPECT_EQ(held, OverlapTrial::kTrialPairs);
   EXPECT_EQ(on, OverlapTrial::kTrialPairs);
+  EXPECT_EQ(order, "ABBABAAB");  // a steady trend in the load adds as much to either kind
+}
+
+// Runs a trial whose step times rise (or fall) by `trend` s a step, overlapped steps `gain` s faster.
+OverlapTrial run_trend(double trend, double gain) {
+  OverlapTrial t(true, true, 0);
+  for (size_t s = 0; s <= kLastTrial; ++s) {
+    t.record(s, 0.070 + trend * double(s) - (t.overlapped(s) ? gain : 0.0));
+    t.decide(t.verdict_due(s), s);
+  }
+  return t;
+}
+
+TEST(OverlapTrial, ALoadTrendDecidesNothing) {
+  EXPECT_EQ(run_trend(0.005, 0.002).verdict(), V::keep) << "rising load hid a 2 ms gain";
+  EXPECT_EQ(run_trend(-0.005, 0.002).verdict(), V::keep) << "falling load hid a 2 ms gain";
+  EXPECT_EQ(run_trend(0.005, -0.002).verdict(), V::off) << "rising load hid a 2 ms loss";
+  EXPECT_EQ(run_trend(-0.005, -0.002).verdict(), V::off) << "falling load hid a 2 ms loss";
 }
 
 TEST(OverlapTrial, KeepsOverlapThatShortensTheStep) {

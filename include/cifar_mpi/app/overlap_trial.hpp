@@ -4,9 +4,13 @@
 // host, simulated hosts' network stacks, a 10 Gbit/s link whose reduction takes ~1.5 ms) the
 // polls and the kernel's work beside backward can cost more than they hide (docs/results.md,
 // overlap in the other launch modes). No model of this machine's kernel and load predicts that
-// as well as trying, so the run tries: its first steps alternate overlapped and held-back steps
-// (the same bits either way: GradientReducer::set_step_overlap), and after kTrialSteps rank 0
-// compares the medians of the two kinds and every rank keeps its verdict for the rest of the run.
+// as well as trying, so the run tries: after kWarmup steps, kTrialPairs pairs of one held-back and
+// one overlapped step (the same bits either way: GradientReducer::set_step_overlap), in the order
+// held, on | on, held | on, held | held, on, so that a load that rises or falls steadily through
+// the trial favours neither kind; rank 0 keeps overlap if the median over the pairs of
+// (overlapped - held back) is negative, and every rank follows its verdict for the rest of the
+// run. (Measured on a shared machine: a plain alternation turned overlap off where it saved 7 ms a
+// step, as the load rose through the trial.)
 // A resumed run tries again (the link or the load may have changed). --no-overlap-trial keeps
 // overlap on every step but the periodic reference steps (a study of what overlap does).
 //
@@ -22,7 +26,7 @@ namespace cifar {
 class OverlapTrial {
  public:
   static constexpr size_t kWarmup = 2;          // run steps before the trial (first-touch, caches)
-  static constexpr size_t kTrialPairs = 3;      // held-back + overlapped steps, alternated
+  static constexpr size_t kTrialPairs = 4;      // pairs of a held-back and an overlapped step
   static constexpr size_t kTrialSteps = 2 * kTrialPairs;
   static constexpr size_t kReferencePeriod = 50;  // after the trial: 2 held-back steps per period
 
@@ -46,6 +50,7 @@ class OverlapTrial {
   // Medians of rank 0's trial steps, s (NaN before the verdict), and the step the verdict took effect.
   double overlapped_median() const { return median_on_; }
   double held_median() const { return median_off_; }
+  double median_difference() const { return median_diff_; }  // over the pairs, overlapped - held back
   size_t decided_at() const { return decided_at_; }
   // The log's line for a verdict: "overlap kept: ..." / "overlap off from step N: ...".
   std::string describe() const;
@@ -57,8 +62,8 @@ class OverlapTrial {
   size_t first_;
   Verdict verdict_ = Verdict::pending;
   size_t decided_at_ = 0;
-  std::vector<double> on_, off_;  // rank 0's trial step times
-  double median_on_, median_off_;
+  std::vector<double> times_;  // rank 0's trial step times, by position in the trial
+  double median_on_, median_off_, median_diff_;
 };
 
 }  // namespace cifar

@@ -17,10 +17,13 @@
 // --mca mpi_yield_when_idle 1 the step got no shorter). So two callers that never wait inside MPI:
 //   - the training thread, at every pause of backward (a few microseconds when there is nothing
 //     to move);
-//   - with set_background_poll, a thread that sleeps and, every interval while reductions run
-//     beside backward, makes the same call (background_poller.hpp): the long primitives have no
-//     pause, and each round of a reduction (the arrival check, MPI's rounds, TCP's window) needs
-//     the receiving rank in MPI once. It costs backward a wake-up per interval, not a core.
+//   - with set_background_poll, a thread that sleeps and, while reductions run beside backward,
+//     wakes to make the same call (background_poller.hpp): the long primitives have no pause,
+//     and each round of a reduction (the arrival check, MPI's rounds, TCP's window) needs the
+//     receiving rank in MPI once. It costs backward a wake-up per call, not a core; a wake-up
+//     costs more than the call, so it sleeps 500 us after a bucket starts or completes, twice as
+//     long after each call that saw neither (up to 4 ms), and not at all while nothing is in
+//     flight or ready (a bucket that arrives later arms it again).
 // One mutex keeps them apart; neither ever blocks on the other (a caller that finds it taken
 // leaves the work to the one inside).
 // Every algorithm is advanced so, whatever the wire type: the ring and rhd step by step, MPI's as
@@ -59,8 +62,10 @@
 
 namespace cifar {
 
-// set_background_poll's interval in cifar_mpi.
+// set_background_poll's interval in cifar_mpi: the poller's first sleep after a bucket starts or
+// completes; while one stays in flight the sleep doubles, up to kBackgroundPollLongest.
 inline constexpr std::chrono::microseconds kBackgroundPollInterval{500};
+inline constexpr std::chrono::microseconds kBackgroundPollLongest{4000};
 
 struct BucketTiming {
   double start = 0, end = 0;  // now_seconds() around the bucket's reduction
@@ -107,8 +112,10 @@ class GradientReducer {
   // the same run (metrics/overlap_figure.hpp); it gives the same bits (MPI's all-reduce in the
   // same polled form, waited on).
   void set_step_overlap(bool on) { step_overlap_ = on; }
-  // Overlap on: also advance the reductions from a sleeping thread every `interval` while they
-  // run beside backward (see above). Needs MPI_THREAD_MULTIPLE. 0: the pauses alone.
+  // Overlap on: also advance the reductions from a sleeping thread while they run beside backward
+  // (see above): `interval` after a bucket starts or completes, then at doubling sleeps up to
+  // kBackgroundPollLongest while it stays in flight, and not at all while nothing is in flight.
+  // Needs MPI_THREAD_MULTIPLE. 0: the pauses alone.
   void set_background_poll(std::chrono::microseconds interval);
 
   // With a watch, every step's first reduction starts with its arrival check (who is late, and a
@@ -132,7 +139,7 @@ class GradientReducer {
   void start_bucket(size_t k);
   void complete_bucket(size_t k);  // scale by 1/N, record its end
   void advance();                  // poll()'s work, untimed; the caller holds mutex_
-  void background_poll();          // the poller's call
+  std::chrono::microseconds background_poll();  // the poller's call: returns its next sleep
 
   std::span<float> grads_;
   std::vector<Bucket> buckets_;
@@ -155,6 +162,7 @@ class GradientReducer {
   double progress_ = 0;  // seconds in poll() this step
 
   std::mutex mutex_;  // the training thread's polls against the background poller's
+  std::chrono::microseconds poll_interval_{0}, poll_sleep_{0};  // the poller's first sleep, its current one
   std::unique_ptr<BackgroundPoller> poller_;
 };
 
