@@ -20,7 +20,7 @@
 //             rank's sums S1 = sum dy, S2 = sum dy xhat (the bias and weight gradients, left local:
 //             the reducer averages them as DDP does); sync sums S1 and S2 over the ranks, and
 //             dx = dx0 - weight/sigma (S1 + xhat S2) / n_global, per element an affine function of
-//             x added by one oneDNN binary pass (x * b + a, summed into dx).
+//             x: an inference BatchNorm pass computes x * b + a, a binary pass adds it into dx.
 // Every rank gets the same statistics, so a layer over a rank's share gives that share of what one
 // layer over the union batch gives (tests/unit/test_sync_batch_norm.cpp).
 #include <functional>
@@ -68,7 +68,7 @@ class BatchNorm : public Layer {
   const float* dbias_ = nullptr;
   dnnl::memory global_mean_, global_variance_;  // the global batch's (biased variance)
   dnnl::memory scale_, shift_;                  // dx's correction: x * scale + shift, per channel
-  BoundPrimitive global_training_, global_backward_, correction_;
+  BoundPrimitive global_training_, global_backward_, affine_, add_;
   double global_count_ = 0;
   std::vector<double> sums_;  // what sync sums
 };
