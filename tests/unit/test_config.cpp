@@ -268,7 +268,8 @@ TEST(ConfigTest, MetaLabels) {
 TEST(ConfigTest, EverySwitchAndItsNoForm) {
   const std::vector<std::pair<std::string, bool Config::*>> switches{
       {"shuffle", &Config::shuffle}, {"drop-last", &Config::drop_last}, {"eval", &Config::eval},
-      {"nesterov", &Config::nesterov}, {"overlap", &Config::overlap}, {"force", &Config::force}};
+      {"nesterov", &Config::nesterov}, {"overlap", &Config::overlap}, {"overlap-trial", &Config::overlap_trial},
+      {"sync-bn", &Config::sync_bn},   {"force", &Config::force}};
   std::vector<std::string> in_table;
   for (const auto& o : config_options())
     if (o.is_switch) in_table.push_back(o.name);
@@ -288,6 +289,8 @@ TEST(ConfigTest, EverySwitchAndItsNoForm) {
   EXPECT_TRUE(d.eval);
   EXPECT_FALSE(d.nesterov);
   EXPECT_FALSE(d.overlap);
+  EXPECT_TRUE(d.overlap_trial);
+  EXPECT_FALSE(d.sync_bn);
   EXPECT_FALSE(d.force);
   EXPECT_EQ(parse_ok({"--lr=0.5"}).lr, 0.5f);
 }
