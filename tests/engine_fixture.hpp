@@ -3,8 +3,13 @@
 // network's tensors, and conversions between the arena / oneDNN memories and the plain
 // reference's PyTorch-layout vectors.
 #include <dnnl.hpp>
+#include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "cifar_mpi/model/param_arena.hpp"
@@ -34,6 +39,34 @@ inline std::vector<float> to_plain(const dnnl::memory& m, Engine& e) {
   e.stream.wait();
   const auto* p = static_cast<const float*>(plain.get_data_handle());
   return {p, p + plain.get_desc().get_size() / sizeof(float)};
+}
+
+// A plain NCHW vector into a memory of any layout.
+inline void from_plain(const std::vector<float>& v, dnnl::memory& m, Engine& e) {
+  dnnl::memory plain({m.get_desc().dims(), dnnl::memory::data_type::f32, dnnl::memory::format_tag::nchw}, e.eng);
+  std::copy(v.begin(), v.end(), static_cast<float*>(plain.get_data_handle()));
+  dnnl::reorder(plain, m).execute(e.stream, plain, m);
+  e.stream.wait();
+}
+
+// n values drawn uniformly from [lo, hi), the same for a seed.
+inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 gen(static_cast<uint32_t>(seed));
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(gen);
+  return v;
+}
+
+// Every element of `got` within `tol` of the plain loops' `want`; names the worst one if not.
+inline void expect_max_abs_error(std::span<const float> got, std::span<const float> want, double tol,
+                                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (const double d = std::fabs(double(got[i]) - want[i]); d > worst) worst = d, at = i;
+  EXPECT_LE(worst, tol) << what << ": element " << at << " is " << got[at] << ", the loop gives " << want[at];
 }
 
 inline std::vector<float> tensor(const ParamArena& a, const std::string& name, bool grad) {

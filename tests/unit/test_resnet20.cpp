@@ -27,35 +27,13 @@ namespace {
 
 using dnnl::memory;
 using testing::Engine;
+using testing::expect_max_abs_error;
+using testing::from_plain;
+using testing::random_vector;
 using testing::to_plain;
-
-std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 gen(static_cast<uint32_t>(seed));
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(gen);
-  return v;
-}
-
-// Writes a plain NCHW vector into a memory of any layout.
-void from_plain(const std::vector<float>& v, memory& m, Engine& e) {
-  memory plain({m.get_desc().dims(), memory::data_type::f32, memory::format_tag::nchw}, e.eng);
-  std::copy(v.begin(), v.end(), static_cast<float*>(plain.get_data_handle()));
-  dnnl::reorder(plain, m).execute(e.stream, plain, m);
-  e.stream.wait();
-}
 
 memory plain_memory(Engine& e, memory::dims dims) {
   return memory({dims, memory::data_type::f32, memory::format_tag::nchw}, e.eng);
-}
-
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, double tol, const char* what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < got.size(); ++i)
-    if (const double d = std::fabs(double(got[i]) - want[i]); d > worst) worst = d, at = i;
-  EXPECT_LE(worst, tol) << what << ": element " << at << " is " << got[at] << ", the loop gives " << want[at];
 }
 
 class BatchNormVsLoops : public ::testing::TestWithParam<bool> {};  // with the ReLU fused or not
@@ -79,7 +57,7 @@ TEST_P(BatchNormVsLoops, TrainingInferenceAndBackward) {
   if (relu)
     for (auto& v : y) v = std::max(v, 0.0f);
   bn.forward(e.stream);
-  expect_close(to_plain(bn.dst(), e), y, 2e-5, "training dst");
+  expect_max_abs_error(to_plain(bn.dst(), e), y, 2e-5, "training dst");
   const double n = double(B) * HW;
   for (int c = 0; c < C; ++c) {  // PyTorch's rule: momentum 0.1, unbiased variance
     EXPECT_NEAR(rm[c], 0.9 * rm0[c] + 0.1 * ref.mean[c], 1e-6) << "running_mean " << c;
@@ -94,9 +72,9 @@ TEST_P(BatchNormVsLoops, TrainingInferenceAndBackward) {
   bn.backward(e.stream);
   e.stream.wait();
   const auto g = reference::batch_norm_backward(x, dy_pre, B, C, HW, gamma);
-  expect_close(to_plain(diff_src, e), g.dx, 2e-5, "diff_src");
-  expect_close(dgamma, g.dgamma, 5e-5, "diff weight");
-  expect_close(dbeta, g.dbeta, 5e-5, "diff bias");
+  expect_max_abs_error(to_plain(diff_src, e), g.dx, 2e-5, "diff_src");
+  expect_max_abs_error(dgamma, g.dgamma, 5e-5, "diff weight");
+  expect_max_abs_error(dbeta, g.dbeta, 5e-5, "diff bias");
 
   auto inf = reference::batch_norm_forward(x, B, C, HW, gamma, beta, &rm, &rv).y;
   if (relu)
@@ -104,7 +82,7 @@ TEST_P(BatchNormVsLoops, TrainingInferenceAndBackward) {
   const auto rm_before = rm;
   bn.forward_inference(e.stream);
   e.stream.wait();
-  expect_close(to_plain(bn.dst(), e), inf, 2e-5, "inference dst");
+  expect_max_abs_error(to_plain(bn.dst(), e), inf, 2e-5, "inference dst");
   EXPECT_EQ(rm, rm_before) << "inference must not move the running statistics";
 }
 
@@ -125,14 +103,14 @@ TEST_P(ConvVsLoops, ForwardAndBothGradients) {
   from_plain(x, src, e);
   conv.forward(e.stream);
   ASSERT_EQ(conv.dst().get_desc().dims(), (memory::dims{d.B, d.O, d.OH(), d.OW()}));
-  expect_close(to_plain(conv.dst(), e), reference::strided_conv_forward(x, w, d), 2e-5, "dst");
+  expect_max_abs_error(to_plain(conv.dst(), e), reference::strided_conv_forward(x, w, d), 2e-5, "dst");
   const auto dy = random_vector(size_t(d.B) * d.O * d.OH() * d.OW(), 3);
   from_plain(dy, conv.diff_dst(), e);
   conv.backward(e.stream);
   e.stream.wait();
   const auto g = reference::strided_conv_backward(x, w, dy, d);
-  expect_close(to_plain(diff_src, e), g.dx, 2e-5, "diff_src");
-  expect_close(dw, g.dw, 2e-4, "diff weight");
+  expect_max_abs_error(to_plain(diff_src, e), g.dx, 2e-5, "diff_src");
+  expect_max_abs_error(dw, g.dw, 2e-4, "diff weight");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvVsLoops,
@@ -154,13 +132,13 @@ TEST(GlobalAvgPool, MeanOverTheImageAndEvenSpread) {
     for (int k = 0; k < S * S; ++k) s += x[bc * S * S + k];
     want[bc] = float(s / (S * S));
   }
-  expect_close(to_plain(pool.dst(), e), want, 1e-6, "dst");
+  expect_max_abs_error(to_plain(pool.dst(), e), want, 1e-6, "dst");
   const auto dy = random_vector(want.size(), 2);
   from_plain(dy, pool.diff_dst(), e);
   pool.backward(e.stream);
   e.stream.wait();
   for (size_t i = 0; i < dx_want.size(); ++i) dx_want[i] = dy[i / (S * S)] / (S * S);
-  expect_close(to_plain(diff_src, e), dx_want, 1e-7, "diff_src");
+  expect_max_abs_error(to_plain(diff_src, e), dx_want, 1e-7, "diff_src");
 }
 
 // A block whose body is one convolution (stride 2, doubling the channels, with the subsampling
@@ -189,7 +167,7 @@ TEST_P(ResidualVsLoops, ForwardAndBackward) {
   const auto sc = subsample ? reference::subsample_pad(x, B, C, H, H, C / 2) : x;
   std::vector<float> y(conv_y.size());
   for (size_t i = 0; i < y.size(); ++i) y[i] = std::max(conv_y[i] + sc[i], 0.0f);
-  expect_close(to_plain(block.dst(), e), y, 1e-5, "dst");
+  expect_max_abs_error(to_plain(block.dst(), e), y, 1e-5, "dst");
 
   const auto dy = random_vector(y.size(), 3);
   from_plain(dy, block.diff_dst(), e);
@@ -208,7 +186,7 @@ TEST_P(ResidualVsLoops, ForwardAndBackward) {
           else if (i % 2 == 0 && j % 2 == 0)
             dx[xi] += dsum[((size_t(b) * d.O + c + C / 2) * d.OH() + i / 2) * d.OW() + j / 2];
         }
-  expect_close(to_plain(diff_src, e), dx, 1e-5, "diff_src");
+  expect_max_abs_error(to_plain(diff_src, e), dx, 1e-5, "diff_src");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shortcuts, ResidualVsLoops, ::testing::Bool());
@@ -248,7 +226,7 @@ TEST(ResidualVsLoops, BasicBlockWithBatchNorms) {
   const auto n2 = reference::batch_norm_forward(c2, B, C, HW, g2, b2).y;
   std::vector<float> y(x.size());
   for (size_t i = 0; i < y.size(); ++i) y[i] = std::max(n2[i] + x[i], 0.0f);
-  expect_close(to_plain(block.dst(), e), y, 2e-5, "dst");
+  expect_max_abs_error(to_plain(block.dst(), e), y, 2e-5, "dst");
   // ... and backward.
   const auto dy = random_vector(y.size(), 8);
   from_plain(dy, block.diff_dst(), e);
@@ -264,13 +242,13 @@ TEST(ResidualVsLoops, BasicBlockWithBatchNorms) {
   const auto gc1 = reference::strided_conv_backward(x, w1, gbn1.dx, d);
   auto dx = gc1.dx;
   for (size_t i = 0; i < dx.size(); ++i) dx[i] += dsum[i];
-  expect_close(dg2, gbn2.dgamma, 1e-4, "bn2 weight");
-  expect_close(db2, gbn2.dbeta, 1e-4, "bn2 bias");
-  expect_close(dw2, gc2.dw, 2e-4, "conv2 weight");
-  expect_close(dg1, gbn1.dgamma, 1e-4, "bn1 weight");
-  expect_close(db1, gbn1.dbeta, 1e-4, "bn1 bias");
-  expect_close(dw1, gc1.dw, 2e-4, "conv1 weight");
-  expect_close(to_plain(diff_src, e), dx, 2e-5, "diff_src");
+  expect_max_abs_error(dg2, gbn2.dgamma, 1e-4, "bn2 weight");
+  expect_max_abs_error(db2, gbn2.dbeta, 1e-4, "bn2 bias");
+  expect_max_abs_error(dw2, gc2.dw, 2e-4, "conv2 weight");
+  expect_max_abs_error(dg1, gbn1.dgamma, 1e-4, "bn1 weight");
+  expect_max_abs_error(db1, gbn1.dbeta, 1e-4, "bn1 bias");
+  expect_max_abs_error(dw1, gc1.dw, 2e-4, "conv1 weight");
+  expect_max_abs_error(to_plain(diff_src, e), dx, 2e-5, "diff_src");
 }
 
 ParamArena resnet20_arena(uint64_t seed) {

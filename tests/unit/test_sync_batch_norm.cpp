@@ -24,31 +24,10 @@ namespace {
 
 using dnnl::memory;
 using testing::Engine;
+using testing::expect_max_abs_error;
+using testing::from_plain;
+using testing::random_vector;
 using testing::to_plain;
-
-std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 gen(static_cast<uint32_t>(seed));
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(gen);
-  return v;
-}
-
-void from_plain(const std::vector<float>& v, memory& m, Engine& e) {
-  memory plain({m.get_desc().dims(), memory::data_type::f32, memory::format_tag::nchw}, e.eng);
-  std::copy(v.begin(), v.end(), static_cast<float*>(plain.get_data_handle()));
-  dnnl::reorder(plain, m).execute(e.stream, plain, m);
-  e.stream.wait();
-}
-
-void expect_close(std::span<const float> got, std::span<const float> want, double tol, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < got.size(); ++i)
-    if (const double d = std::fabs(double(got[i]) - want[i]); d > worst) worst = d, at = i;
-  EXPECT_LE(worst, tol) << what << ": element " << at << " is " << got[at] << ", the loop gives " << want[at];
-}
 
 // What MPI_Allreduce(SUM) does across the replicas, for threads of one process.
 class ThreadSum {
@@ -120,8 +99,8 @@ TEST_P(SyncBatchNormVsLoops, TwoReplicasGiveTheWholeBatchs) {
   for (int r = 0; r < R; ++r) {
     const Replica& o = out[static_cast<size_t>(r)];
     const std::string who = "replica " + std::to_string(r) + " ";
-    expect_close(o.dst, std::span(y).subspan(r * half, half), 2e-5, who + "dst");
-    expect_close(o.dx, std::span(g.dx).subspan(r * half, half), 2e-5, who + "diff_src");
+    expect_max_abs_error(o.dst, std::span(y).subspan(r * half, half), 2e-5, who + "dst");
+    expect_max_abs_error(o.dx, std::span(g.dx).subspan(r * half, half), 2e-5, who + "diff_src");
     const double n = double(B) * HW;  // the global batch's count
     for (int c = 0; c < C; ++c) {
       EXPECT_NEAR(o.rm[c], 0.9 * rm0[c] + 0.1 * ref.mean[c], 1e-6) << who << "running_mean " << c;
@@ -129,8 +108,8 @@ TEST_P(SyncBatchNormVsLoops, TwoReplicasGiveTheWholeBatchs) {
       dgamma[c] += o.dgamma[c], dbeta[c] += o.dbeta[c];
     }
   }
-  expect_close(dgamma, g.dgamma, 5e-5, "diff weight, summed over the replicas");
-  expect_close(dbeta, g.dbeta, 5e-5, "diff bias, summed over the replicas");
+  expect_max_abs_error(dgamma, g.dgamma, 5e-5, "diff weight, summed over the replicas");
+  expect_max_abs_error(dbeta, g.dbeta, 5e-5, "diff bias, summed over the replicas");
 }
 
 INSTANTIATE_TEST_SUITE_P(ReluAndLayout, SyncBatchNormVsLoops,
