@@ -299,16 +299,18 @@ TEST(ConfigTest, SwitchesInTomlAreTrueOrFalse) {
   ScratchDir dir;
   const fs::path off = dir.write("off.toml",
                                  "shuffle = false\ndrop-last = false\neval = false\nnesterov = false\n"
-                                 "overlap = false\nforce = false\n");
+                                 "overlap = false\noverlap-trial = false\nsync-bn = false\nforce = false\n");
   const fs::path on = dir.write("on.toml",
                                 "shuffle = true\ndrop-last = true\neval = true\nnesterov = true\n"
-                                "overlap = true\nforce = true\n");
+                                "overlap = true\noverlap-trial = true\nsync-bn = true\nforce = true\n");
   const Config f = parse_ok({"--config", off.string()});
   EXPECT_FALSE(f.shuffle);
   EXPECT_FALSE(f.drop_last);
   EXPECT_FALSE(f.eval);
   EXPECT_FALSE(f.nesterov);
   EXPECT_FALSE(f.overlap);
+  EXPECT_FALSE(f.overlap_trial);
+  EXPECT_FALSE(f.sync_bn);
   EXPECT_FALSE(f.force);
   const Config t = parse_ok({"--config", on.string()});
   EXPECT_TRUE(t.shuffle);
@@ -316,6 +318,8 @@ TEST(ConfigTest, SwitchesInTomlAreTrueOrFalse) {
   EXPECT_TRUE(t.eval);
   EXPECT_TRUE(t.nesterov);
   EXPECT_TRUE(t.overlap);
+  EXPECT_TRUE(t.overlap_trial);
+  EXPECT_TRUE(t.sync_bn);
   EXPECT_TRUE(t.force);
   // the command line wins over the file, either way
   const Config o = parse_ok({"--config", on.string(), "--no-overlap", "--no-shuffle"});
