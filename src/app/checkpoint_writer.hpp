@@ -9,7 +9,8 @@
 // so at most one write is in flight and the newest complete checkpoint is never older than two.
 // A failed write is reported by the next call on the training thread (snapshot, wait).
 // With a metrics file, the snapshot holds a copy of it too (the steps up to the checkpoint), which
-// the thread writes after the checkpoint: a kill later loses no step record the checkpoint keeps.
+// the thread writes just before the checkpoint: whenever a kill comes, the metrics file reaches at
+// least as far as the newest checkpoint, so a restart's replayed steps join it without a gap.
 // The training thread writes the metrics file itself only after wait() (one writer per file).
 #include <condition_variable>
 #include <filesystem>
@@ -38,7 +39,7 @@ class CheckpointWriter {
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
 
   // Copies weights and momentum, hands them to the writer thread and returns.
-  // metrics: the run's metrics file to write after the checkpoint (copied; nullptr: none).
+  // metrics: the run's metrics file to write before the checkpoint (copied; nullptr: none).
   // extras: state beyond weights and momentum (PowerSGD's Q and error buffers, local SGD's), copied.
   void snapshot(const ParamArena& arena, std::span<const float> momentum, const CheckpointPosition& pos,
                 const MetricsFile* metrics = nullptr, const CheckpointExtras& extras = {});

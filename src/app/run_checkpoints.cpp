@@ -39,7 +39,7 @@ void checkpoint_after_step(TrainingRun& run, const RunResult& result, const Epoc
       spdlog::warn("stop signal: stopped after step {} (global step {}), checkpoint written to {}", at.step + 1,
                    at.global_step + 1, setup.checkpoint_path);
   } else if (run.checkpoints.due || (every > 0 && (at.global_step + 1) % static_cast<size_t>(every) == 0)) {
-    // The metrics file up to this step too (the writer thread writes it after the checkpoint),
+    // The metrics file up to this step too (the writer thread writes it just before the checkpoint),
     // so that a kill before the epoch's end loses no step record the checkpoint keeps (every rank
     // checkpoints after the same step: the gather matches).
     const double t0 = now_seconds();

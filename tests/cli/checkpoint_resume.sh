@@ -7,6 +7,8 @@
 #  3. a rank killed with SIGKILL ends the job non-zero within 30 s with no process left behind,
 #     the last periodic checkpoint is readable, and --resume finishes the run;
 #  4. a checkpoint from another world size is refused with the reason;
+#  6. --checkpoint-every as a time (0.001s: after every step, whatever the machine's speed) writes
+#     a checkpoint at many steps, by the writer thread, and the last one resumes bitwise;
 #  5. with --bucket-mb auto (the default), --allreduce auto and overlap on, on 3 ranks (where the
 #     order of the sums shows in the bits), the resumed run reduces with the checkpoint's plan and
 #     algorithms, even given a link model that would choose others, and ends bitwise equal.
@@ -59,6 +61,16 @@ if [[ $rc -eq 75 && -f c2.h5 && -n $stopped ]] && grep -q "checkpoint written" s
     bad "signal-resumed weights differ" sig_resume.log
 else
   bad "SIGUSR1: exit $rc" sig.log
+fi
+
+# 6. Timed checkpoints: a step here takes milliseconds, so 0.001s asks for one after every step.
+run --max-steps 12 --checkpoint ct.h5 --checkpoint-every 0.001s >timed.log 2>&1 || bad "timed checkpoints" timed.log
+written=$(sed -n 's/.*checkpoints written *\([0-9]*\).*/\1/p' timed.log)
+run --max-steps 40 --resume ct.h5 --save-weights timed_resumed.h5 >timed_resume.log 2>&1 || bad "resume (timed)" timed_resume.log
+if [[ ${written:-0} -ge 6 ]] && same_weights full.h5 timed_resumed.h5; then
+  ok "--checkpoint-every 0.001s: $written checkpoints in 12 steps; the last resumes bitwise equal"
+else
+  bad "--checkpoint-every 0.001s: ${written:-no} checkpoints in 12 steps (want >= 6), weights $(same_weights full.h5 timed_resumed.h5 && echo equal || echo differ)" timed.log
 fi
 
 # 3. SIGKILL one rank mid-run.

@@ -10,7 +10,10 @@
 #  5. a restart from a checkpoint of the run's last step (a rank lost in the final evaluation)
 #     evaluates again: the run ends with its final test accuracy, the uninterrupted run's;
 #  6. a restart whose checkpoint is damaged (cifar_mpi refuses it on load) starts over from step 0
-#     instead of giving up, and finishes.
+#     instead of giving up, and finishes;
+#  7. a rank stopped by SIGSTOP (--stall-timeout 1) is named stalled, the job restarted from its
+#     checkpoint, and the weights end bitwise equal to the uninterrupted run's;
+#  8. Ctrl-C (SIGINT to the launcher) ends the job without a restart: exit 130, no process left.
 # usage: elastic_run.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
@@ -33,12 +36,13 @@ same_weights() { [[ -s "$1" && -s "$2" ]] && cmp -s <(h5dump -d /conv1.weight -d
 mpirun -np 2 $mpi_flags "$bin" "${args[@]}" --save-weights full.h5 --metrics full.m.h5 >full.log 2>&1 ||
   fail "uninterrupted run" "$(tail -n 3 full.log)"
 
-# kill_rank_at LOG LINE: once LOG shows LINE, SIGKILL the highest-numbered rank of this test.
+# kill_rank_at LOG LINE [SIGNAL]: once LOG shows LINE, send SIGNAL (KILL) to the highest-numbered
+# rank of this test.
 kill_rank_at() {
   local i victim
   for i in $(seq 3000); do grep -q "$2" "$1" 2>/dev/null && break; sleep 0.02; done
   victim=$(pgrep -f "$bin --data-dir $tmp/data" | tail -n 1)
-  [[ -n $victim ]] && kill -9 "$victim"
+  [[ -n $victim ]] && kill -s "${3:-KILL}" "$victim"
 }
 "$src/tools/elastic_run.sh" --np 2 --max-restarts 3 --mpirun-args "$mpi_flags" -- "${args[@]}" \
   --checkpoint c.h5 --checkpoint-every 4 --save-weights el.h5 --metrics el.m.h5 >el.out 2>el.err &
@@ -68,7 +72,7 @@ PY
 ); then pass "metrics: $out"; else fail "joined metrics file" "$out"; fi
 sleep 1
 left=$(pgrep -f "$tmp/data" | wc -l)
-stray=$(find . -maxdepth 1 -name '*.tmp.*' | wc -l)
+stray=$(find . -name '*.tmp.*' | wc -l)  # the attempts' folder too
 ((left == 0 && stray == 0)) && pass "no process, no temporary file left" ||
   fail "$left process(es), $stray temporary file(s) left"
 
@@ -118,4 +122,31 @@ wait $launcher; rc=$?
   [[ -f d.m.h5.recovery/attempt2.log ]] && ! grep -q "resuming" d.m.h5.recovery/attempt2.log &&
   pass "a damaged checkpoint at a restart: refused, the run starts over from step 0 and finishes" ||
   fail "damaged checkpoint at a restart: exit $rc" "$(grep elastic_run d.err | tail -n 4)"
+# 7. A stalled rank: stopped, not killed; the other names it after --stall-timeout and exits 76.
+"$src/tools/elastic_run.sh" --np 2 --max-restarts 3 --mpirun-args "$mpi_flags" -- "${args[@]}" \
+  --checkpoint s.h5 --checkpoint-every 4 --stall-timeout 1 --save-weights st.h5 --metrics st.m.h5 >st.out 2>st.err &
+launcher=$!
+kill_rank_at st.m.h5.recovery/attempt0.log "epoch 2 step    3/" STOP
+wait $launcher; rc=$?
+sleep 1
+left=$(pgrep -f "$tmp/data" | wc -l)
+[[ $rc -eq 0 && $left -eq 0 ]] && grep -q "attempt 0 ended: stalled" st.err && same_weights full.h5 st.h5 &&
+  pass "a rank SIGSTOPped: named stalled, restarted from the checkpoint, weights bitwise equal, no process left" ||
+  fail "stalled rank: exit $rc, $left process(es) left, weights $(same_weights full.h5 st.h5 && echo equal || echo differ)" \
+    "$(grep elastic_run st.err | tail -n 4)"
+# 8. Ctrl-C. The launcher in its own process group (set -m): a background job of a script would
+# otherwise start with SIGINT ignored, as bash does, and could not be interrupted at all.
+set -m
+"$src/tools/elastic_run.sh" --np 2 --max-restarts 3 --mpirun-args "$mpi_flags" -- "${base[@]}" --max-steps 100000 \
+  --checkpoint i.h5 --metrics i.m.h5 >i.out 2>i.err &
+launcher=$!
+set +m
+for _ in $(seq 3000); do grep -q "epoch 1 step    2/" i.m.h5.recovery/attempt0.log 2>/dev/null && break; sleep 0.02; done
+kill -s INT "$launcher"
+wait $launcher; rc=$?
+sleep 1
+left=$(pgrep -f "$tmp/data" | wc -l)
+[[ $rc -eq 130 && $left -eq 0 && ! -e i.m.h5.recovery/attempt1.log ]] && grep -q "interrupted .*not restarted" i.err &&
+  pass "Ctrl-C: exit 130, not restarted, no process left" ||
+  fail "Ctrl-C: exit $rc, $left process(es) left" "$(grep elastic_run i.err | tail -n 3)"
 ((failures == 0))

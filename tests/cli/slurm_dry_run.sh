@@ -47,6 +47,8 @@ absent() {  # description, command output, substring that must not be there
 absent "train: --global-batch replaces --batch-size (cifar_mpi takes one)" "$out" "--batch-size"
 check "train: --stall-timeout" "$out" "--stall-timeout 30 "
 check "train: --checkpoint-every" "$out" "--checkpoint-every 10s"
+out=$(SLURM_NTASKS=4 MIN_RANKS=2 DRY_RUN=1 bash "$src/jobs/train.sbatch")
+check "train: MIN_RANKS goes to the recovering launcher" "$out" "--min-ranks 2"
 # A --config file's global batch is the run's, at any task count: nothing appended, and the job's
 # --config replaces config/default.toml (cifar_mpi takes one --config).
 tta="$src/config/time_to_accuracy.toml"

@@ -25,9 +25,11 @@ options:
                        With fewer ranks the global batch is kept: --batch-size B becomes
                        --global-batch B*N (docs/guide-failures.md, elastic resume)
   --max-restarts K     restarts before giving up (default 10)
-  --hosts H1,H2,...    hosts to run on, N/count ranks each (default: this machine)
+  --hosts H1,H2,...    hosts to run on, N/count ranks each (default: this machine; inside a
+                       Slurm allocation of several nodes, the allocation's nodes)
   --host-check CMD     a host is alive when 'CMD HOST' exits 0, or CMD with {} replaced by the
-                       host (default: ping -c 1 -W 1)
+                       host (default: ping -c 1 -W 1; for the nodes of a Slurm allocation, their
+                       state in sinfo: not down, drained, failing or not responding)
   --mpirun-args 'ARGS' extra mpirun arguments (split on spaces)
   --launcher L         mpirun | srun (default: srun inside a Slurm allocation, else mpirun)
   --workdir DIR        where the attempt logs and the recovery table go (default:
@@ -42,14 +44,14 @@ The binary is \$CIFAR_BUILD/cifar_mpi (default build/cifar_mpi), or CIFAR_MPI=pa
 
 exit codes: 0 done; 1 error (bad input, no valid checkpoint to go on from, fewer than
 --min-ranks hosts left, or --max-restarts used up); 2 bad usage; 75 stopped by a signal after a
-checkpoint (requeue it).
+checkpoint (requeue it); 130 interrupted (Ctrl-C: not restarted).
 EOF
 }
 
 die_usage() { echo "$ME: $*" >&2; exit 2; }
 log() { echo "[$ME $(date +%H:%M:%S)] $*" >&2; }
 
-np=0 min_ranks=0 max_restarts=10 hosts="" host_check="ping -c 1 -W 1" mpirun_args="" launcher="" workdir=""
+np=0 min_ranks=0 max_restarts=10 hosts="" host_check="" mpirun_args="" launcher="" workdir=""
 while (($#)); do
   case $1 in
     -h | --help) usage; exit 0 ;;
@@ -104,13 +106,35 @@ fi
 first_resume=$(arg_value resume)
 drop_arg resume
 drop_arg metrics
+# The per-rank batch, for the global batch kept on fewer ranks: the option, else the config
+# file's key, else cifar_mpi's default.
 batch=$(arg_value batch-size)
+config=$(arg_value config)
+[[ -z $batch && -n $config && -f $config ]] &&
+  batch=$(sed -nE 's/^[[:space:]]*batch-size[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' "$config" | tail -n 1)
 [[ -z $batch ]] && batch=128
 global_batch=$(arg_value global-batch)
 [[ -z $workdir ]] && workdir=$metrics.recovery
 mkdir -p "$workdir" || { echo "$ME: cannot create $workdir" >&2; exit 1; }
 table=$workdir/attempts.tsv
 printf 'attempt\tranks\thosts\texit\tcause\trank\thost\tresume_step\tstart\tend\tlog\tmetrics\n' >"$table"
+
+# Inside a Slurm allocation of several nodes, the hosts are its nodes, checked with sinfo:
+# after a node failure (--no-kill) Slurm keeps the allocation, and the step is started again on
+# the nodes that answer.
+slurm_node_alive() {  # slurm_node_alive NODE: its compact state is up ("down*": not responding)
+  local state
+  state=$(sinfo -h -n "$1" -o %t 2>/dev/null | head -n 1)
+  [[ -n $state && $state != *'*' && ! $state =~ ^(down|drain|drng|fail|failg|maint|boot|unk) ]]
+}
+if [[ -z $hosts && -n ${SLURM_JOB_NODELIST:-} ]]; then
+  mapfile -t slurm_nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null)
+  if ((${#slurm_nodes[@]} > 1)); then
+    hosts=$(IFS=,; echo "${slurm_nodes[*]}")
+    [[ -z $host_check ]] && host_check=slurm_node_alive
+  fi
+fi
+[[ -z $host_check ]] && host_check="ping -c 1 -W 1"
 
 # The hosts still alive, and the ranks they hold.
 IFS=, read -r -a host_list <<<"$hosts"
@@ -211,8 +235,10 @@ while :; do
     spec=$(printf "%s:$per," "${host_list[@]%%:*}"); host_arg=(--host "${spec%,}")
   fi
   if [[ $launcher == srun ]]; then
+    node_arg=()
+    ((${#host_list[@]})) && node_arg=(-N "${#host_list[@]}" "--nodelist=$(IFS=,; echo "${host_list[*]%%:*}")")
     # shellcheck disable=SC2086
-    cmd=(srun -n "$ranks" --kill-on-bad-exit=1 $mpirun_args "$BIN" "${run_args[@]}")
+    cmd=(srun -n "$ranks" ${node_arg+"${node_arg[@]}"} --kill-on-bad-exit=1 $mpirun_args "$BIN" "${run_args[@]}")
   else
     # shellcheck disable=SC2086
     # odls_base_sigkill_timeout 0: when a rank dies the others, blocked in a collective with it,
@@ -235,7 +261,9 @@ while :; do
   tail -n +1 -f -s 0.1 --pid="$job" "$alog" &
   tailer=$!
   trap 'kill -s USR1 "$job" 2>/dev/null' TERM USR1
-  trap 'kill -s INT "$job" 2>/dev/null' INT
+  # Ctrl-C: the job ends and is not restarted (its ranks die of the signal like lost ones).
+  interrupted=0
+  trap 'interrupted=1; kill -s INT "$job" 2>/dev/null' INT
   while :; do
     wait "$job"; rc=$?
     kill -0 "$job" 2>/dev/null || break  # a trapped signal interrupted wait: wait again
@@ -244,9 +272,14 @@ while :; do
   trap - TERM USR1 INT
   end=$(date +%s.%N)
   kill -9 -- -"$job" 2>/dev/null  # whatever of the job is left (a rank stopped by SIGSTOP)
+  # A rank killed while writing leaves its temporary file (NAME.tmp.PID, never the file itself):
+  # the checkpoint's, the attempt's metrics file's (rewritten at each checkpoint), the weights'.
+  saved=$(arg_value save-weights)
+  rm -f "$checkpoint".tmp.* "$attempt_metrics".tmp.* ${saved:+"$saved".tmp.*} 2>/dev/null
   read -r cause rank host <<<"$(classify "$rc" "$alog")"
   ((rc == 0)) && cause=done
   ((rc == 75)) && cause=signal
+  ((interrupted && rc != 0)) && cause=interrupted
   if [[ -z $resume_step ]]; then  # resumed from the launcher's checkpoint: where, as cifar_mpi said
     resume_step=$(sed -n 's/.*resuming .* (global step \([0-9]*\)).*/\1/p' "$alog" | head -n 1)
     if [[ -z $resume_step && $cause == error ]] && ! valid_checkpoint >/dev/null; then
@@ -256,12 +289,17 @@ while :; do
     fi
     resume_step=${resume_step:-0}
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$attempt" "$ranks" "$hosts" "$rc" "$cause" "$rank" "$host" \
+  attempt_hosts=$(IFS=,; echo "${host_list[*]}")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$attempt" "$ranks" "${attempt_hosts:-$hosts}" "$rc" "$cause" "$rank" "$host" \
     "$resume_step" "$start" "$end" "$alog" "$attempt_metrics" >>"$table"
   case $cause in
     done | signal)
       cifar_tools recoveries --table "$table" --out "$metrics" || exit 1
       exit "$rc" ;;
+    interrupted)
+      log "attempt $attempt interrupted (exit $rc): not restarted"
+      cifar_tools recoveries --table "$table" --out "$metrics" >/dev/null 2>&1
+      exit 130 ;;
     error)
       log "attempt $attempt failed with exit $rc and no rank lost: not retried (see $alog)"
       cifar_tools recoveries --table "$table" --out "$metrics" >/dev/null 2>&1
