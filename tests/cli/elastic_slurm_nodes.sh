@@ -7,7 +7,9 @@
 #     (-n 1 -N 1 --nodelist=node1), the global batch kept (--batch-size 32 -> --global-batch 64);
 #  3. the run finishes (exit 0) and its metrics file records the recovery: killed(SIGKILL), rank 1,
 #     node2, and the attempt's surviving host;
-#  4. without --min-ranks (the same N only) the loss of node2 ends the launcher with exit 1.
+#  4. without --min-ranks (the same N only) the loss of node2 ends the launcher with exit 1;
+#  5. with the batch in a --config file: its per-rank batch-size x N becomes the global batch on
+#     fewer ranks, and its global-batch is left as it is.
 # usage: elastic_slurm_nodes.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
@@ -79,4 +81,21 @@ rc=$?
 [[ $rc -eq 1 ]] && grep -q "fewer than --min-ranks 2" same.err && [[ $(wc -l <stand-ins/srun-calls) -eq 1 ]] &&
   pass "without --min-ranks: node2 lost, exit 1 without a second step" ||
   fail "without --min-ranks: exit $rc" "$(tail -n 3 same.err)"
+# 5. The batch from a --config file.
+base=(--data-dir "$tmp/data" --epochs 100 --max-steps 2 --no-eval --threads 1)
+printf 'batch-size = 16\n' >per_rank.toml
+printf 'global-batch = 64\n' >global.toml
+for cfg in per_rank global; do
+  rm -f stand-ins/node2-down stand-ins/srun-calls
+  in_allocation "$src/tools/elastic_run.sh" --np 2 --min-ranks 1 -- "${base[@]}" --config $cfg.toml --checkpoint $cfg.ck.h5 --metrics $cfg.h5 \
+    >$cfg.out 2>$cfg.err
+  rc=$? second=$(sed -n 2p stand-ins/srun-calls)
+  if [[ $cfg == per_rank ]]; then
+    [[ $rc -eq 0 && $second == *"--global-batch 32"* ]] && pass "config batch-size 16 on 1 rank of 2: --global-batch 32" ||
+      fail "config batch-size: exit $rc, srun $second" "$(tail -n 3 $cfg.err)"
+  else
+    [[ $rc -eq 0 && -n $second && $second != *"--global-batch"* ]] && pass "config global-batch 64: kept, nothing added" ||
+      fail "config global-batch: exit $rc, srun $second" "$(tail -n 3 $cfg.err)"
+  fi
+done
 ((failures == 0))

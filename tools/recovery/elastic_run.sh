@@ -106,14 +106,15 @@ fi
 first_resume=$(arg_value resume)
 drop_arg resume
 drop_arg metrics
-# The per-rank batch, for the global batch kept on fewer ranks: the option, else the config
-# file's key, else cifar_mpi's default.
-batch=$(arg_value batch-size)
+# The batch, for the global batch kept on fewer ranks: the options, else the config file's keys
+# (a global batch there is kept as it is), else cifar_mpi's default per-rank batch.
 config=$(arg_value config)
-[[ -z $batch && -n $config && -f $config ]] &&
-  batch=$(sed -nE 's/^[[:space:]]*batch-size[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' "$config" | tail -n 1)
-[[ -z $batch ]] && batch=128
+config_key() { [[ -n $config && -f $config ]] && sed -nE "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p" "$config" | tail -n 1; }
+batch=$(arg_value batch-size)
 global_batch=$(arg_value global-batch)
+[[ -z $batch && -z $global_batch ]] && global_batch=$(config_key global-batch)
+[[ -z $batch ]] && batch=$(config_key batch-size)
+[[ -z $batch ]] && batch=128
 [[ -z $workdir ]] && workdir=$metrics.recovery
 mkdir -p "$workdir" || { echo "$ME: cannot create $workdir" >&2; exit 1; }
 table=$workdir/attempts.tsv
@@ -237,7 +238,7 @@ while :; do
   if [[ $launcher == srun ]]; then
     node_arg=()
     ((${#host_list[@]})) && node_arg=(-N "${#host_list[@]}" "--nodelist=$(IFS=,; echo "${host_list[*]%%:*}")")
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2206
     cmd=(srun -n "$ranks" ${node_arg+"${node_arg[@]}"} --kill-on-bad-exit=1 $mpirun_args "$BIN" "${run_args[@]}")
   else
     # shellcheck disable=SC2086
