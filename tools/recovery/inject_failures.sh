@@ -54,6 +54,8 @@ done
 [[ $sig == KILL || $sig == STOP || $sig == HOST ]] || { echo "$ME: --signal must be KILL, STOP or HOST, got '$sig'" >&2; exit 2; }
 [[ $sig == HOST && $sim -lt 2 ]] && { echo "$ME: --signal HOST needs --sim-hosts K (K >= 2)" >&2; exit 2; }
 [[ $every =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$ME: --every must be a number of seconds, got '$every'" >&2; exit 2; }
+[[ $sig == STOP && " $* " != *" --stall-timeout "* && " $* " != *" --stall-timeout="* ]] &&
+  echo "$ME: warning: --signal STOP without --stall-timeout: a stopped rank is named only after cifar_mpi's default stall timeout" >&2
 BIN=${CIFAR_MPI:-$CIFAR_BUILD/cifar_mpi}
 [[ -z $out ]] && out=results/inject-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out" || exit 1
@@ -112,7 +114,10 @@ done
 wait "$launcher"; rc=$?
 t1=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { print a - b }')
 last_log=$(ls "$out"/failures.h5.recovery/attempt*.log 2>/dev/null | sort -V | tail -n 1)
-echo "with failures: exit $rc, $(printf %.1f "$t1") s, $n failure(s) injected, final test accuracy $(accuracy "$last_log")"
+final=$(accuracy "$last_log")
+same=""
+[[ -f $out/reference.log ]] && { [[ $final == "$(accuracy "$out/reference.log")" ]] && same=" (as uninterrupted)" || same=" (uninterrupted: $(accuracy "$out/reference.log"))"; }
+echo "with failures: exit $rc, $(printf %.1f "$t1") s, $n failure(s) injected, final test accuracy $final$same"
 grep "^recovery after" "$out/failures.out" | sed 's/^/  /'
 echo "goodput: $(awk -v r="$ref_time" -v t="$t1" 'BEGIN { printf "%.1f", 100 * r / t }')% (uninterrupted $(printf %.1f "$ref_time") s / with failures $(printf %.1f "$t1") s)"
 exit "$rc"
