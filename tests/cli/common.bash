@@ -11,6 +11,22 @@ python_with() {
   done
 }
 
+# fake_run_setup RECORDS: what the scripts that run cifar_mpi on a fake data set share. Needs bin
+# and src. Sets tmp (a fresh folder, now the current one, removed on exit with any process still
+# running on its data; KEEP_TMP=1 keeps it), data/ in it (a fake CIFAR-10 set, 6 files x RECORDS
+# random records) and py (a python3 with h5py and numpy: without one the test is skipped, exit 77);
+# one thread; mpirun allowed as root; the tools run this binary with this python3.
+fake_run_setup() {
+  tmp=$(mktemp -d)
+  trap 'pkill -9 -f "$tmp/data" 2>/dev/null; [[ -z "${KEEP_TMP:-}" ]] && rm -rf "$tmp"' EXIT
+  cd "$tmp" || exit 1
+  py=$(python_with h5py numpy)
+  [[ -z $py ]] && { echo "SKIP: no python3 with h5py and numpy"; exit 77; }
+  python3 "$src/tests/cli/make_fake_cifar.py" data "$1"
+  [[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  export OMP_NUM_THREADS=1 CIFAR_MPI=$bin CIFAR_PYTHON=$py
+}
+
 # against_torch_setup NAME [INIT_SCRIPT]: what the scripts that compare cifar_mpi with PyTorch's own steps
 # (tests/cli/torch_steps.py) share. Skips (exit 77) without a python3 with torch, h5py and numpy;
 # sets PY, TMP (a fresh folder, now the current one, removed on exit: nothing lands in the source

@@ -17,15 +17,9 @@
 # usage: elastic_run.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
-tmp=$(mktemp -d); trap 'pkill -9 -f "$tmp/data" 2>/dev/null; [[ -z "${KEEP_TMP:-}" ]] && rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
 source "$src/tests/cli/common.bash"
-py=$(python_with h5py numpy)
-[[ -z $py ]] && { echo "SKIP: no python3 with h5py and numpy"; exit 77; }
+fake_run_setup 128  # 640 training images: 10 steps of 2 x 32 an epoch
 command -v h5dump >/dev/null || { echo "SKIP: h5dump (hdf5-tools) not installed"; exit 77; }
-python3 "$src/tests/cli/make_fake_cifar.py" data 128  # 640 training images: 10 steps of 2 x 32 an epoch
-[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMP_NUM_THREADS=1 CIFAR_MPI=$bin CIFAR_PYTHON=$py
 mpi_flags="--oversubscribe --bind-to none --mca mpi_yield_when_idle 1"
 base=(--data-dir "$tmp/data" --batch-size 32 --epochs 100 --no-eval --log-every 1 --threads 1)
 args=("${base[@]}" --max-steps 60)

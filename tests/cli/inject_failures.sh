@@ -11,14 +11,8 @@
 # usage: inject_failures.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
-tmp=$(mktemp -d); trap 'pkill -9 -f "$tmp/data" 2>/dev/null; [[ -z "${KEEP_TMP:-}" ]] && rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
 source "$src/tests/cli/common.bash"
-py=$(python_with h5py numpy)
-[[ -z $py ]] && { echo "SKIP: no python3 with h5py and numpy"; exit 77; }
-python3 "$src/tests/cli/make_fake_cifar.py" data 128
-[[ $(id -u) -eq 0 ]] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMP_NUM_THREADS=1 CIFAR_MPI=$bin CIFAR_PYTHON=$py
+fake_run_setup 128
 
 "$src/tools/recovery/inject_failures.sh" --np 2 --every 2 --seed 3 --signal KILL --out out \
   --mpirun-args "--oversubscribe --bind-to none --mca mpi_yield_when_idle 1" -- \
