@@ -122,7 +122,8 @@ printf 'attempt\tranks\thosts\texit\tcause\trank\thost\tresume_step\tstart\tend\
 
 # Inside a Slurm allocation of several nodes, the hosts are its nodes, checked with sinfo:
 # after a node failure (--no-kill) Slurm keeps the allocation, and the step is started again on
-# the nodes that answer.
+# the nodes that answer. (Only where N ranks divide evenly among the nodes: the hosts hold N/count
+# ranks each; otherwise the launcher leaves the placement to Slurm and runs on the same N only.)
 slurm_node_alive() {  # slurm_node_alive NODE: its compact state is up ("down*": not responding)
   local state
   state=$(sinfo -h -n "$1" -o %t 2>/dev/null | head -n 1)
@@ -130,7 +131,7 @@ slurm_node_alive() {  # slurm_node_alive NODE: its compact state is up ("down*":
 }
 if [[ -z $hosts && -n ${SLURM_JOB_NODELIST:-} ]]; then
   mapfile -t slurm_nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST" 2>/dev/null)
-  if ((${#slurm_nodes[@]} > 1)); then
+  if ((${#slurm_nodes[@]} > 1 && np % ${#slurm_nodes[@]} == 0)); then
     hosts=$(IFS=,; echo "${slurm_nodes[*]}")
     [[ -z $host_check ]] && host_check=slurm_node_alive
   fi
