@@ -92,4 +92,12 @@ for cfg in per_rank global; do
       fail "config global-batch: exit $rc, srun $second" "$(tail -n 3 $cfg.err)"
   fi
 done
+# 6. Bad launcher values: one line naming the option, exit 2, nothing started.
+rm -f stand-ins/srun-calls
+for bad in "--min-ranks 3" "--min-ranks x" "--max-restarts -1"; do
+  # shellcheck disable=SC2086
+  msg=$(in_allocation "$src/tools/elastic_run.sh" --np 2 $bad -- "${base[@]}" 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 2 && $(wc -l <<<"$msg") -eq 1 && $msg == *"${bad%% *}"* && ! -e stand-ins/srun-calls ]] &&
+    pass "$bad: refused in one line, exit 2" || fail "$bad: exit $rc" "$msg"
+done
 ((failures == 0))

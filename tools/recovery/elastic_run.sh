@@ -69,7 +69,7 @@ while (($#)); do
 done
 is_count() { [[ $1 =~ ^[0-9]+$ ]]; }
 is_count "$np" && ((np >= 1)) || die_usage "--np must be a number >= 1, got '$np'"
-((min_ranks == 0)) && min_ranks=$np
+[[ $min_ranks == 0 ]] && min_ranks=$np
 is_count "$min_ranks" && ((min_ranks >= 1 && min_ranks <= np)) || die_usage "--min-ranks must be in 1..$np, got '$min_ranks'"
 is_count "$max_restarts" || die_usage "--max-restarts must be a number >= 0, got '$max_restarts'"
 [[ -z $launcher ]] && { [[ -n ${SLURM_JOB_ID:-} ]] && launcher=srun || launcher=mpirun; }
