@@ -15,6 +15,7 @@ that for you). Every HDF5 file is opened by h5files; the modules:
     make_simplecnn_fixture  writes the C++ tests' PyTorch fixture of two training steps
     reference_resnet20  ResNet-20 in PyTorch (names, shapes, initial weights as a weights file)
     torch_step_peer  PyTorch's training step of either model, timed (the speed comparison's peer)
+    torch_recipe_peer  PyTorch trained with the program's recipe to an accuracy (the accuracy's peer)
     ctest_skips      which tests a ctest run skipped, and whether that was allowed
 
 Debian's python3 (/usr/bin/python3) has what they import: python3-h5py, -numpy, -matplotlib, and
