@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <exception>
 #include <iterator>
+#include <optional>
+#include <string>
 
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/app/options_text.hpp"
@@ -101,7 +103,16 @@ int main(int argc, char** argv) {
   // the progress lines of a job that may be killed the next moment.
   spdlog::flush_on(spdlog::level::info);
   try {
-    auto cfg = cifar::parse_config(argc, argv, world_rank() == 0, cifar::version_text);
+    // A bad option fails on every rank alike: said once, by rank 0, with no abort banner.
+    std::optional<cifar::Config> cfg;
+    std::string parse_error;
+    try {
+      cfg = cifar::parse_config(argc, argv, world_rank() == 0, cifar::version_text);
+    } catch (const std::exception& e) {
+      parse_error = e.what();
+      if (parse_error.empty()) parse_error = "unknown error while reading the options";
+    }
+    cifar::agree_on_parse_error(parse_error, MPI_COMM_WORLD);
     // Ranks started with different options (mpirun's MPMD syntax, another config file) would
     // train different things or wait forever in a collective: all ranks compare first.
     cifar::check_config_agreement(cfg ? &*cfg : nullptr, MPI_COMM_WORLD);
@@ -117,6 +128,9 @@ int main(int argc, char** argv) {
       MPI_Finalize();
       return cifar::kExitCheckpointed;
     }
+  } catch (const cifar::PartialError&) {  // the ranks that failed have said why
+    MPI_Finalize();
+    exit_now(1);
   } catch (const cifar::CollectiveError& e) {
     fail_together(e.what());
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -124,6 +125,31 @@ void check_config_agreement(const Config* cfg, MPI_Comm comm) {
   message.resize(static_cast<size_t>(len));
   MPI_CHECK(MPI_Bcast(message.data(), len, MPI_CHAR, 0, comm));
   throw CollectiveError(message);
+}
+
+void agree_on_parse_error(const std::string& error, MPI_Comm comm) {
+  int rank = 0, world = 1;
+  MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  MPI_CHECK(MPI_Comm_size(comm, &world));
+  int failed = error.empty() ? 0 : 1;
+  if (world > 1) MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_SUM, comm));
+  if (failed == 0) return;
+  if (failed == world) {
+    // Rank 0's words stand for all: the message of the one that prints must be a real one.
+    std::string message = error;
+    int len = rank == 0 ? checked_mpi_count(message.size()) : 0;
+    if (world > 1) {
+      MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, 0, comm));
+      message.resize(static_cast<size_t>(len));
+      MPI_CHECK(MPI_Bcast(message.data(), len, MPI_CHAR, 0, comm));
+    }
+    throw CollectiveError(message);
+  }
+  if (!error.empty()) {
+    std::fprintf(stderr, "cifar_mpi: error (rank %d): %s\n", rank, error.c_str());
+    std::fflush(stderr);
+  }
+  throw PartialError("");
 }
 
 size_t find_non_finite(std::span<const float> v) {

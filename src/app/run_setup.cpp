@@ -54,11 +54,12 @@ void check_output_directory(const std::string& option, const std::string& path) 
     throw Error(option + " " + path + ": directory " + dir.string() + " is not writable");
 }
 
-// The per-rank batch: --batch-size, or --global-batch split evenly across the ranks.
+// The per-rank batch: --batch-size, or --global-batch split evenly across the ranks. The options
+// were agreed already, so every rank refuses an uneven split together (said once).
 size_t per_rank_batch(const Config& cfg, int world) {
   if (cfg.global_batch == 0) return cfg.batch_size;
   if (cfg.global_batch % static_cast<size_t>(world) != 0)
-    throw Error("invalid configuration: --global-batch " + std::to_string(cfg.global_batch) +
+    throw CollectiveError("invalid configuration: --global-batch " + std::to_string(cfg.global_batch) +
                 " does not divide evenly across " + std::to_string(world) + " ranks");
   return cfg.global_batch / static_cast<size_t>(world);
 }

@@ -349,6 +349,25 @@ EOF
   else
     fail "making a 2-rank checkpoint" "$(tail -n 3 "$TMP/np2.out")"
   fi
+  # a bad value every rank reads alike is said once, by rank 0, without an abort
+  mpmd_expect_error "-np 1 ... --lr -1 : -np 1 ... --lr -1 (said once)" "--lr: must be > 0, got -1" -- \
+    --data-dir "$GOOD" --max-steps 1 --no-eval --lr -1 : --data-dir "$GOOD" --max-steps 1 --no-eval --lr -1
+  mpmd_expect_error "-np 1 ... --global-batch 7 : -np 1 ... --global-batch 7 (said once)" \
+    "--global-batch 7 does not divide evenly across 2 ranks" -- \
+    --data-dir "$GOOD" --max-steps 1 --no-eval --global-batch 7 : --data-dir "$GOOD" --max-steps 1 --no-eval --global-batch 7
+  # ... and where one rank alone has it, that rank names itself and every rank ends
+  run=$((run + 1))
+  timeout 30 mpirun "${MPI_FLAGS[@]:2}" \
+    -np 1 "$BIN" --data-dir "$GOOD" --max-steps 1 --no-eval --metrics "$TMP/metrics$run.h5" : \
+    -np 1 "$BIN" --data-dir "$GOOD" --max-steps 1 --no-eval --lr -1 >"$TMP/mpmd$run.out" 2>"$TMP/mpmd$run.err"
+  rc=$?
+  if ((rc == 0 || rc == 124)) || [[ $(grep -c '^cifar_mpi: error' "$TMP/mpmd$run.err") != 1 ]] ||
+    ! grep -q '^cifar_mpi: error (rank 1): invalid configuration: --lr: must be > 0' "$TMP/mpmd$run.err"; then
+    fail "mpirun -np 1 ... : -np 1 ... --lr -1: want one line from rank 1 and a non-zero exit (exit $rc)" \
+      "$(head -n 5 "$TMP/mpmd$run.err")"
+  else
+    pass "mpirun -np 1 ... : -np 1 ... --lr -1 (exit $rc): $(grep -m1 '^cifar_mpi: error' "$TMP/mpmd$run.err")"
+  fi
   mpmd_expect_error "-np 1 ... --lr 0.01 : -np 1 ... --lr 0.02" \
     "configuration differs between ranks: rank 1 has lr = 0.02, rank 0 has lr = 0.01" -- \
     --data-dir "$GOOD" --max-steps 1 --no-eval --lr 0.01 : --data-dir "$GOOD" --max-steps 1 --no-eval --lr 0.02

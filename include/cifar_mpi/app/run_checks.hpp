@@ -33,6 +33,17 @@ struct CollectiveError : Error {
 // `cfg` is null on a rank that was asked for --help (that must agree too).
 void check_config_agreement(const Config* cfg, MPI_Comm comm);
 
+// Collective. A bad option or config file fails on every rank alike; `error` is this rank's
+// message ("" if it parsed). Every rank failed: throws CollectiveError with rank 0's message (said
+// once, not N times with an abort banner). Some failed: they print their own line naming the rank
+// and every rank throws PartialError (exit 1 with nothing more said). None failed: returns.
+void agree_on_parse_error(const std::string& error, MPI_Comm comm);
+
+// Thrown where a set-up failure was already printed by the ranks that had it.
+struct PartialError : CollectiveError {
+  using CollectiveError::CollectiveError;
+};
+
 // Index of the first NaN or +-Inf in `v`, or v.size() if every value is finite. One pass that
 // the compiler vectorises (~0.05 ms for the model's 1.26 MB of gradients).
 size_t find_non_finite(std::span<const float> v);
