@@ -129,7 +129,10 @@ CheckpointPosition load_checkpoint(const std::filesystem::path& path, ParamArena
   H5Handle f = h5_open_read(path);
   if (read_string_attr(f, file, "format") != "cifar_mpi checkpoint 1")
     throw Error(file + ": unknown checkpoint format");
-  for (const auto& [k, want] : identity) {
+  // The model first: a checkpoint of another network is refused for that, whatever else differs.
+  auto ordered = identity;
+  std::stable_partition(ordered.begin(), ordered.end(), [](const auto& kv) { return kv.first == "model"; });
+  for (const auto& [k, want] : ordered) {
     const std::string have = checkpoint_value(f, file, k);
     if (have == want) continue;
     std::string msg = file + ": checkpoint is incompatible: it was written with " + k + " = " + have +

@@ -593,6 +593,20 @@ void check_combinations(const Config& c) {
     bad("--balance dynamic cuts each step into chunks of its own; drop --micro-batch " + text(c.micro_batch));
 }
 
+// --meta labels become attributes meta.KEY of the metrics file, written after the training: a key
+// given twice, or one the program writes itself (meta.conv_algo.LAYER), would fail that write and
+// lose the run's outputs, so it is refused now.
+void check_meta_keys(const Config& c) {
+  std::set<std::string> seen;
+  for (const auto& [k, v] : c.meta) {
+    if (k.rfind("conv_algo.", 0) == 0)
+      throw Error("invalid configuration: --meta " + k + "=" + v +
+                  ": the program writes meta.conv_algo.* itself (the algorithm of each convolution); choose "
+                  "another key");
+    if (!seen.insert(k).second) throw Error("invalid configuration: --meta key '" + k + "' given twice");
+  }
+}
+
 // Given on the command line (as --name VALUE or --name=VALUE).
 bool given(const std::vector<std::string>& args, const std::string& name) {
   const std::string flag = "--" + name;
@@ -650,6 +664,7 @@ std::optional<Config> parse_config(int argc, char** argv, bool speak, const std:
   }
   c.config_file = app.get_config_ptr()->as<std::string>();
   check_combinations(c);
+  check_meta_keys(c);
   if (speak) {
     for (const auto& w : rewritten.warnings) std::cerr << "cifar_mpi: warning: " << w << "\n";
     for (const auto& w : toml_warnings) std::cerr << "cifar_mpi: warning: " << c.config_file << ": " << w << "\n";

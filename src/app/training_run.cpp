@@ -31,7 +31,7 @@ void share_initial_weights(ParamArena& arena, const Config& cfg, bool root, MPI_
   const ModelSpec& model = find_model(cfg.model);
   model.register_tensors(arena);
   if (root) {
-    if (cfg.init_weights.empty())
+    if (cfg.init_weights.empty() || !cfg.resume.empty())  // a resume overwrites them (and says so)
       model.initialize(arena, cfg.seed);
     else
       load_weights(arena, cfg.init_weights);
@@ -162,10 +162,19 @@ CheckpointPosition resume(const RunSetup& s, ModelState& model) {
   long long p[3] = {pos.epoch, static_cast<long long>(pos.step), static_cast<long long>(pos.global_step)};
   MPI_CHECK(MPI_Bcast(p, 3, MPI_LONG_LONG, 0, s.comm));
   pos = {static_cast<int>(p[0]), static_cast<size_t>(p[1]), static_cast<size_t>(p[2])};
+  // Every rank holds the same position now: a checkpoint past this run's end is refused together.
+  if (pos.global_step > s.planned_steps)
+    throw CollectiveError(cfg.resume + ": the checkpoint is at global step " + std::to_string(pos.global_step) +
+                          ", past this run's end at step " + std::to_string(s.planned_steps) +
+                          " (--epochs, --max-steps): nothing to train; give a later end");
   model.send_less.resume_state(cfg.resume, s.comm);  // PowerSGD's Q and each rank's error
-  if (s.root)
+  if (s.root) {
     spdlog::info("resuming {} at epoch {} step {} (global step {})", cfg.resume, pos.epoch + 1, pos.step,
                  pos.global_step);
+    if (!cfg.init_weights.empty())
+      spdlog::warn("--init-weights {} is not used: the run continues from the checkpoint's weights",
+                   cfg.init_weights);
+  }
   return pos;
 }
 

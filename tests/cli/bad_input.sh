@@ -62,6 +62,28 @@ expect_error "missing data_batch_4.bin" "$MISSING/data_batch_4.bin" -- --data-di
 
 # --- options ----------------------------------------------------------------------------------
 expect_error "--batch-size 0" "--batch-size" -- --data-dir "$GOOD" --batch-size 0
+# --meta keys become metrics attributes after the training: a clash is refused before it
+expect_error "--meta site=a --meta site=b" "--meta key 'site' given twice" -- \
+  --data-dir "$GOOD" --max-steps 1 --no-eval --meta site=a --meta site=b
+expect_error "--meta conv_algo.conv1=x" "--meta conv_algo.conv1=x" "meta.conv_algo" -- \
+  --data-dir "$GOOD" --max-steps 1 --no-eval --meta conv_algo.conv1=x
+# a checkpoint past the run's end trains nothing: refused, not a run of no steps
+if timeout 60 "$BIN" --data-dir "$GOOD" --max-steps 3 --batch-size 32 --no-eval --checkpoint "$TMP/ckpt3.h5" \
+     --metrics "$TMP/ckpt3.m.h5" >"$TMP/ckpt3.out" 2>&1; then
+  expect_error "--resume a step-3 checkpoint with --max-steps 2" "$TMP/ckpt3.h5" "global step 3" \
+    "past this run's end at step 2" -- --data-dir "$GOOD" --max-steps 2 --batch-size 32 --no-eval --resume "$TMP/ckpt3.h5"
+  # --init-weights beside --resume is not read (the checkpoint's weights win) and a line says so
+  timeout 60 "$BIN" --data-dir "$GOOD" --max-steps 4 --batch-size 32 --no-eval --resume "$TMP/ckpt3.h5" \
+    --init-weights "$TMP/no_such_init.h5" --metrics "$TMP/iw.m.h5" >"$TMP/iw.out" 2>&1
+  rc=$?
+  if ((rc == 0)) && grep -q "init-weights $TMP/no_such_init.h5 is not used" "$TMP/iw.out"; then
+    pass "--init-weights with --resume: not read, said so"
+  else
+    fail "--init-weights with --resume: exit $rc, want 0 and a line saying it is not used" "$(tail -n 2 "$TMP/iw.out")"
+  fi
+else
+  fail "making a 1-rank checkpoint" "$(tail -n 3 "$TMP/ckpt3.out")"
+fi
 expect_error "--micro-batch -1" "--micro-batch" -- --data-dir "$GOOD" --micro-batch -1
 expect_error "--micro-batch x" "--micro-batch" -- --data-dir "$GOOD" --micro-batch x
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
@@ -346,6 +368,10 @@ EOF
     expect_error "--resume a 2-rank checkpoint with 1 rank" "$TMP/ckpt_np2.h5" \
       "world_size = 2, this run has world_size = 1" -- \
       --data-dir "$GOOD" --max-steps 4 --batch-size 32 --no-eval --resume "$TMP/ckpt_np2.h5"
+    # another model is named as the reason, not the number of ranks
+    expect_error "--resume a 2-rank SimpleCNN checkpoint with 1 rank and --model resnet20" "$TMP/ckpt_np2.h5" \
+      "model = SimpleCNN, this run has model = resnet20" -- \
+      --data-dir "$GOOD" --max-steps 4 --batch-size 32 --no-eval --model resnet20 --resume "$TMP/ckpt_np2.h5"
   else
     fail "making a 2-rank checkpoint" "$(tail -n 3 "$TMP/np2.out")"
   fi
