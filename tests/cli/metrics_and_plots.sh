@@ -2,6 +2,7 @@
 # Metrics files and plots end to end, on a small fake CIFAR-10 set (6 files x 256 random records):
 #   - tools/scaling_sweep.sh --np "1 2" writes np1.h5 and np2.h5 with the documented layout (and
 #     the model group: tensors, bucket plan, per-layer times);
+#   - a sweep whose run fails (--lr -1) shows the program's error line from the run's log;
 #   - tools/plot_metrics.py (run by the sweep) draws five non-empty PNGs and summary.md, whose
 #     numbers equal the HDF5 summary values (read with h5py, the Markdown table parsed);
 #   - an existing metrics file is refused without --force (one line naming it) and replaced with it;
@@ -51,6 +52,18 @@ if [[ $rc -ne 0 ]]; then
   fail "scaling_sweep.sh --np \"1 2\" (exit $rc)" "$(tail -n 8 "$TMP/sweep.out")"
 else
   pass "scaling_sweep.sh --np \"1 2\" ran both sizes and the plotter"
+fi
+
+# A run that fails: the sweep shows the program's own error line, not only mpirun's notice after it.
+CIFAR_BUILD=$(dirname "$BIN") timeout 120 bash "$SRC/tools/scaling_sweep.sh" --np 1 --out "$TMP/sweep_bad" -- \
+  --data-dir "$DATA" --max-steps 2 --lr -1 >"$TMP/sweep_bad.out" 2>"$TMP/sweep_bad.err"
+rc=$?
+if [[ $rc -ne 0 ]] && grep -q "the run with N=1 failed" "$TMP/sweep_bad.err" &&
+   grep -q "^cifar_mpi: error: .*--lr" "$TMP/sweep_bad.err"; then
+  pass "scaling_sweep.sh, a run failing (--lr -1): $(grep '^cifar_mpi: error' "$TMP/sweep_bad.err")"
+else
+  fail "scaling_sweep.sh, a run failing (--lr -1): exit non-zero, the program's error line shown (exit $rc)" \
+    "$(cat "$TMP/sweep_bad.err")"
 fi
 
 missing=()

@@ -9,6 +9,9 @@
 #   - older files without evals/ and target attributes still plot (accuracy_vs_time.png from
 #     epochs/), with no time-to-target columns; --target A derives them from epochs/;
 #   - --compare: compare.md has a time-to-target column per run ("—" when not reached);
+#   - a bad --out (a file, a path under one, a folder that cannot be made) is one error line;
+#   - cifar_tools.time_to_target DIR A measures every run at A: its rows equal summary.md's of
+#     plot_metrics --target A (the runs' own target, a lower one, files without one); A > 1 refused;
 #   - tools/scaling_sweep.sh --target 0.5 --eval-every 2, run with a stand-in mpirun and cifar_mpi
 #     that write such files: every run gets --target-accuracy 0.5 --eval-every 2 (and --epochs 30),
 #     and the final table shows both speedups; without --target nothing changes; bad values exit 2.
@@ -254,6 +257,18 @@ elif mode == "compare":  # DIR = the output folder, argv[3] = the files' folder
     assert rows["`np2.h5`"][TT] == "—", rows["`np2.h5`"]
     close(rows["`np1.h5`"][TT], summary(1, sys.argv[3])["time_to_target"], "np1 time to target")
     print(f"compare.md: time to target {rows['`np1.h5`'][TT]} and {rows['`np2.h5`'][TT]}")
+elif mode == "ttt":  # DIR = plot_metrics' output folder, argv[3] = time_to_target's output
+    _, rows = table(os.path.join(d, "summary.md"), "| N |")
+    got = {l.split()[0]: l.split() for l in open(sys.argv[3]) if l.split() and l.split()[0].isdigit()}
+    assert set(got) == set(rows), (got, rows)
+    for n, cells in got.items():
+        tt, tta = rows[n][TT], rows[n][TTA]
+        for mine, theirs, what in ((cells[2], tt, "time to target"), (cells[3], tta, "time-to-accuracy speedup")):
+            if theirs == "—":
+                assert mine == "-", f"N={n} {what}: time_to_target {mine}, summary.md {theirs}"
+            else:
+                close(mine, float(theirs), f"N={n} {what} (time_to_target vs summary.md)")
+    print("time_to_target's rows = summary.md's: " + "; ".join(f"N={n} {c[2]} s" for n, c in sorted(got.items())))
 else:
     raise SystemExit(f"unknown mode {mode}")
 EOF
@@ -304,6 +319,54 @@ if [[ $rc -ne 0 && $(wc -l <bad.err) -eq 1 ]] && grep -q -- "--target 70" bad.er
   pass "plot_metrics.py --target 70 refused: $(cat bad.err)"
 else
   fail "plot_metrics.py --target 70 refused with one line (exit $rc)" "$(cat bad.err)"
+fi
+
+# --- a bad --out: one line naming it, no traceback ----------------------------------------------
+# an existing file, a path under a file, and a folder that cannot be made (/proc takes none)
+echo "not a folder" >afile.h5
+for out in afile.h5 afile.h5/sub /proc/cifar_plots; do
+  "$PY" "$PLOT" reach --out "$out" >bad.out 2>bad.err
+  rc=$?
+  if [[ $rc -ne 0 && $(wc -l <bad.err) -eq 1 ]] && grep -q "^plot_metrics: error: --out $out: " bad.err; then
+    pass "plot_metrics.py --out $out refused: $(cat bad.err)"
+  else
+    fail "plot_metrics.py --out $out refused with one line naming it (exit $rc)" "$(tail -n 3 bad.err)"
+  fi
+done
+
+# --- cifar_tools.time_to_target: measured at its TARGET, as plot_metrics --target --------------
+# The runs' own target (their summaries), a lower one (both reach it earlier, from evals/), and one
+# older files never recorded (from epochs/): each table equals summary.md of the same target.
+# ttt NAME DIR TARGET [PLOT_ARGS...]: time_to_target DIR TARGET against plot_metrics DIR PLOT_ARGS
+ttt() {
+  local name=$1 dir=$2 target=$3
+  shift 3
+  if ! PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.time_to_target "$dir" "$target" >ttt.out 2>ttt.err; then
+    fail "$name: time_to_target exited non-zero" "$(tail -n 3 ttt.err)"
+  elif ! grep -q "^scaling_sweep: time to $(awk -v t="$target" 'BEGIN { print 100 * t }')% test accuracy" ttt.out; then
+    fail "$name: heading" "$(head -n 1 ttt.out)"
+  elif plot "$name" "$dir" --out "ttt_$name" "$@"; then
+    check_case "$name" ttt "ttt_$name" ttt.out
+  fi
+}
+ttt "time_to_target reach 0.5 (the runs' own target)" reach 0.5
+ttt "time_to_target reach 0.3 (a lower target)" reach 0.3 --target 0.3
+ttt "time_to_target miss 0.3 (N=2 reaches the lower one)" miss 0.3 --target 0.3
+ttt "time_to_target old 0.3 (files without targets)" old 0.3 --target 0.3
+PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.time_to_target reach 0.3 >ttt.out 2>&1
+row2=$(grep -E '^ +2 ' ttt.out | tr -s ' ')
+if [[ -n $row2 && $row2 != *" - "* && $row2 != " 2 1.818 5.400 1.852" ]]; then
+  pass "time_to_target reach 0.3: times differ from the 0.5 ones: '$row2'"
+else
+  fail "time_to_target reach 0.3: times at 30%, not the runs' 50% ones" "$(cat ttt.out)"
+fi
+PYTHONPATH="$SRC/tools" "$PY" -m cifar_tools.time_to_target reach 1.5 >ttt.out 2>ttt.err
+rc=$?
+if [[ $rc -ne 0 ]] && [[ $(grep -c 'error' ttt.err) -eq 1 ]] && grep -q 'TARGET 1.5' ttt.err &&
+   ! grep -q Traceback ttt.err; then
+  pass "time_to_target reach 1.5 refused: $(grep error ttt.err)"
+else
+  fail "time_to_target reach 1.5 refused with one error line (exit $rc)" "$(cat ttt.err)"
 fi
 
 # --- tools/scaling_sweep.sh --target, with a stand-in mpirun and cifar_mpi --------------------

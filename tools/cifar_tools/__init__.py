@@ -10,7 +10,7 @@ that for you). Every HDF5 file is opened by h5files; the modules:
     cost_model       alpha-beta cost model of the all-reduces and the step (a subpackage)
     scaling_model    the scaling model against SimGrid SMPI
     smpi_platform, smpi_table, smpi_vs_hosts   SimGrid platforms and tables
-    score_weights    scores a weights file with PyTorch; reference_cnn is the network it rebuilds
+    score_weights    scores a weights file of either model with PyTorch (reference_cnn, reference_resnet20)
     make_lr_fixture  writes the learning-rate and SGD fixtures of the C++ tests from PyTorch
     make_simplecnn_fixture  writes the C++ tests' PyTorch fixture of two training steps
     reference_resnet20  ResNet-20 in PyTorch (names, shapes, initial weights as a weights file)

@@ -5,7 +5,9 @@ that overlap realised,
 
     realised = (step_off - step_on) / min(T_comp_off, T_comm_off)
 
-then, per case, the median share over the pairs. Beside it, the on run's own figure
+then, per case, the median share over the pairs. A pair is two runs with the same options but
+overlap: OFF.h5 with --no-overlap, ON.h5 with --overlap, on as many ranks; any other two files
+are refused (their step difference would not be overlap's). Beside it, the on run's own figure
 (summary/overlap_hidden: the share of T_comm taken off the step against its held-back steps).
 tools/studies/overlap_pairs.sh prints it at the end.
 
@@ -18,6 +20,25 @@ from collections import OrderedDict
 import numpy as np
 
 from .h5files import FileError, MetricsFile
+
+
+# Options that name where a run writes: they differ between the two runs of a pair by design.
+OUTPUT_OPTIONS = ("metrics", "save_weights", "checkpoint", "trace")
+
+
+def pair_mismatch(m_off, m_on):
+    """What keeps two metrics files from being an overlap off/on pair (None when they are one):
+    overlap off in the first and on in the second, the same world size, every other option alike."""
+    overlap = [m.config.get("overlap", str(m.attrs.get("overlap", ""))) for m in (m_off, m_on)]
+    if overlap != ["0", "1"]:
+        off, on = ({"0": "off", "1": "on"}.get(v, "unrecorded") for v in overlap)
+        return f"overlap is {off} in the first and {on} in the second (want off, then on)"
+    diff = [f"world size ({m_off.world_size} vs {m_on.world_size})"] if m_off.world_size != m_on.world_size else []
+    for k in sorted(set(m_off.config) | set(m_on.config)):
+        if k != "overlap" and k not in OUTPUT_OPTIONS and m_off.config.get(k) != m_on.config.get(k):
+            diff.append(f"--{k.replace('_', '-')} ({m_off.config.get(k, 'unrecorded')} vs "
+                        f"{m_on.config.get(k, 'unrecorded')})")
+    return "they differ in " + ", ".join(diff) if diff else None
 
 
 def step_means(m, first):
@@ -47,8 +68,11 @@ def main(argv=None):
     try:
         for i in range(0, len(a.runs), 3):
             case, off_path, on_path = a.runs[i:i + 3]
-            m_on = MetricsFile(on_path)
-            off, on = step_means(MetricsFile(off_path), a.first), step_means(m_on, a.first)
+            m_off, m_on = MetricsFile(off_path), MetricsFile(on_path)
+            why = pair_mismatch(m_off, m_on)
+            if why:
+                raise FileError(f"{case}: {off_path} and {on_path} are not an overlap off/on pair: {why}")
+            off, on = step_means(m_off, a.first), step_means(m_on, a.first)
             share = realised(off, on)
             hidden = float(m_on.summary.get("overlap_hidden", float("nan")))
             cases.setdefault(case, []).append(share)

@@ -752,7 +752,23 @@ def main():
     runs = load_runs(args.inputs)
     if not runs:
         sys.exit(f"plot_metrics: error: no cifar_mpi metrics files (*.h5) in {' '.join(args.inputs)}")
-    os.makedirs(out, exist_ok=True)
+    # --out names where everything goes: a path that cannot be (or is not) a writable folder, such as
+    # an existing file or a read-only file system, is the user's mistake, not a crash.
+    where = f"--out {out}" if args.out else f"the output folder {out}"
+    try:
+        os.makedirs(out, exist_ok=True)
+    except FileExistsError:
+        sys.exit(f"plot_metrics: error: {where}: exists and is not a folder")
+    except OSError as e:
+        sys.exit(f"plot_metrics: error: {where}: cannot create it ({e.strerror})")
+    try:
+        write_outputs(args, runs, out)
+    except OSError as e:
+        sys.exit(f"plot_metrics: error: {where}: cannot write {e.filename or 'into it'} ({e.strerror})")
+
+
+def write_outputs(args, runs, out):
+    """The plots and the Markdown table into the folder out (which exists); prints their paths."""
     if args.compare:
         runs = sorted(runs, key=variant_key)
         plot_time_breakdown([{"run": r} for r in runs], out, labeler=variant_label)

@@ -26,6 +26,10 @@ where=local bin="$CIFAR_BUILD/cifar_mpi" reps=3 steps=30 strategies="naive mpi r
 yields=0 rate=1gbit rph=1 keep=
 while (($#)); do
   case $1 in
+    --where | --bin | --reps | --steps | --strategies | --buckets | --yield | --rate | --ranks-per-host | --keep)
+      (($# >= 2)) || { echo "overlap_pairs: $1 needs a value" >&2; exit 2; } ;;
+  esac
+  case $1 in
     --where) where=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
@@ -47,7 +51,19 @@ for y in $yields; do
   [[ $y == 0 || $y == 1 ]] || { echo "overlap_pairs: --yield takes 0 and/or 1, got '$y'" >&2; exit 2; }
 done
 [[ $rph =~ ^[1-9][0-9]*$ ]] || { echo "overlap_pairs: --ranks-per-host must be a positive integer, got '$rph'" >&2; exit 2; }
-((steps >= 6)) || { echo "overlap_pairs: --steps must be at least 6 (steps are averaged from step 5 on), got $steps" >&2; exit 2; }
+# Counts are checked here: a bad one would otherwise surface as overlap_share's usage message (no
+# pairs) or a bash arithmetic error, after minutes of runs.
+[[ $reps =~ ^[1-9][0-9]*$ ]] || { echo "overlap_pairs: --reps must be a positive integer, got '$reps'" >&2; exit 2; }
+if ! [[ $steps =~ ^[1-9][0-9]*$ ]] || ((steps < 6)); then
+  echo "overlap_pairs: --steps must be an integer of at least 6 (steps are averaged from step 5 on), got '$steps'" >&2
+  exit 2
+fi
+for list in "--strategies:$strategies" "--buckets:$buckets" "--yield:$yields"; do
+  [[ ${list#*:} =~ [^[:space:]] ]] ||
+    { echo "overlap_pairs: ${list%%:*} needs at least one value" >&2; exit 2; }
+done
+[[ -x $bin && ! -d $bin ]] ||
+  { echo "overlap_pairs: --bin: '$bin' is not an executable (build first, or name one)" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 if [[ -n $keep ]]; then
   mkdir -p "$keep" || { echo "overlap_pairs: cannot create --keep folder '$keep'" >&2; exit 2; }

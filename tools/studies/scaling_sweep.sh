@@ -106,8 +106,16 @@ for n in $NPS; do
   echo "scaling_sweep: N=$n$( ((n > CORES)) && echo " (oversubscribed: $n ranks > $CORES cores)")"
   start=$(date +%s%N)
   if ! "${cmd[@]}" >"$OUT/np$n.log" 2>&1; then
-    echo "scaling_sweep: the run with N=$n failed; its output ($OUT/np$n.log) ends:" >&2
-    tail -n 5 "$OUT/np$n.log" >&2
+    # The program's own error lines say what went wrong; mpirun's notice that a rank exited
+    # non-zero, which ends the log, does not. Each rank may print the same line: once each.
+    errors=$(grep 'cifar_mpi: error' "$OUT/np$n.log" | awk '!seen[$0]++' | head -n 5) || true
+    if [[ -n $errors ]]; then
+      echo "scaling_sweep: the run with N=$n failed; its output ($OUT/np$n.log) says:" >&2
+      printf '%s\n' "$errors" >&2
+    else
+      echo "scaling_sweep: the run with N=$n failed; its output ($OUT/np$n.log) ends:" >&2
+      tail -n 5 "$OUT/np$n.log" >&2
+    fi
     exit 1
   fi
   ms=$((($(date +%s%N) - start) / 1000000))
