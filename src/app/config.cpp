@@ -493,7 +493,9 @@ void add_checkpoints_and_output(std::vector<ConfigOption>& t) {
   t.push_back(metrics);
   t.push_back(value_option("trace", &Config::trace, {"FILE", ""},
                            "write a Chrome trace (JSON) of the first 100 steps here", kAll));
-  t.push_back(switch_option("force", &Config::force, "overwrite existing output files", kAgreed));
+  t.push_back(switch_option(
+      "force", &Config::force,
+      "overwrite an existing metrics file (the weights, checkpoint and trace files are always replaced)", kAgreed));
   t.push_back(meta_option(kAgreed));
   t.push_back(value_option("stall-timeout", &Config::stall_timeout, {"S", "s"},
                            "how long a rank may wait for another at a collective before the job ends with exit 76, "

@@ -13,6 +13,7 @@
 #include "cifar_mpi/app/batch_chunks.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/util/atomic_file.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 
@@ -43,15 +44,22 @@ std::string iso8601_now() {
   return std::string(buf) + (z.size() == 5 ? z.substr(0, 3) + ":" + z.substr(3) : z);
 }
 
-// An output file's directory must exist and be writable before hours of training, not after.
-// (access() reports a read-only file system even to root, who ignores permission bits.)
-void check_output_directory(const std::string& option, const std::string& path) {
-  if (path.empty()) return;
-  const auto dir = std::filesystem::absolute(path).parent_path();
-  if (!std::filesystem::is_directory(dir))
-    throw Error(option + " " + path + ": directory " + dir.string() + " does not exist");
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw Error(option + " " + path + ": directory " + dir.string() + " is not writable");
+// An output must be writable before hours of training, not after (util/atomic_file.hpp), and two
+// outputs must not share a name: the one written last would silently replace the other.
+void check_outputs(const Config& cfg) {
+  std::vector<std::pair<std::string, std::string>> outputs;
+  for (const auto& [option, path] : {std::pair{"--save-weights", &cfg.save_weights},
+                                     std::pair{"--checkpoint", &cfg.checkpoint}, std::pair{"--trace", &cfg.trace},
+                                     std::pair{"--metrics", &cfg.metrics}}) {
+    if (path->empty()) continue;
+    if (std::string(option) != "--metrics") check_can_write(option, *path);  // metrics: MetricsFile's own check
+    const std::string canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(*path)).string();
+    for (const auto& [other, other_path] : outputs)
+      if (other_path == canonical)
+        throw Error("invalid configuration: " + other + " and " + option + " both name " + *path +
+                    ": give each output its own file");
+    outputs.emplace_back(option, canonical);
+  }
 }
 
 // The per-rank batch: --batch-size, or --global-batch split evenly across the ranks. The options
@@ -69,9 +77,7 @@ size_t per_rank_batch(const Config& cfg, int world) {
 size_t prepare_process(const Config& cfg, int world) {
   omp_set_num_threads(cfg.threads);
   const size_t batch = per_rank_batch(cfg, world);
-  check_output_directory("--save-weights", cfg.save_weights);
-  check_output_directory("--checkpoint", cfg.checkpoint);
-  check_output_directory("--trace", cfg.trace);
+  check_outputs(cfg);
   install_stop_signal_handlers();
   return batch;
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <thread>
 
+#include "cifar_mpi/util/atomic_file.hpp"
 #include "cifar_mpi/util/hdf5_file.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
 #include "cifar_mpi/util/mpi_library.hpp"
@@ -137,11 +138,7 @@ MetricsFile::MetricsFile(fs::path path, bool force) : path_(std::move(path)) {
   if (fs::is_directory(path_)) throw Error("metrics file " + path_.string() + " is a folder; name a file (.h5)");
   if (fs::exists(path_) && !force)
     throw Error("metrics file " + path_.string() + " already exists; use --force to overwrite it");
-  const fs::path dir = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
-  if (!fs::is_directory(dir))
-    throw Error("metrics file " + path_.string() + ": folder " + dir.string() + " does not exist");
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw Error("metrics file " + path_.string() + ": folder " + dir.string() + " is not writable");
+  check_can_write("metrics file", path_);
 }
 
 // ---- records and summary -------------------------------------------------------------------

@@ -31,6 +31,19 @@ void forget_temp_file_failure(const std::string& tmp) {
   g_failed.erase(tmp);
 }
 
+void check_can_write(const std::string& what, const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const std::string name = what + " " + path.string();
+  if (fs::is_directory(path)) throw Error(name + ": is a folder; name a file");
+  const fs::path dir = fs::absolute(path).parent_path();
+  if (!fs::is_directory(dir)) throw Error(name + ": folder " + dir.string() + " does not exist");
+  const fs::path probe = temp_path_for(path).string() + ".probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw Error(name + ": folder " + dir.string() + " is not writable (" + std::strerror(errno) + ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 std::filesystem::path temp_path_for(const std::filesystem::path& path) {
   return path.string() + ".tmp." + std::to_string(::getpid());
 }

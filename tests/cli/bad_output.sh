@@ -70,6 +70,20 @@ else
   echo "SKIP: read-only folder cases (mount -t tmpfs not permitted here)"
 fi
 
+# --- a folder where a file is meant, and two outputs under one name: refused at start-up ------
+mkdir -p "$TMP/afolder"
+for opt in --save-weights --checkpoint --trace; do
+  if expect_error "$opt naming a folder" "$opt $TMP/afolder" "is a folder" -- \
+       --metrics "$TMP/m_dir$run.h5" "$opt" "$TMP/afolder" --max-steps 1; then
+    grep -q "step" "$TMP/case$run.out" && fail "  ... $opt: training started before the refusal"
+  fi
+done
+expect_error "--save-weights and --checkpoint naming one file" "--save-weights and --checkpoint both name" -- \
+  --metrics "$TMP/m_same.h5" --save-weights "$TMP/same.h5" --checkpoint "$TMP/./same.h5" --max-steps 1
+expect_error "--save-weights naming the metrics file" "--save-weights and --metrics both name" -- \
+  --metrics "$TMP/m_same2.h5" --save-weights "$TMP/m_same2.h5" --force --max-steps 1
+expect_only "$TMP/afolder"
+
 # --- full disk: a 64 KB tmpfs (the weights are 1.2 MB, a checkpoint 2.5 MB) ------------------
 FULL="$TMP/full"
 if mount_tmpfs "$FULL" size=64k; then

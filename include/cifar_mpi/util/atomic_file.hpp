@@ -14,6 +14,12 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path);
 // removes `tmp` and throws cifar::Error naming it (path untouched).
 void commit_temp_file(const std::filesystem::path& tmp, const std::filesystem::path& path);
 
+// Before hours of work, not after: throws cifar::Error "<what> <path>: <reason>" unless `path`
+// could be written the way commit_temp_file writes it: not a folder, its folder exists, and a
+// file can be created there (tried and removed at once: access() passes root on file systems
+// that refuse every new file, such as /sys).
+void check_can_write(const std::string& what, const std::filesystem::path& path);
+
 // A writer that cannot throw where it fails (a destructor closing the file) records the failure
 // here; the next commit_temp_file of that file refuses it with `reason`.
 void mark_temp_file_failed(const std::string& tmp, const std::string& reason);
