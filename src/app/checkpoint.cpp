@@ -105,6 +105,18 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
   }
 }
 
+size_t checkpoint_extra_count(const std::filesystem::path& path, const std::string& name) {
+  const auto lock = h5_lock();
+  H5Handle f = h5_open_read(path);
+  if (!h5_exists(f, name)) return 0;
+  H5Handle d(H5Dopen2(f, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (d < 0) throw Error(path.string() + ": cannot open dataset '" + name + "'");
+  H5Handle space(H5Dget_space(d), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n < 0) throw Error(path.string() + ": cannot read the size of dataset '" + name + "'");
+  return static_cast<size_t>(n);
+}
+
 std::vector<float> read_checkpoint_extra(const std::filesystem::path& path, const std::string& name, size_t count) {
   H5Handle f = h5_open_read(path);
   if (!h5_exists(f, name)) return {};

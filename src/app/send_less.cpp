@@ -115,18 +115,40 @@ void SendLess::resume_state(const std::string& path, MPI_Comm comm) {
   const auto q = powersgd_->q();
   const auto error = powersgd_->error();
   std::vector<float> saved_q, saved_error;
-  int found = 0;
+  int found = 0, saved_world = 0;
   if (rank == 0) {
     saved_q = read_checkpoint_extra(path, "powersgd/q", q.size());
-    saved_error = read_checkpoint_extra(path, "powersgd/error", error.size() * static_cast<size_t>(world_));
+    const size_t count = checkpoint_extra_count(path, "powersgd/error");
+    if (!error.empty() && (count == 0 || count % error.size() != 0))
+      throw Error(path + ": dataset 'powersgd/error' holds " + std::to_string(count) +
+                  " values, not a whole number of this model's " + std::to_string(error.size()));
+    saved_world = error.empty() ? world_ : static_cast<int>(count / error.size());
+    saved_error = read_checkpoint_extra(path, "powersgd/error", count);
     found = !saved_q.empty() && !saved_error.empty();
   }
   MPI_CHECK(MPI_Bcast(&found, 1, MPI_INT, 0, comm));
   if (!found) return;
   if (rank == 0) std::copy(saved_q.begin(), saved_q.end(), q.begin());
   MPI_CHECK(MPI_Bcast(q.data(), checked_mpi_count(q.size()), MPI_FLOAT, 0, comm));
-  MPI_CHECK(MPI_Scatter(saved_error.data(), checked_mpi_count(error.size()), MPI_FLOAT, error.data(),
-                        checked_mpi_count(error.size()), MPI_FLOAT, 0, comm));
+  MPI_CHECK(MPI_Bcast(&saved_world, 1, MPI_INT, 0, comm));
+  if (saved_world == world_) {  // each rank its own error: bitwise the run that was saved
+    MPI_CHECK(MPI_Scatter(saved_error.data(), checked_mpi_count(error.size()), MPI_FLOAT, error.data(),
+                          checked_mpi_count(error.size()), MPI_FLOAT, 0, comm));
+    return;
+  }
+  // Saved on another number of ranks (--global-batch): every new rank starts from the old ranks'
+  // mean error. P = mean(M_r) Q and Q = mean(M_r)^T P use the ranks' M_r = gradient_r + error_r only
+  // through their mean, so the mean error is all of the feedback that reaches the update, and it
+  // is kept exactly (up to the rounding of the mean).
+  if (rank == 0) {
+    const size_t n = error.size();
+    for (size_t i = 0; i < n; ++i) {
+      double sum = 0;
+      for (int r = 0; r < saved_world; ++r) sum += saved_error[static_cast<size_t>(r) * n + i];
+      error[i] = static_cast<float>(sum / saved_world);
+    }
+  }
+  MPI_CHECK(MPI_Bcast(error.data(), checked_mpi_count(error.size()), MPI_FLOAT, 0, comm));
 }
 
 size_t SendLess::bytes_per_step(size_t arena_floats) const {

@@ -5,7 +5,9 @@
 #     weights within 1e-4 of each tensor's largest |value| of the reference (N'=2: bitwise);
 #  2. a per-rank --batch-size checkpoint resumed on another N is refused with a line that names
 #     --global-batch; an elastic checkpoint resumed with a per-rank batch is refused too;
-#  3. a per-rank checkpoint (N=2, --batch-size 32) resumes elastically with --global-batch 64.
+#  3. a per-rank checkpoint (N=2, --batch-size 32) resumes elastically with --global-batch 64;
+#  4. the same as 1 with PowerSGD (from step 2): resumed at N'=4 within 1e-4 of N=2's run (and at
+#     N'=1, which has nothing to compress).
 # usage: elastic_resume.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src=$(realpath "$2")
@@ -47,6 +49,20 @@ done
 if [[ -s r2.h5 ]] && cmp -s <(h5dump -d /fc1.weight full.h5 | tail -n +3) <(h5dump -d /fc1.weight r2.h5 | tail -n +3); then
   pass "resumed at the same N'=2: bitwise equal"
 else fail "resumed at N'=2 differs bitwise"; fi
+
+# PowerSGD's state across N: Q is the same on every rank; each new rank starts from the old ranks'
+# mean error (all of the feedback the update sees), so the resumed run lands where N=2 does.
+ps=(--compress powersgd --compress-start 2 --global-batch 64)
+run 2 "${ps[@]}" --max-steps 10 --save-weights psfull.h5 >psfull.log 2>&1 || fail "PowerSGD reference N=2" "$(tail -n 3 psfull.log)"
+run 2 "${ps[@]}" --max-steps 5 --checkpoint ps5.h5 >pspart.log 2>&1 || fail "PowerSGD first 5 steps" "$(tail -n 3 pspart.log)"
+if run 4 "${ps[@]}" --max-steps 10 --resume ps5.h5 --save-weights ps4.h5 >ps4.log 2>&1 && out=$(close psfull.h5 ps4.h5); then
+  pass "PowerSGD N=2 checkpoint at step 5 resumed at N'=4: $out"
+else
+  fail "PowerSGD resume at N'=4" "$(tail -n 3 ps4.log)" "${out:-}"
+fi
+# one rank has nothing to send, so it steps on its exact gradients: it resumes, and trains on
+run 1 "${ps[@]}" --max-steps 10 --resume ps5.h5 >ps1.log 2>&1 && grep -q "resuming ps5.h5 at epoch 1 step 5" ps1.log &&
+  pass "PowerSGD N=2 checkpoint resumed at N'=1" || fail "PowerSGD resume at N'=1" "$(tail -n 3 ps1.log)"
 
 # 2. Refusals.
 run 2 --batch-size 32 --max-steps 5 --checkpoint p5.h5 >p.log 2>&1 || fail "per-rank run" "$(tail -n 3 p.log)"

@@ -49,6 +49,9 @@ void save_checkpoint(const std::filesystem::path& path, const ParamArena& arena,
                      const CheckpointPosition& pos, const std::vector<std::pair<std::string, std::string>>& identity,
                      const std::string& reduction_plan = {}, const CheckpointExtras& extras = {});
 
+// How many values extra dataset `name` of a checkpoint holds; 0 when the file has none.
+size_t checkpoint_extra_count(const std::filesystem::path& path, const std::string& name);
+
 // Extra dataset `name` of a checkpoint, which must hold `count` floats; empty when the file has
 // none (a checkpoint from a run without it). Throws cifar::Error naming file and dataset otherwise.
 std::vector<float> read_checkpoint_extra(const std::filesystem::path& path, const std::string& name, size_t count);
