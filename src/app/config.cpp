@@ -302,7 +302,7 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
                            CLI::Range(1, 100000)));
   ConfigOption batch = value_option("batch-size", &Config::batch_size, {"B", "images per rank"},
                                     "images a rank trains per step (the global batch grows with the number of "
-                                    "ranks); not with --global-batch on the command line",
+                                    "ranks); not with --global-batch on the command line, and replaces a config file's global-batch",
                                     kAll | kIdentity | kBitwise, CLI::Range(size_t{1}, size_t{65536}));
   batch.identity = [](const Config& c, const RunShape& r) {  // the per-rank batch that ran
     return text(c.global_batch ? c.global_batch / static_cast<size_t>(r.world_size) : c.batch_size);
@@ -310,7 +310,7 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   t.push_back(batch);
   ConfigOption global = value_option("global-batch", &Config::global_batch, {"B", "images"},
                                      "images per step split across the ranks, which must divide it (0: "
-                                     "--batch-size per rank instead; a config file's batch-size yields to it); a "
+                                     "--batch-size per rank instead; replaces a config file's batch-size); a "
                                      "checkpoint of a run with it resumes on any number of ranks that divides it",
                                      kAll | kIdentity, CLI::Range(size_t{0}, size_t{1} << 20));
   global.identity = [](const Config& c, const RunShape& r) {  // the global batch that ran, either way
@@ -624,6 +624,22 @@ void refuse_both_batch_sizes(const std::vector<std::string>& args) {
                 "(--batch-size is per rank, --global-batch is split across the ranks)");
 }
 
+// The two batch sizes are one setting: a nonzero global_batch overrides batch_size. So the one
+// given on the command line replaces the file's, whichever it is: without this a file's
+// global-batch would silently override a command-line --batch-size. A file setting both
+// contradicts itself (which one ran would depend on a rule the file does not show).
+void resolve_batch_sizes(const std::vector<std::string>& file_keys, const std::vector<std::string>& args,
+                         Config& c) {
+  const auto in_file = [&](const std::string& key) {
+    return std::find(file_keys.begin(), file_keys.end(), key) != file_keys.end();
+  };
+  if (in_file("batch-size") && in_file("global-batch"))
+    throw Error("invalid configuration: " + c.config_file +
+                ": batch-size and global-batch both set: give one (batch-size is per rank, global-batch is "
+                "split across the ranks)");
+  if (given(args, "batch-size")) c.global_batch = 0;  // a file's global-batch yields to it
+}
+
 void build_app(CLI::App& app, Config& c) {
   app.option_defaults()->always_capture_default();
   app.set_config("--config", "", "TOML file of defaults (config/default.toml); command line overrides it");
@@ -645,8 +661,8 @@ std::optional<Config> parse_config(int argc, char** argv, bool speak, const std:
   Config c;
   CLI::App app{"cifar_mpi: synchronous data-parallel training of a CNN on CIFAR-10 (MPI + oneDNN)", "cifar_mpi"};
   build_app(app, c);
-  std::vector<std::string> toml_warnings;
-  app.config_formatter(legacy_aware_toml(&toml_warnings));
+  std::vector<std::string> toml_warnings, toml_keys;
+  app.config_formatter(legacy_aware_toml(&toml_warnings, &toml_keys));
   // config/default.toml is the default --config when run from the project folder.
   if (std::filesystem::exists("config/default.toml")) app.get_config_ptr()->default_str("config/default.toml");
   try {
@@ -665,6 +681,7 @@ std::optional<Config> parse_config(int argc, char** argv, bool speak, const std:
     throw Error("invalid configuration: " + one_line(e.what()));
   }
   c.config_file = app.get_config_ptr()->as<std::string>();
+  resolve_batch_sizes(toml_keys, rewritten.args, c);
   check_combinations(c);
   check_meta_keys(c);
   if (speak) {

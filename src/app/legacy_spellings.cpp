@@ -83,12 +83,15 @@ namespace {
 // CLI11's TOML reader, with each item whose key or value is an old spelling rewritten.
 class LegacyAwareToml : public CLI::ConfigTOML {
  public:
-  explicit LegacyAwareToml(std::vector<std::string>* warnings) : warnings_(warnings) {}
+  LegacyAwareToml(std::vector<std::string>* warnings, std::vector<std::string>* keys)
+      : warnings_(warnings), keys_(keys) {}
 
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
-    for (auto& item : items)
+    for (auto& item : items) {
       if (item.parents.empty() && item.inputs.size() == 1) rewrite(item);
+      if (keys_) keys_->push_back(item.name);
+    }
     return items;
   }
 
@@ -107,12 +110,13 @@ class LegacyAwareToml : public CLI::ConfigTOML {
   }
 
   std::vector<std::string>* warnings_;
+  std::vector<std::string>* keys_;
 };
 
 }  // namespace
 
-std::shared_ptr<CLI::Config> legacy_aware_toml(std::vector<std::string>* warnings) {
-  return std::make_shared<LegacyAwareToml>(warnings);
+std::shared_ptr<CLI::Config> legacy_aware_toml(std::vector<std::string>* warnings, std::vector<std::string>* keys) {
+  return std::make_shared<LegacyAwareToml>(warnings, keys);
 }
 
 }  // namespace cifar

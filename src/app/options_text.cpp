@@ -176,7 +176,8 @@ std::string options_reference_markdown() {
       "  (`--eval false`, `--eval=0`, `--overlap on`, `--nesterov true`; in TOML `overlap = \"on\"`,\n"
       "  `no-shuffle = true`) are still accepted for one release, each with a warning naming its new spelling.\n"
       "- **Batch size.** `--batch-size` (per rank) and `--global-batch` (split across the ranks) cannot both be\n"
-      "  given on the command line; a configuration file's `batch-size` yields to a command-line `--global-batch`.\n"
+      "  given on the command line, nor both set in a configuration file; the one on the command line replaces\n"
+      "  the file's (`--batch-size` its `global-batch`, `--global-batch` its `batch-size`).\n"
       "- **Errors.** Bad input ends the program with one line on stderr naming the option, key, file or value.\n";
   for (const auto& [group, entries] : grouped_entries()) {
     out += "\n## " + group + "\n\n| Option | Default | Unit | TOML key | Meaning |\n|---|---|---|---|---|\n";

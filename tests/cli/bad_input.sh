@@ -135,6 +135,10 @@ expect_error "overlap = \"maybe\" in a --config file" "overlap" "maybe" -- --con
 # two batch sizes on one command line
 expect_error "--batch-size with --global-batch" "--batch-size and --global-batch" -- \
   --data-dir "$GOOD" --batch-size 32 --global-batch 64
+# ... nor in one file
+printf 'batch-size = 64\nglobal-batch = 128\n' >"$TMP/both_batches.toml"
+expect_error "batch-size and global-batch in one --config file" "$TMP/both_batches.toml" "batch-size" "global-batch" -- \
+  --config "$TMP/both_batches.toml" --data-dir "$GOOD"
 expect_error "--conv-algo fast" "--conv-algo" "fast" -- --data-dir "$GOOD" --conv-algo fast
 expect_error "--compute-dtype fp64" "--compute-dtype" "fp64" -- --data-dir "$GOOD" --compute-dtype fp64
 expect_error "--stall-timeout -1" "--stall-timeout" -- --data-dir "$GOOD" --stall-timeout -1

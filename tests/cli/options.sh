@@ -154,6 +154,28 @@ lr_line "--lr-scaling sqrt, global batch 32" "lr 0.05 scaled sqrt x0.5 (global b
   --lr 0.05 --lr-scaling sqrt --global-batch 32
 lr_line "--lr-scaling none" "" -- --lr 0.05 --global-batch 32
 
+# --- the batch size on the command line replaces the file's ------------------------------------
+# batch_line NAME WANT -- ARGS...: one step; the start-up log names the per-rank batch WANT.
+batch_line() {
+  local name=$1 want=$2
+  shift 3
+  timeout 120 "$BIN" --data-dir "$DATA" --max-steps 1 --no-eval --threads 1 --metrics "$TMP/batch.h5" --force \
+    "$@" >batch.out 2>batch.err
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    fail "$name: exit code $rc" "$(head -n 3 batch.err)"
+  elif ! grep -q "per-rank batch $want," batch.out; then
+    fail "$name: not per-rank batch $want" "$(grep -m1 'per-rank batch' batch.out)"
+  else
+    pass "$name: per-rank batch $want"
+  fi
+}
+printf 'global-batch = 64\n' >global_batch.toml
+printf 'batch-size = 16\n' >batch_size.toml
+batch_line "file global-batch 64, --batch-size 8" 8 -- --config global_batch.toml --batch-size 8
+batch_line "file global-batch 64 alone" 64 -- --config global_batch.toml
+batch_line "file batch-size 16, --global-batch 32" 32 -- --config batch_size.toml --global-batch 32
+
 if ((failures)); then
   echo "options: $failures case(s) failed"
   exit 1

@@ -453,6 +453,30 @@ TEST(ConfigTest, BatchSizeAndGlobalBatchOnTheCommandLineAreRefused) {
   EXPECT_EQ(parse_ok({"--config", defaults.string(), "--global-batch", "256"}).global_batch, 256u);
 }
 
+// The batch size on the command line replaces the file's, whichever of the two each names: a
+// file's global-batch once overrode a command-line --batch-size without a word.
+TEST(ConfigTest, CommandLineBatchSizeReplacesTheFilesGlobalBatch) {
+  ScratchDir dir;
+  const fs::path global = dir.write("g.toml", "global-batch = 256\n");
+  const Config c = parse_ok({"--config", global.string(), "--batch-size", "32"});
+  EXPECT_EQ(c.batch_size, 32u);
+  EXPECT_EQ(c.global_batch, 0u);
+  EXPECT_EQ(parse_ok({"--config", global.string(), "--batch-size=32"}).global_batch, 0u);
+  EXPECT_EQ(parse_ok({"--config", global.string()}).global_batch, 256u);  // the file's, when alone
+  EXPECT_EQ(parse_ok({"--config", global.string(), "--global-batch", "64"}).global_batch, 64u);
+  // the file used by the time-to-accuracy runs sets global-batch
+  const fs::path tta = source_dir() / "config" / "time_to_accuracy.toml";
+  EXPECT_EQ(parse_ok({"--config", tta.string(), "--batch-size", "32"}).global_batch, 0u);
+}
+
+TEST(ConfigTest, TomlFileWithBothBatchSizesIsRefused) {
+  ScratchDir dir;
+  const fs::path both = dir.write("both.toml", "batch-size = 64\nglobal-batch = 128\n");
+  expect_error({"--config", both.string()}, {both.string(), "batch-size", "global-batch"});
+  // even when the command line gives one of them: the file contradicts itself
+  expect_error({"--config", both.string(), "--batch-size", "8"}, {both.string(), "batch-size", "global-batch"});
+}
+
 TEST(ConfigTest, HelpShowsDefaultsUnitsAndExitCodesButNoEnumMaps) {
   ::testing::internal::CaptureStdout();
   EXPECT_FALSE(parse({"--help"}, true).has_value());

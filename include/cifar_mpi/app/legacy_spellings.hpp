@@ -27,7 +27,9 @@ struct LegacyRewrite {
 LegacyRewrite rewrite_legacy_arguments(const std::vector<std::string>& args);
 
 // CLI11's TOML reader, rewriting the old values of switches into the dialect; each rewrite adds
-// one line to *warnings (the caller prefixes the file's name).
-std::shared_ptr<CLI::Config> legacy_aware_toml(std::vector<std::string>* warnings);
+// one line to *warnings (the caller prefixes the file's name). With `keys`, the file's keys (as
+// rewritten) are appended to it: what the file set, whatever the command line then overrides.
+std::shared_ptr<CLI::Config> legacy_aware_toml(std::vector<std::string>* warnings,
+                                               std::vector<std::string>* keys = nullptr);
 
 }  // namespace cifar
