@@ -671,6 +671,8 @@ std::optional<Config> parse_config(int argc, char** argv, bool speak, const std:
   } catch (const CLI::CallForHelp&) {
     if (speak) std::cout << options_help_text();
     return std::nullopt;
+  } catch (const TomlError& e) {
+    throw Error("invalid configuration: " + app.get_config_ptr()->as<std::string>() + ": " + e.what());
   } catch (const CLI::ConfigError& e) {
     // CLI11 says "INI was not able to parse KEY" without naming the file.
     std::string what = one_line(e.what());

@@ -101,7 +101,9 @@ class LegacyAwareToml : public CLI::ConfigTOML {
     const bool negated = item.name.rfind("no-", 0) == 0 && is_switch(item.name.substr(3));  // no-shuffle = true
     if (!negated && (!is_switch(item.name) || w == "true" || w == "false")) return;
     const std::optional<bool> b = boolean_word(w);
-    if (!b) return;  // CLI11 names the key and the value
+    // CLI11 reads a flag's number as a count: overlap = 2 was on, overlap = -1 off, "maybe" an
+    // error without the file's name. Only the old spellings above mean a boolean.
+    if (!b) throw TomlError("key '" + item.name + "': '" + w + "' is not true or false");
     const bool bare = w == "true" || w == "false" || std::isdigit(static_cast<unsigned char>(w[0]));  // as TOML writes it
     const std::string was = item.name + " = " + (bare ? w : "\"" + w + "\"");
     if (negated) item.name = item.name.substr(3);

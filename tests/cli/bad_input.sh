@@ -132,6 +132,10 @@ expect_error "--eval=maybe" "--eval=maybe" "--no-eval" -- --data-dir "$GOOD" --e
 expect_error "--force yes" "--force yes" "--no-force" -- --data-dir "$GOOD" --force yes
 printf 'overlap = "maybe"\n' >"$TMP/bad_switch.toml"
 expect_error "overlap = \"maybe\" in a --config file" "overlap" "maybe" -- --config "$TMP/bad_switch.toml" --data-dir "$GOOD"
+# a number is no boolean (CLI11 read overlap = 2 as on, -1 as off)
+printf 'overlap = 2\n' >"$TMP/two_switch.toml"
+expect_error "overlap = 2 in a --config file" "$TMP/two_switch.toml" "'overlap'" "'2'" -- \
+  --config "$TMP/two_switch.toml" --data-dir "$GOOD"
 # two batch sizes on one command line
 expect_error "--batch-size with --global-batch" "--batch-size and --global-batch" -- \
   --data-dir "$GOOD" --batch-size 32 --global-batch 64

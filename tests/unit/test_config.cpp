@@ -417,7 +417,26 @@ TEST(ConfigTest, SwitchGivenAValue) {
   expect_error({"--no-eval", "false"}, {"--no-eval", "false"});
   ScratchDir dir;
   const fs::path toml = dir.write("bad.toml", "overlap = \"maybe\"\n");
-  expect_error({"--config", toml.string()}, {"overlap", "maybe"});
+  expect_error({"--config", toml.string()}, {toml.string(), "overlap", "maybe"});
+}
+
+// In TOML a switch is true or false (or an old spelling, 0 and 1 among them, with a warning):
+// CLI11 took any number as a count, so overlap = 2 was on and overlap = -1 off.
+TEST(ConfigTest, SwitchInTomlGivenANumberOrWordThatIsNoBoolean) {
+  ScratchDir dir;
+  int n = 0;
+  for (const std::string& line : {"overlap = 2", "overlap = -1", "shuffle = 2", "eval = \"maybe\"",
+                                  "no-shuffle = 3", "nesterov = 0.5"}) {
+    SCOPED_TRACE(line);
+    const fs::path toml = dir.write("b" + std::to_string(n++) + ".toml", line + "\n");
+    const std::string key = line.substr(0, line.find(' '));
+    std::string value = line.substr(line.find("= ") + 2);
+    if (value.front() == '"') value = value.substr(1, value.size() - 2);
+    expect_error({"--config", toml.string()}, {toml.string(), "'" + key + "'", "'" + value + "'", "true or false"});
+  }
+  // the old numbers stay accepted, with their warning
+  const fs::path one = dir.write("one.toml", "overlap = 1\n");
+  EXPECT_TRUE(parse_ok({"--config", one.string()}).overlap);
 }
 
 // --shuffle keeps the key its checkpoints and metrics files have always had: no_shuffle = 1|0.

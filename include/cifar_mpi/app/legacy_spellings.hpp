@@ -7,6 +7,7 @@
 //   TOML:         overlap = "on"|"off" (any switch given on/off/yes/no/1/0), no-shuffle = true|false
 //                 (no-NAME = BOOL for every switch)
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,15 @@ struct LegacyRewrite {
 // switch never took one (--force yes).
 LegacyRewrite rewrite_legacy_arguments(const std::vector<std::string>& args);
 
+// A fault of the TOML file, named by its key (or line) and value: parse_config puts the file's
+// name in front of it.
+struct TomlError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // CLI11's TOML reader, rewriting the old values of switches into the dialect; each rewrite adds
-// one line to *warnings (the caller prefixes the file's name). With `keys`, the file's keys (as
+// one line to *warnings (the caller prefixes the file's name). A switch's value that is no
+// boolean is a TomlError. With `keys`, the file's keys (as
 // rewritten) are appended to it: what the file set, whatever the command line then overrides.
 std::shared_ptr<CLI::Config> legacy_aware_toml(std::vector<std::string>* warnings,
                                                std::vector<std::string>* keys = nullptr);
