@@ -95,13 +95,27 @@ ConfigOption row(const char* name, T Config::*m, const char* help, unsigned use,
   return o;
 }
 
-// --name VALUE, checked by `check` if given.
+// A count's value: digits with an optional sign (the range is the option's own check). Without it
+// CLI11 ends a 1e3 or a 2.5 with "Could not convert: --seed = 1e3", after the range check passed.
+CLI::Validator whole_number() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        const size_t first = v.empty() || (v[0] != '-' && v[0] != '+') ? 0 : 1;
+        if (v.size() == first || v.find_first_not_of("0123456789", first) != std::string::npos)
+          return "'" + v + "' is not a whole number";
+        return {};
+      },
+      "");  // no description: CLI11 would add it to the type in "1 required INT ... missing"
+}
+
+// --name VALUE, checked by `check` if given (a whole number first, for an integer member).
 template <class T>
 ConfigOption value_option(const char* name, T Config::*m, Shown shown, const char* help, unsigned use,
                           std::optional<CLI::Validator> check = std::nullopt) {
   ConfigOption o = row<T>(name, m, help, use,
                           [check](CLI::App& app, T& v, const std::string& flag, const std::string& help_text) {
                             CLI::Option* option = app.add_option(flag, v, help_text);
+                            if constexpr (std::is_integral_v<T>) option->check(whole_number());
                             if (check) option->check(*check);
                             return option;
                           });

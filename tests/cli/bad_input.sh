@@ -86,6 +86,7 @@ else
 fi
 expect_error "--micro-batch -1" "--micro-batch" -- --data-dir "$GOOD" --micro-batch -1
 expect_error "--micro-batch x" "--micro-batch" -- --data-dir "$GOOD" --micro-batch x
+expect_error "--seed 1e3" "--seed" "'1e3' is not a whole number" -- --data-dir "$GOOD" --seed 1e3
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
 expect_error "--balance foo" "--balance" "foo" -- --data-dir "$GOOD" --balance foo
 expect_error "--balance dynamic --micro-batch 8" "--balance dynamic" "--micro-batch 8" -- --data-dir "$GOOD" \

@@ -665,6 +665,15 @@ TEST(ConfigTest, NonFiniteAndUnrepresentableValues) {
   expect_error({"--lr", "1e-50"}, {"--lr", "1e-50"});
 }
 
+// A count is a whole number: CLI11 let 1e3 through the range check and then failed with "Could
+// not convert: --seed = 1e3".
+TEST(ConfigTest, CountsAreWholeNumbers) {
+  for (const std::string name : {"seed", "epochs", "batch-size", "threads", "max-steps", "micro-batch"})
+    for (const std::string value : {"1e3", "2.5", "12abc", "+"})
+      expect_error({"--" + name, value}, {"--" + name, "'" + value + "'", "whole number"});
+  EXPECT_EQ(parse_ok({"--seed", "+7"}).seed, 7u);
+}
+
 TEST(ConfigTest, ZeroThreads) { expect_error({"--threads", "0"}, {"--threads", "0"}); }
 
 TEST(ConfigTest, OtherBadValues) {
