@@ -170,7 +170,7 @@ std::string options_reference_markdown() {
       "out of date.\n\n"
       "- **Configuration file.** Every option is also a key of a TOML file given with `--config FILE`\n"
       "  (`config/default.toml` is read when present in the working directory). The command line wins over the\n"
-      "  file.\n"
+      "  file. The file's keys are at the top level (no `[tables]`), each set once.\n"
       "- **Switches.** A switch is a pair of flags: `--name` turns it on, `--no-name` off; the last one given\n"
       "  wins. In a TOML file it is `name = true` or `name = false`. The spellings from before this dialect\n"
       "  (`--eval false`, `--eval=0`, `--overlap on`, `--nesterov true`; in TOML `overlap = \"on\"`,\n"

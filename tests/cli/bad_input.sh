@@ -148,7 +148,20 @@ expect_error "--conv-algo fast" "--conv-algo" "fast" -- --data-dir "$GOOD" --con
 expect_error "--compute-dtype fp64" "--compute-dtype" "fp64" -- --data-dir "$GOOD" --compute-dtype fp64
 expect_error "--stall-timeout -1" "--stall-timeout" -- --data-dir "$GOOD" --stall-timeout -1
 printf 'epochs = 2\nbatchsize = 3\n' >"$TMP/bad.toml"
-expect_error "unknown key in --config file" "batchsize" -- --config "$TMP/bad.toml" --data-dir "$GOOD"
+expect_error "unknown key in --config file" "$TMP/bad.toml" "line 2" "batchsize" -- --config "$TMP/bad.toml" --data-dir "$GOOD"
+# a --config file's faults: each names the file, then the line or the key and the value
+printf 'lr = "abc"\n' >"$TMP/lr_word.toml"
+expect_error "lr = \"abc\" in a --config file" "$TMP/lr_word.toml" "key 'lr'" "'abc' is not a number" -- \
+  --config "$TMP/lr_word.toml" --data-dir "$GOOD"
+printf 'lr = 0.1\nlr = 0.2\n' >"$TMP/lr_twice.toml"
+expect_error "lr set twice in a --config file" "$TMP/lr_twice.toml" "key 'lr'" "line 2" -- \
+  --config "$TMP/lr_twice.toml" --data-dir "$GOOD"
+printf '[train]\nlr = 0.1\n' >"$TMP/table.toml"
+expect_error "a [table] in a --config file" "$TMP/table.toml" "[train]" "not supported" -- \
+  --config "$TMP/table.toml" --data-dir "$GOOD"
+printf 'epochs = 1\nlr = \n' >"$TMP/no_value.toml"
+expect_error "lr = (no value) in a --config file" "$TMP/no_value.toml" "line 2" "key 'lr'" -- \
+  --config "$TMP/no_value.toml" --data-dir "$GOOD"
 expect_error "missing --config file" "$TMP/none.toml" -- --config "$TMP/none.toml" --data-dir "$GOOD"
 
 # --- weights ----------------------------------------------------------------------------------

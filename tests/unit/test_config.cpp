@@ -698,6 +698,84 @@ TEST(ConfigTest, BadValueInTomlFile) {
   expect_error({"--config", toml.string()}, {"lr", "-2"});
 }
 
+// Each fault of a TOML file is one line naming the file, then the line or the key and the value.
+// CLI11's reader said "--lr: 'abc' is not a number" (no file), "--lr: At Most 1 required but
+// received 2" for a list or a repeated key, "unknown key 'train.++'" for a table, "Could not
+// convert: --seed = 1e3", and read `lr = ` as an empty string.
+TEST(ConfigTest, TomlFaultsNameTheFileTheKeyAndTheValue) {
+  ScratchDir dir;
+  struct Case {
+    std::string toml;
+    std::vector<std::string> needles;
+  };
+  const std::vector<Case> cases{
+      {"lr = \"abc\"\n", {"key 'lr'", "'abc' is not a number"}},
+      {"epochs = 2\nlr = -2\n", {"line 2", "key 'lr'", "-2"}},
+      {"lr = [1,2]\n", {"key 'lr'", "not a list", "[1,2]"}},
+      {"lr = 0.1\nepochs = 2\nlr = 0.2\n", {"line 3", "key 'lr'", "again", "line 1"}},
+      {"shuffle = true\nno-shuffle = true\n", {"line 2", "no-shuffle", "again"}},
+      {"[train]\nlr = 0.1\n", {"line 1", "[train]", "not supported", "top level"}},
+      {"[[runs]]\n", {"line 1", "[[runs]]", "not supported"}},
+      {"train.lr = 0.1\n", {"line 1", "train.lr", "not supported"}},
+      {"seed = 1e3\n", {"key 'seed'", "'1e3' is not a whole number"}},
+      {"eval = \"maybe\"\n", {"key 'eval'", "'maybe'", "true or false"}},
+      {"eval = maybe\n", {"line 1", "key 'eval'", "'maybe'"}},
+      {"# comment\nlr = \n", {"line 2", "key 'lr'", "no value"}},
+      {"lr = 0.1 0.2\n", {"line 1", "key 'lr'", "'0.2'"}},
+      {"data-dir = \"x\n", {"line 1", "not closed"}},
+      {"data-dir = \"\"\"x\"\"\"\n", {"line 1", "multi-line"}},
+      {"meta = [\"a=b\",\n", {"line 1", "key 'meta'", "close"}},
+      {"x = {a = 1}\n", {"line 1", "inline tables"}},
+      {"epochs\n", {"line 1", "'epochs' is not key = value"}},
+      {"epochs = 2\nbatchsize = 3\n", {"line 2", "unknown key 'batchsize'"}},
+      {"allreduce = \"foo\"\n", {"key 'allreduce'", "foo"}},
+      {"meta = [\"ab\"]\n", {"key 'meta'", "'ab' is not KEY=VALUE"}},
+  };
+  int n = 0;
+  for (const auto& [toml, needles] : cases) {
+    SCOPED_TRACE(toml);
+    const fs::path file = dir.write("f" + std::to_string(n++) + ".toml", toml);
+    const std::string msg = expect_error({"--config", file.string()}, {file.string() + ": "});
+    for (const auto& needle : needles) EXPECT_NE(msg.find(needle), std::string::npos) << "'" << needle << "' not in: " << msg;
+  }
+}
+
+// What the strict reader takes: TOML's strings, numbers and comments, and a list for --meta.
+TEST(ConfigTest, TomlValuesTheReaderTakes) {
+  ScratchDir dir;
+  const fs::path toml = dir.write("ok.toml",
+                                  "\xEF\xBB\xBF# a byte order mark, a comment, a blank line\n\n"
+                                  "data-dir = 'C:\\literal'   # no escapes in a literal string\r\n"
+                                  "\"trace\" = \"t\\\"q.json\"\n"
+                                  "  seed=0x10\n"
+                                  "max-steps = 1_000\n"
+                                  "lr = +0.5\n"
+                                  "momentum = 5e-1\n"
+                                  "metrics = \"\"\n"
+                                  "meta = [\"a=b\", 'c=d',]\n"
+                                  "eval = false\n");
+  const Config c = parse_ok({"--config", toml.string()});
+  EXPECT_EQ(c.data_dir, "C:\\literal");
+  EXPECT_EQ(c.trace, "t\"q.json");
+  EXPECT_EQ(c.seed, 16u);
+  EXPECT_EQ(c.max_steps, 1000);
+  EXPECT_FLOAT_EQ(c.lr, 0.5f);
+  EXPECT_FLOAT_EQ(c.momentum, 0.5f);
+  EXPECT_EQ(c.metrics, "");
+  ASSERT_EQ(c.meta.size(), 2u);
+  EXPECT_EQ(c.meta[1], (std::pair<std::string, std::string>{"c", "d"}));
+  EXPECT_FALSE(c.eval);
+}
+
+// Every configuration the project ships is read without a fault.
+TEST(ConfigTest, EveryShippedConfigFileIsRead) {
+  for (const auto& entry : fs::directory_iterator(source_dir() / "config")) {
+    if (entry.path().extension() != ".toml") continue;
+    SCOPED_TRACE(entry.path().string());
+    EXPECT_EQ(parse_ok({"--config", entry.path().string()}).config_file, entry.path().string());
+  }
+}
+
 TEST(ConfigTest, MissingConfigFile) {
   ScratchDir dir;
   const fs::path toml = dir.path() / "does_not_exist.toml";

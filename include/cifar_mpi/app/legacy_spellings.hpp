@@ -33,10 +33,12 @@ struct TomlError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// CLI11's TOML reader, rewriting the old values of switches into the dialect; each rewrite adds
-// one line to *warnings (the caller prefixes the file's name). A switch's value that is no
-// boolean is a TomlError. With `keys`, the file's keys (as
-// rewritten) are appended to it: what the file set, whatever the command line then overrides.
+// The configuration file's reader: a strict TOML of top-level `key = value` lines (no tables),
+// each key an option's and each value one the option takes, checked as on the command line. The
+// old values of switches are rewritten into the dialect, each adding one line to *warnings (the
+// caller prefixes the file's name). Every fault is a TomlError naming the line or the key and the
+// value. With `keys`, the file's keys (as rewritten) are appended to it: what the file set,
+// whatever the command line then overrides.
 std::shared_ptr<CLI::Config> legacy_aware_toml(std::vector<std::string>* warnings,
                                                std::vector<std::string>* keys = nullptr);
 
