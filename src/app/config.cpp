@@ -32,15 +32,20 @@ std::string one_line(std::string s) {
 // CLI11's PositiveNumber prints "not in range 0.000000 to 1.797...e308 (309 digits)", calls
 // "abc" out of range, and CLI::Range lets NaN through (every comparison with NaN is false).
 // One validator: a finite number in [low, high] (or (low, high] when low is exclusive), checked
-// as the float or integer it will be stored in, named in a few words.
+// as the float or integer it will be stored in, named in a few words. Above `high` the message
+// names the bound when `what` does not ("> 0", ">= 0"): a too large --seed once said "must be >= 0".
 CLI::Validator finite_in(double low, double high, bool low_exclusive, const std::string& what) {
+  std::ostringstream bound;
+  bound << high;  // 9.2e+18, 3.40282e+38
+  const bool names_high = what.find_first_of("])") != std::string::npos;
+  const std::string range = names_high ? what : what + " and at most " + bound.str();
   return CLI::Validator(
       [=](std::string& v) -> std::string {
         double x = 0;
         if (!CLI::detail::lexical_cast(v, x)) return "'" + v + "' is not a number";
         if (!std::isfinite(x)) return "must be a finite number, got " + v;
         if (low_exclusive ? x <= low : x < low) return "must be " + what + ", got " + v;
-        if (x > high) return "must be " + what + ", got " + v;
+        if (x > high) return "'" + v + "' is out of range: must be " + range;
         return {};
       },
       what);

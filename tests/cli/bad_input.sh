@@ -86,6 +86,8 @@ else
 fi
 expect_error "--micro-batch -1" "--micro-batch" -- --data-dir "$GOOD" --micro-batch -1
 expect_error "--micro-batch x" "--micro-batch" -- --data-dir "$GOOD" --micro-batch x
+expect_error "--seed 99999999999999999999" "--seed" "out of range" "9.2e+18" -- --data-dir "$GOOD" \
+  --seed 99999999999999999999
 expect_error "--seed 1e3" "--seed" "'1e3' is not a whole number" -- --data-dir "$GOOD" --seed 1e3
 expect_error "unknown option --batchsize" "--batchsize" -- --data-dir "$GOOD" --batchsize 8
 expect_error "--balance foo" "--balance" "foo" -- --data-dir "$GOOD" --balance foo

@@ -784,6 +784,14 @@ TEST(ConfigTest, MissingConfigFile) {
 
 // Found by these tests, not yet fixed in src/app/config.cpp: a negative --seed wraps around to a
 // huge uint64_t, and --allreduce accepts the enum's integer values. Enable when fixed.
+// Above the largest value: "out of range", naming the bound (it once said "must be >= 0").
+TEST(ConfigTest, TooLargeValuesNameTheRange) {
+  expect_error({"--seed", "99999999999999999999"}, {"--seed", "'99999999999999999999' is out of range", "9.2e+18"});
+  expect_error({"--max-steps", "10000000000000000000"}, {"--max-steps", "out of range", "9.2e+18"});
+  expect_error({"--lr", "1e39"}, {"--lr", "out of range", "> 0", "3.40282e+38"});
+  expect_error({"--momentum", "1"}, {"--momentum", "out of range", "in [0, 1)"});
+}
+
 TEST(ConfigTest, NegativeSeed) { expect_error({"--seed", "-1"}, {"--seed", "-1"}); }
 TEST(ConfigTest, AllreduceByNumber) { expect_error({"--allreduce", "1"}, {"--allreduce", "1"}); }
 // CLI::PositiveNumber / NonNegativeNumber report their range as "0.000000 to <309 digits>.000000",
