@@ -181,6 +181,7 @@ ConfigOption meta_option(unsigned use) {
              }
            },
            help)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)  // repeatable: every label counts
         ->check(CLI::Validator(
             [](std::string& v) -> std::string {
               const auto eq = v.find('=');
@@ -660,7 +661,10 @@ void resolve_batch_sizes(const std::vector<std::string>& file_keys, const std::v
 }
 
 void build_app(CLI::App& app, Config& c) {
-  app.option_defaults()->always_capture_default();
+  // A value option given twice takes the last, as a switch does (--lr 0.1 ... --lr 0.2 is 0.2): a
+  // wrapper's options can be overridden by appending, as with most programs. CLI11's default
+  // refused it as "At Most 1 required but received 2". Each value is still checked.
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_config("--config", "", "TOML file of defaults (config/default.toml); command line overrides it");
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key must not pass silently
   for (const auto& o : config_options()) o.add_to_cli(app, c);

@@ -145,7 +145,8 @@ std::string options_help_text() {
                     "\n\nUsage: [mpirun -np N] cifar_mpi [OPTIONS]\n\n"
                     "Every option is also a key of a TOML file (--config FILE; config/default.toml is read when\n"
                     "present); the command line wins. A switch is a pair: --name turns it on, --no-name off (the last\n"
-                    "one given wins); in a TOML file, name = true|false.\n";
+                    "one given wins); in a TOML file, name = true|false. An option given twice takes the last value\n"
+                    "(--meta adds each).\n";
   for (const auto& [group, entries] : grouped_entries()) {
     out += "\n" + group + ":\n";
     for (const auto& e : entries) {
@@ -175,6 +176,8 @@ std::string options_reference_markdown() {
       "  wins. In a TOML file it is `name = true` or `name = false`. The spellings from before this dialect\n"
       "  (`--eval false`, `--eval=0`, `--overlap on`, `--nesterov true`; in TOML `overlap = \"on\"`,\n"
       "  `no-shuffle = true`) are still accepted for one release, each with a warning naming its new spelling.\n"
+      "- **Repeated options.** An option given twice on the command line takes the last value, as a switch\n"
+      "  does (`--meta` adds each label).\n"
       "- **Batch size.** `--batch-size` (per rank) and `--global-batch` (split across the ranks) cannot both be\n"
       "  given on the command line, nor both set in a configuration file; the one on the command line replaces\n"
       "  the file's (`--batch-size` its `global-batch`, `--global-batch` its `batch-size`).\n"

@@ -175,6 +175,8 @@ printf 'batch-size = 16\n' >batch_size.toml
 batch_line "file global-batch 64, --batch-size 8" 8 -- --config global_batch.toml --batch-size 8
 batch_line "file global-batch 64 alone" 64 -- --config global_batch.toml
 batch_line "file batch-size 16, --global-batch 32" 32 -- --config batch_size.toml --global-batch 32
+# a value option given twice takes the last, as a switch does
+batch_line "--batch-size 8 --batch-size 16" 16 -- --batch-size 8 --batch-size 16
 
 if ((failures)); then
   echo "options: $failures case(s) failed"

@@ -253,6 +253,24 @@ TEST(ConfigTest, SendingLess) {
   expect_error({"--local-sgd", "4", "--compress", "powersgd"}, {"--local-sgd 4", "--compress powersgd"});
 }
 
+// A value option given twice takes the last, as a switch does (CLI11 said "At Most 1 required
+// but received 2"); every value given is still checked.
+TEST(ConfigTest, RepeatedValueOptionTakesTheLast) {
+  const Config c = parse_ok({"--lr", "0.1", "--lr", "0.2", "--allreduce", "ring", "--allreduce=naive",
+                             "--bucket-mb", "2", "--bucket-mb", "auto", "--checkpoint-every", "5m",
+                             "--checkpoint-every", "10", "--compress-start", "3", "--compress-start", "auto"});
+  EXPECT_FLOAT_EQ(c.lr, 0.2f);
+  EXPECT_EQ(c.allreduce, AllreduceStrategy::naive);
+  EXPECT_DOUBLE_EQ(c.bucket_mb, 0.0);
+  EXPECT_EQ(c.checkpoint_every, 10);
+  EXPECT_DOUBLE_EQ(c.checkpoint_seconds, 0.0);
+  EXPECT_EQ(c.compress_start, -1);
+  expect_error({"--lr", "abc", "--lr", "0.2"}, {"--lr", "abc"});
+  expect_error({"--lr", "0.2", "--lr", "abc"}, {"--lr", "abc"});
+  // two per-rank batches are one option: the last; with --global-batch still refused
+  EXPECT_EQ(parse_ok({"--batch-size", "16", "--batch-size", "32"}).batch_size, 32u);
+}
+
 TEST(ConfigTest, MetaLabels) {
   const Config c = parse_ok({"--meta", "link_rate=100mbit", "--meta", "hosts=2", "--meta", "note=a=b c"});
   ASSERT_EQ(c.meta.size(), 3u);
