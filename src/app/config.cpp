@@ -341,7 +341,8 @@ void add_data_and_training(std::vector<ConfigOption>& t) {
   // size it need not match for a --global-batch resume on another N (kBitwise).
   ConfigOption micro = value_option("micro-batch", &Config::micro_batch, {"B", "images"},
                                     "images per forward/backward pass, the gradients summed over the rank's batch (0: "
-                                    "the whole batch in one pass); smaller passes keep the activations in the cache",
+                                    "the whole batch in one pass; at most the per-rank batch); smaller passes keep "
+                                    "the activations in the cache",
                                     kAll | kIdentity | kBitwise, CLI::Range(size_t{0}, size_t{65536}));
   micro.legacy = "0";  // checkpoints from before the option ran in one pass
   t.push_back(micro);
@@ -603,6 +604,15 @@ void check_combinations(const Config& c) {
         "over its first 30%)");
   if (c.lr_schedule == LrScheduleKind::step && c.lr_step_epochs == 0)
     bad("--lr-schedule step needs --lr-step-epochs (epochs between decays)");
+  // Only the step schedule reads it: with another it was ignored without a word.
+  if (c.lr_step_epochs > 0 && c.lr_schedule != LrScheduleKind::step)
+    bad("--lr-step-epochs " + text(c.lr_step_epochs) + " needs --lr-schedule step (the " +
+        to_string(c.lr_schedule) + " schedule has no steps)");
+  // A pass larger than the rank's batch was clamped to the batch: one pass, not what was asked
+  // (and recorded). With --global-batch the per-rank batch is known at start-up (run_setup.cpp).
+  if (c.global_batch == 0 && c.micro_batch > c.batch_size)
+    bad("--micro-batch " + text(c.micro_batch) + " exceeds the per-rank batch (--batch-size " + text(c.batch_size) +
+        "): give at most " + text(c.batch_size) + ", or 0 for one pass");
   if (c.warmup_epochs >= c.epochs)
     bad("--warmup-epochs " + text(c.warmup_epochs) + " must be shorter than --epochs " + text(c.epochs));
   if (c.nesterov && c.momentum <= 0) bad("--nesterov needs --momentum > 0");

@@ -77,6 +77,15 @@ size_t per_rank_batch(const Config& cfg, int world) {
 size_t prepare_process(const Config& cfg, int world) {
   omp_set_num_threads(cfg.threads);
   const size_t batch = per_rank_batch(cfg, world);
+  // Without --global-batch parse_config has refused it already. Clamped, it would run (and
+  // record) another configuration than the one given. Every rank refuses it together.
+  if (cfg.micro_batch > batch)
+    throw CollectiveError("invalid configuration: --micro-batch " + std::to_string(cfg.micro_batch) +
+                          " exceeds the per-rank batch " + std::to_string(batch) +
+                          (cfg.global_batch ? " (--global-batch " + std::to_string(cfg.global_batch) + " over " +
+                                                  std::to_string(world) + (world == 1 ? " rank)" : " ranks)")
+                                            : std::string()) +
+                          ": give at most " + std::to_string(batch) + ", or 0 for one pass");
   check_outputs(cfg);
   install_stop_signal_handlers();
   return batch;

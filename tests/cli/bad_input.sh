@@ -122,6 +122,13 @@ expect_error "--target-accuracy with --no-eval" "--target-accuracy" "needs --eva
 expect_error "--warmup-epochs with onecycle" "--warmup-epochs" "onecycle" -- \
   --data-dir "$GOOD" --lr-schedule onecycle --warmup-epochs 1 --epochs 3
 expect_error "--lr-schedule step without --lr-step-epochs" "--lr-step-epochs" -- --data-dir "$GOOD" --lr-schedule step
+expect_error "--lr-step-epochs without --lr-schedule step" "--lr-step-epochs 2" "needs --lr-schedule step" -- \
+  --data-dir "$GOOD" --lr-step-epochs 2
+# a pass larger than the rank's batch (it was clamped to the batch without a word)
+expect_error "--micro-batch 256 with --batch-size 128" "--micro-batch 256" "per-rank batch" "at most 128" -- \
+  --data-dir "$GOOD" --batch-size 128 --micro-batch 256
+expect_error "--micro-batch 64 with --global-batch 32" "--micro-batch 64" "per-rank batch 32" "--global-batch 32" -- \
+  --data-dir "$GOOD" --global-batch 32 --micro-batch 64 --max-steps 1 --no-eval
 expect_error "--augment crop" "--augment" "crop" -- --data-dir "$GOOD" --augment crop
 expect_error "--lr-scaling cube" "--lr-scaling" "cube" -- --data-dir "$GOOD" --lr-scaling cube
 expect_error "--weight-decay -1" "--weight-decay" -- --data-dir "$GOOD" --weight-decay -1

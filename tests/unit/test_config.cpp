@@ -667,6 +667,20 @@ TEST(ConfigTest, UnknownAllreduce) { expect_error({"--allreduce", "foo"}, {"--al
 
 TEST(ConfigTest, BadOverlap) { expect_error({"--overlap", "maybe"}, {"--overlap", "maybe"}); }
 
+// Options that did nothing, silently: a pass larger than the batch (clamped to it) and a step
+// length without the step schedule (ignored).
+TEST(ConfigTest, OptionsThatWouldDoNothingAreRefused) {
+  expect_error({"--micro-batch", "256"}, {"--micro-batch 256", "per-rank batch", "--batch-size 128", "at most 128"});
+  expect_error({"--micro-batch", "65", "--batch-size", "64"}, {"--micro-batch 65", "at most 64"});
+  EXPECT_EQ(parse_ok({"--micro-batch", "128"}).micro_batch, 128u);  // the whole batch: one pass
+  // with --global-batch the per-rank batch is known at start-up (run_setup.cpp checks it there)
+  EXPECT_EQ(parse_ok({"--micro-batch", "256", "--global-batch", "512"}).micro_batch, 256u);
+  expect_error({"--lr-step-epochs", "2"}, {"--lr-step-epochs 2", "needs --lr-schedule step", "constant"});
+  expect_error({"--lr-step-epochs", "2", "--lr-schedule", "cosine"}, {"--lr-step-epochs 2", "cosine"});
+  EXPECT_EQ(parse_ok({"--lr-step-epochs", "2", "--lr-schedule", "step"}).lr_step_epochs, 2u);
+  EXPECT_EQ(parse_ok({"--lr-step-epochs", "0"}).lr_step_epochs, 0u);
+}
+
 TEST(ConfigTest, CombinationsNameTheDialect) {
   expect_error({"--target-accuracy", "0.7", "--no-eval"}, {"--target-accuracy", "needs --eval"});
   expect_error({"--eval-every", "5", "--no-eval"}, {"--eval-every", "needs --eval"});
