@@ -670,6 +670,12 @@ void resolve_batch_sizes(const std::vector<std::string>& file_keys, const std::v
   if (given(args, "batch-size")) c.global_batch = 0;  // a file's global-batch yields to it
 }
 
+// --help and --version into a full disk or a closed pipe must not report success.
+void print_or_fail(const std::string& text, const std::string& what) {
+  std::cout << text << std::flush;
+  if (!std::cout) throw Error("cannot write " + what + " to standard output");
+}
+
 void build_app(CLI::App& app, Config& c) {
   // A value option given twice takes the last, as a switch does (--lr 0.1 ... --lr 0.2 is 0.2): a
   // wrapper's options can be overridden by appending, as with most programs. CLI11's default
@@ -686,7 +692,7 @@ std::optional<Config> parse_config(int argc, char** argv, bool speak, const std:
   std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   // Before anything that could fail: --version answers whatever else is on the line.
   if (std::find(args.begin(), args.end(), "--version") != args.end()) {
-    if (speak && version_text) std::cout << version_text();
+    if (speak && version_text) print_or_fail(version_text(), "the version");
     return std::nullopt;
   }
   LegacyRewrite rewritten = rewrite_legacy_arguments(args);
@@ -702,7 +708,7 @@ std::optional<Config> parse_config(int argc, char** argv, bool speak, const std:
     std::vector<std::string> reversed(rewritten.args.rbegin(), rewritten.args.rend());  // CLI11 pops from the back
     app.parse(reversed);
   } catch (const CLI::CallForHelp&) {
-    if (speak) std::cout << options_help_text();
+    if (speak) print_or_fail(options_help_text(), "the help text");
     return std::nullopt;
   } catch (const TomlError& e) {
     throw Error("invalid configuration: " + app.get_config_ptr()->as<std::string>() + ": " + e.what());

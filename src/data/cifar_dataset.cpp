@@ -31,6 +31,8 @@ size_t checked_file_size(const fs::path& file) {
 
 void require_directory(const fs::path& dir) {
   std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw Error("CIFAR-10 data directory " + dir.string() + " is a file: name the folder that holds data_batch_1.bin");
   if (!fs::is_directory(dir, ec))
     throw Error("CIFAR-10 data directory not found: " + dir.string() +
                 " (run tools/get_cifar10.sh to unpack or download it)");

@@ -65,6 +65,7 @@ std::string h5_error_reason() {
 H5Handle h5_open_read(const std::filesystem::path& path) {
   h5_silence_errors();
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": file not found");
+  if (std::filesystem::is_directory(path)) throw Error(path.string() + ": is a folder, not an HDF5 file");
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) throw Error(path.string() + ": not a readable HDF5 file (truncated or corrupt?)");
   return {f, H5Fclose};

@@ -62,6 +62,17 @@ expect_error "missing data_batch_4.bin" "$MISSING/data_batch_4.bin" -- --data-di
 
 # --- options ----------------------------------------------------------------------------------
 expect_error "--batch-size 0" "--batch-size" -- --data-dir "$GOOD" --batch-size 0
+expect_error "--data-dir naming a data file" "$GOOD/data_batch_1.bin is a file" -- --data-dir "$GOOD/data_batch_1.bin"
+mkdir -p "$TMP/a_folder"
+expect_error "--resume naming a folder" "$TMP/a_folder: is a folder" -- --data-dir "$GOOD" --resume "$TMP/a_folder"
+for opt in --help --version; do
+  if [[ -w /dev/full ]]; then
+    "$BIN" "$opt" >/dev/full 2>"$TMP/full.err"
+    rc=$?
+    if ((rc != 0)) && grep -q "cannot write" "$TMP/full.err"; then pass "$opt into a full disk: exit $rc"
+    else fail "$opt into a full disk: exit $rc, want non-zero and a line" "$(head -n 2 "$TMP/full.err")"; fi
+  fi
+done
 # --meta keys become metrics attributes after the training: a clash is refused before it
 expect_error "--meta site=a --meta site=b" "--meta key 'site' given twice" -- \
   --data-dir "$GOOD" --max-steps 1 --no-eval --meta site=a --meta site=b
