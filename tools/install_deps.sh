@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages cifar_mpi needs, by what you are going to do with it.
 #
 # usage: tools/install_deps.sh [--tests] [--bench] [--list]
-#   (none)    building and training: compiler, CMake, Open MPI, oneDNN, HDF5, spdlog, CLI11; Python 3
+#   (none)    building and training: compiler, CMake, Open MPI, oneDNN, HDF5, spdlog, CLI11, toml++; Python 3
 #             with h5py, NumPy and Matplotlib for the plots; xz-utils, curl and ca-certificates for
 #             tools/get_cifar10.sh to download and unpack CIFAR-10
 #   --tests   adds what the whole test suite needs, so that no test skips: GoogleTest, hdf5-tools,
@@ -15,7 +15,7 @@
 set -euo pipefail
 
 base=(build-essential g++ cmake openmpi-bin libopenmpi-dev libdnnl-dev libhdf5-dev libspdlog-dev
-      libcli11-dev python3 python3-h5py python3-numpy python3-matplotlib xz-utils curl ca-certificates)
+      libcli11-dev libtomlplusplus-dev python3 python3-h5py python3-numpy python3-matplotlib xz-utils curl ca-certificates)
 tests=(libgtest-dev hdf5-tools
        clang libclang-rt-14-dev llvm                # clang + libFuzzer + llvm-symbolizer: tools/checks/run_fuzz.sh
        slurmctld slurmd slurm-client munge          # tools/slurm_cluster.sh, tests/cli/slurm_jobs.sh

@@ -1,11 +1,14 @@
 #include "cifar_mpi/app/legacy_spellings.hpp"
 
 #include <CLI/CLI.hpp>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <map>
 #include <optional>
+#include <sstream>
 
 #include "cifar_mpi/app/config.hpp"
 #include "cifar_mpi/util/error.hpp"
@@ -81,15 +84,15 @@ LegacyRewrite rewrite_legacy_arguments(const std::vector<std::string>& args) {
 
 namespace {
 
-// The configuration file's TOML, read strictly: what the program's options can hold, one
-// `key = value` a line at the top level. CLI11's own reader took a table header as an unknown key
+// The configuration file's TOML, read by toml++ and then held to what the program's options can
+// hold: `key = value` at the top level. CLI11's own reader took a table header as an unknown key
 // 'train.++', a syntax error (lr = ) as an empty string, an array or a key given twice as "At Most
 // 1 required but received 2", and named neither the file nor the line. Every fault here is a
 // TomlError naming the line or key and the value (parse_config adds the file's name).
-//   values: "basic" and 'literal' strings, true/false, numbers as written (checked by the option
-//   itself, so 1e3 for a count says "not a whole number"), and a one-line [list] for --meta only.
-//   refused: tables, dotted keys, inline tables, multi-line strings and lists, unknown keys, a key
-//   set twice, a value no option takes.
+//   values: strings, true/false, numbers (an integer as its decimal, a float as written, so that the
+//   option's own check says 1e3 for a count is "not a whole number"), and a [list] for --meta only.
+//   refused: TOML that toml++ refuses (with its line and words), tables, dotted keys, inline tables,
+//   lists of other keys, unknown keys, a key set twice, a value no option takes.
 
 // A `key = value` of the file.
 struct TomlEntry {
@@ -97,8 +100,8 @@ struct TomlEntry {
   std::string key;                  // as written (no-shuffle stays no-shuffle until rewritten)
   std::vector<std::string> values;  // a string's content, a number's or boolean's text
   std::string written;              // the value as the file has it, for messages
-  bool quoted = false;              // a single string
   bool list = false;
+  const toml::node* node = nullptr;  // toml++'s
 };
 
 std::string trim(std::string t) {
@@ -110,135 +113,123 @@ std::string trim(std::string t) {
   throw TomlError("line " + std::to_string(line) + ": " + what);
 }
 
-// One line of the file: a key = value, or nothing (blank, a comment).
-class TomlLine {
- public:
-  TomlLine(const std::string& text, size_t line) : s_(text), line_(line) {}
+// The file's lines, for quoting them in messages (toml++ skips a byte order mark and a \r).
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text.rfind("\xEF\xBB\xBF", 0) == 0 ? text.substr(3) : text);
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    lines.push_back(std::move(l));
+  }
+  return lines;
+}
 
-  std::optional<TomlEntry> entry() {
-    skip_space();
-    if (at_end_or_comment()) return std::nullopt;
-    if (s_[i_] == '[') {
-      const size_t comment = s_.find('#', i_);
-      fault("tables (" + trim(s_.substr(i_, comment == std::string::npos ? comment : comment - i_)) +
-            ") are not supported: keys go at the top level");
-    }
+// A node's text as the file has it: toml++'s region on its line (its columns count UTF-8
+// characters), or toml++'s own rendering of a value over several lines.
+std::string written(const toml::node& n, const std::vector<std::string>& lines) {
+  const toml::source_region& r = n.source();
+  if (r.begin.line != r.end.line || r.begin.line == 0 || r.begin.line > lines.size() || r.end.column < r.begin.column) {
+    std::ostringstream out;
+    n.visit([&](const auto& v) { out << v; });
+    return out.str();
+  }
+  const std::string& l = lines[r.begin.line - 1];
+  auto byte = [&](size_t column) {  // of the 1-based character `column`
+    size_t i = 0;
+    for (size_t c = 1; c < column && i < l.size(); ++c)
+      do ++i;
+      while (i < l.size() && (static_cast<unsigned char>(l[i]) & 0xC0) == 0x80);
+    return i;
+  };
+  const size_t first = byte(r.begin.column);
+  return l.substr(first, byte(r.end.column) - first);
+}
+
+// One value as CLI11 takes it from the command line.
+std::string value_text(const toml::node& n, const std::string& about, size_t line,
+                       const std::vector<std::string>& lines) {
+  if (const auto* s = n.as_string()) return s->get();
+  if (const auto* b = n.as_boolean()) return b->get() ? "true" : "false";
+  if (const auto* i = n.as_integer()) return std::to_string(i->get());  // 0x10 and 1_000 too
+  if (n.is_array()) toml_fault(line, about + ": a list within a list is not supported");
+  if (n.is_table()) toml_fault(line, about + ": inline tables are not supported");
+  // A float (or a date) as written, without TOML's _ and + (the option checks it; 1e3 stays 1e3).
+  std::string text;
+  for (char ch : written(n, lines))
+    if (ch != '_') text += ch;
+  if (!text.empty() && text[0] == '+') text.erase(0, 1);
+  return text;
+}
+
+// toml++ refuses a key set twice at its second line: the first is found by reading the file up to
+// that line, the key by reading that line alone.
+std::optional<std::string> set_again(const std::vector<std::string>& lines, size_t line) {
+  if (line < 2 || line > lines.size()) return std::nullopt;
+  std::string before;
+  for (size_t i = 0; i + 1 < line; ++i) before += lines[i] + "\n";
+  try {
+    const toml::table prefix = toml::parse(std::string_view(before));
+    const toml::table here = toml::parse(std::string_view(lines[line - 1]));
+    for (auto&& [key, value] : here)
+      if (const auto first = prefix.find(key.str()); first != prefix.end())
+        return "key '" + std::string(key.str()) + "' set again (first on line " +
+               std::to_string(first->first.source().begin.line) + ")";
+  } catch (const toml::parse_error&) {
+  }
+  return std::nullopt;
+}
+
+// The file's TOML as toml++ reads it, or a TomlError: its line, the line's text and toml++'s words.
+toml::table parse_toml(const std::string& text, const std::vector<std::string>& lines) {
+  try {
+    return toml::parse(std::string_view(text));
+  } catch (const toml::parse_error& e) {
+    const size_t line = e.source().begin.line;
+    std::string why(e.description());
+    if (why.find("cannot redefine") != std::string::npos)
+      if (auto again = set_again(lines, line)) toml_fault(line, *again);
+    for (auto& ch : why)
+      if (ch == '\n' || ch == '\r') ch = ' ';
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    const std::string quoted = line >= 1 && line <= lines.size() ? "'" + trim(lines[line - 1]) + "': " : "";
+    if (line == 0) throw TomlError(why);
+    toml_fault(line, quoted + why);
+  }
+}
+
+// The file's top-level keys in the file's order (toml++ keeps them sorted), each checked for a
+// shape an option can hold.
+std::vector<TomlEntry> entries_of(const toml::table& root, const std::vector<std::string>& lines) {
+  std::vector<TomlEntry> entries;
+  for (auto&& [key, node] : root) {
     TomlEntry e;
-    e.line = line_;
-    if (s_[i_] == '"' || s_[i_] == '\'') {
-      e.key = string_value();
-    } else {
-      const size_t first = i_;
-      while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-' || s_[i_] == '_'))
-        ++i_;
-      e.key = s_.substr(first, i_ - first);
-    }
-    skip_space();
-    if (!e.key.empty() && i_ < s_.size() && s_[i_] == '.') {
-      fault("dotted keys (" + trim(s_.substr(0, s_.find('='))) + ") are not supported: keys go at the top level");
-    }
-    if (e.key.empty() || i_ >= s_.size() || s_[i_] != '=') fault("'" + trim(s_) + "' is not key = value");
-    ++i_;
-    skip_space();
+    e.line = key.source().begin.line;
+    e.key = std::string(key.str());
+    e.node = &node;
+    entries.push_back(std::move(e));
+  }
+  std::sort(entries.begin(), entries.end(), [](const TomlEntry& a, const TomlEntry& b) { return a.line < b.line; });
+  for (auto& e : entries) {
+    const toml::node& node = *e.node;
     const std::string about = "key '" + e.key + "'";
-    if (at_end_or_comment()) fault(about + " has no value");
-    const size_t first = i_;
-    if (s_[i_] == '[') {
+    const std::string text = e.line >= 1 && e.line <= lines.size() ? lines[e.line - 1] : std::string();
+    const bool header = trim(text).rfind('[', 0) == 0;  // [table] or [[table]], not key = [list]
+    if (header)
+      toml_fault(e.line, "tables (" + trim(text.substr(0, text.find('#'))) + ") are not supported: keys go at the top level");
+    if (node.is_table() && !node.as_table()->is_inline())
+      toml_fault(e.line, "dotted keys (" + trim(text.substr(0, text.find('='))) +
+                             ") are not supported: keys go at the top level");
+    if (node.is_table()) toml_fault(e.line, about + ": inline tables are not supported");
+    e.written = written(node, lines);
+    if (const auto* list = node.as_array()) {
       e.list = true;
-      ++i_;
-      for (;;) {
-        skip_space();
-        if (i_ >= s_.size() || s_[i_] == '#') fault(about + ": a list must close on its line");
-        if (s_[i_] == ']') break;
-        e.values.push_back(scalar(about));
-        skip_space();
-        if (at_end_or_comment()) fault(about + ": a list must close on its line");
-        if (s_[i_] == ',') {
-          ++i_;
-        } else if (s_[i_] != ']') {
-          fault(about + ": a list's values are separated by commas");
-        }
-      }
-      ++i_;
+      for (const auto& v : *list) e.values.push_back(value_text(v, about, e.line, lines));
     } else {
-      e.quoted = s_[i_] == '"' || s_[i_] == '\'';
-      e.values.push_back(scalar(about));
+      e.values.push_back(value_text(node, about, e.line, lines));
     }
-    e.written = s_.substr(first, i_ - first);
-    skip_space();
-    if (!at_end_or_comment()) fault(about + ": '" + s_.substr(i_) + "' after the value");
-    return e;
   }
-
- private:
-  [[noreturn]] void fault(const std::string& what) const { toml_fault(line_, what); }
-
-  void skip_space() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t')) ++i_;
-  }
-  bool at_end_or_comment() const { return i_ >= s_.size() || s_[i_] == '#'; }
-
-  // A string, a boolean or a number (its text; the option checks it).
-  std::string scalar(const std::string& about) {
-    if (s_[i_] == '"' || s_[i_] == '\'') return string_value();
-    if (s_[i_] == '[') fault(about + ": a list within a list is not supported");
-    if (s_[i_] == '{') fault(about + ": inline tables are not supported");
-    const size_t first = i_;
-    while (i_ < s_.size() && s_[i_] != ' ' && s_[i_] != '\t' && s_[i_] != ',' && s_[i_] != ']' && s_[i_] != '#') ++i_;
-    std::string word = s_.substr(first, i_ - first);
-    if (word == "true" || word == "false") return word;
-    const char c = word.empty() ? ' ' : word[0];
-    const bool number = std::isdigit(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.' ||
-                        word == "inf" || word == "nan";
-    if (!number)
-      fault(about + ": '" + word + "' is not true, false or a number (a string goes in quotes: \"" + word + "\")");
-    std::string text;  // TOML's 1_000 is 1000, +5 is 5, 0x10 is 16
-    for (char ch : word)
-      if (ch != '_') text += ch;
-    if (text[0] == '+') text.erase(0, 1);
-    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'o' || text[1] == 'b')) {
-      const int base = text[1] == 'x' ? 16 : text[1] == 'o' ? 8 : 2;
-      try {
-        size_t used = 0;
-        const unsigned long long v = std::stoull(text.substr(2), &used, base);
-        if (used == text.size() - 2) return std::to_string(v);
-      } catch (const std::exception&) {
-      }
-      fault(about + ": '" + word + "' is not a number");
-    }
-    return text;
-  }
-
-  std::string string_value() {
-    const char quote = s_[i_];
-    if (s_.compare(i_, 3, std::string(3, quote)) == 0) fault("multi-line strings are not supported");
-    std::string out;
-    for (++i_; i_ < s_.size() && s_[i_] != quote; ++i_) {
-      if (quote == '\'' || s_[i_] != '\\') {
-        out += s_[i_];
-        continue;
-      }
-      if (++i_ >= s_.size()) break;
-      switch (s_[i_]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        default: fault(std::string("'\\") + s_[i_] + "' is not an escape this reader knows (\\\" \\\\ \\n \\t \\r)");
-      }
-    }
-    if (i_ >= s_.size()) fault("a string is not closed on its line");
-    ++i_;
-    return out;
-  }
-
-  const std::string& s_;
-  size_t line_;
-  size_t i_ = 0;
-};
+  return entries;
+}
 
 const ConfigOption* option_named(const std::string& name) {
   for (const auto& o : config_options())
@@ -275,13 +266,9 @@ class LegacyAwareToml : public CLI::ConfigTOML {
       : warnings_(warnings), keys_(keys) {}
 
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    std::vector<TomlEntry> entries;
-    std::string text;
-    for (size_t line = 1; std::getline(input, text); ++line) {
-      if (line == 1 && text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark
-      if (!text.empty() && text.back() == '\r') text.pop_back();
-      if (auto e = TomlLine(text, line).entry()) entries.push_back(std::move(*e));
-    }
+    const std::string text{std::istreambuf_iterator<char>(input), std::istreambuf_iterator<char>()};
+    const std::vector<std::string> lines = lines_of(text);
+    std::vector<TomlEntry> entries = entries_of(parse_toml(text, lines), lines);
     std::vector<CLI::ConfigItem> items;
     std::map<std::string, size_t> first_line;  // by key, once rewritten (no-shuffle is shuffle)
     for (auto& e : entries) {

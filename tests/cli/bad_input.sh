@@ -180,7 +180,7 @@ printf '[train]\nlr = 0.1\n' >"$TMP/table.toml"
 expect_error "a [table] in a --config file" "$TMP/table.toml" "[train]" "not supported" -- \
   --config "$TMP/table.toml" --data-dir "$GOOD"
 printf 'epochs = 1\nlr = \n' >"$TMP/no_value.toml"
-expect_error "lr = (no value) in a --config file" "$TMP/no_value.toml" "line 2" "key 'lr'" -- \
+expect_error "lr = (no value) in a --config file" "$TMP/no_value.toml" "line 2" "'lr ='" -- \
   --config "$TMP/no_value.toml" --data-dir "$GOOD"
 expect_error "missing --config file" "$TMP/none.toml" -- --config "$TMP/none.toml" --data-dir "$GOOD"
 

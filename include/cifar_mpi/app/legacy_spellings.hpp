@@ -33,7 +33,7 @@ struct TomlError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// The configuration file's reader: a strict TOML of top-level `key = value` lines (no tables),
+// The configuration file's reader: TOML read by toml++, held to top-level `key = value` (no tables),
 // each key an option's and each value one the option takes, checked as on the command line. The
 // old values of switches are rewritten into the dialect, each adding one line to *warnings (the
 // caller prefixes the file's name). Every fault is a TomlError naming the line or the key and the
