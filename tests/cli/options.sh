@@ -132,11 +132,17 @@ fi
 
 # --- the learning rate --lr-scaling made --------------------------------------------------------
 # lr_line NAME WANT -- ARGS...: the start-up log has the line WANT (or no "scaled" line if WANT is "").
+# one_step NAME ARGS...: one step of the program with ARGS; its output in NAME.out and NAME.err.
+one_step() {
+  local name=$1
+  shift
+  timeout 120 "$BIN" --data-dir "$DATA" --max-steps 1 --no-eval --threads 1 --metrics "$TMP/$name.h5" --force \
+    "$@" >"$name.out" 2>"$name.err"
+}
 lr_line() {
   local name=$1 want=$2
   shift 3
-  timeout 120 "$BIN" --data-dir "$DATA" --max-steps 1 --no-eval --threads 1 --metrics "$TMP/lr.h5" --force \
-    "$@" >lr.out 2>lr.err
+  one_step lr "$@"
   local rc=$?
   if [[ $rc -ne 0 ]]; then
     fail "$name: exit code $rc" "$(head -n 3 lr.err)"
@@ -159,8 +165,7 @@ lr_line "--lr-scaling none" "" -- --lr 0.05 --global-batch 32
 batch_line() {
   local name=$1 want=$2
   shift 3
-  timeout 120 "$BIN" --data-dir "$DATA" --max-steps 1 --no-eval --threads 1 --metrics "$TMP/batch.h5" --force \
-    "$@" >batch.out 2>batch.err
+  one_step batch "$@"
   local rc=$?
   if [[ $rc -ne 0 ]]; then
     fail "$name: exit code $rc" "$(head -n 3 batch.err)"
