@@ -59,7 +59,7 @@ if (($(echo "$took <= 22" | bc))); then pass "stall-to-exit ${took}s <= 2 + 10 s
 else fail "stall-to-exit ${took}s > 25 s"; fi
 [[ $left -eq 0 ]] && pass "no cifar_mpi process left (the stopped rank was killed)" ||
   { fail "$left process(es) left" "$(procs | xargs -r ps -o pid,stat,args -p)"; kill -9 $(procs) 2>/dev/null; }
-if "${mpi[@]}" "$bin" "${args[@]}" --resume c.h5 --max-steps 30 --metrics r.h5 >resume.out 2>&1; then
+if "${mpi[@]}" "$bin" "${args[@]}" --epochs 1000 --resume c.h5 --max-steps 30 --metrics r.h5 >resume.out 2>&1; then
   pass "the last checkpoint before the stall resumes: $(grep -o 'resuming.*' resume.out)"
 else
   fail "resume from the checkpoint before the stall" "$(tail -n 5 resume.out)"
