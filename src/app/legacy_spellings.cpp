@@ -36,9 +36,10 @@ std::optional<bool> boolean_word(std::string w) {
 
 std::string spelling(const std::string& name, bool on) { return (on ? "--" : "--no-") + name; }
 
-[[noreturn]] void no_value(const std::string& given, const std::string& name) {
-  throw Error("invalid configuration: " + given + ": --" + name + " is a switch and takes no value: give --" + name +
-              " or --no-" + name);
+// `shown` is the switch as given (name or no-name); the pair offered is always --name / --no-name.
+[[noreturn]] void no_value(const std::string& given, const std::string& name, const std::string& shown = "") {
+  throw Error("invalid configuration: " + given + ": --" + (shown.empty() ? name : shown) +
+              " is a switch and takes no value: give --" + name + " or --no-" + name);
 }
 
 }  // namespace
@@ -70,7 +71,7 @@ LegacyRewrite rewrite_legacy_arguments(const std::vector<std::string>& args) {
       continue;
     }
     const std::string given = value ? a : a + " " + args[i + 1];
-    if (negated && !value) no_value(given, "no-" + name);
+    if (negated && !value) no_value(given, name, "no-" + name);
     if (!value && !took_a_value(name)) no_value(given, name);
     const std::optional<bool> b = boolean_word(value ? *value : args[i + 1]);
     if (!b) no_value(given, name);

@@ -151,6 +151,7 @@ expect_error "--nesterov maybe" "--nesterov" -- --data-dir "$GOOD" --nesterov ma
 expect_error "--eval maybe" "--eval maybe" "--no-eval" -- --data-dir "$GOOD" --eval maybe
 expect_error "--eval=maybe" "--eval=maybe" "--no-eval" -- --data-dir "$GOOD" --eval=maybe
 expect_error "--force yes" "--force yes" "--no-force" -- --data-dir "$GOOD" --force yes
+expect_error "--no-eval false" "--no-eval false" "give --eval or --no-eval" -- --data-dir "$GOOD" --no-eval false
 printf 'overlap = "maybe"\n' >"$TMP/bad_switch.toml"
 expect_error "overlap = \"maybe\" in a --config file" "overlap" "maybe" -- --config "$TMP/bad_switch.toml" --data-dir "$GOOD"
 # a number is no boolean (CLI11 read overlap = 2 as on, -1 as off)
