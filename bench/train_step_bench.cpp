@@ -177,6 +177,7 @@ void time_forward(cifar::Network& net, size_t k, dnnl::stream& s, OpTimes& t) {
     if (relu->applied_upstream()) t.note[n + " fwd"] = "post-op of the layer before: no pass";
   } else if (const auto* pool = dynamic_cast<const cifar::MaxPool*>(&l)) {
     t.bytes[n + " fwd"] = mem_bytes(net.layers()[k - 1]->dst()) + mem_bytes(l.dst()) + pool->workspace_bytes();
+    t.note[n + " fwd"] = pool->implementation();
   }
 }
 
@@ -212,6 +213,7 @@ void time_backward(cifar::Network& net, size_t k, dnnl::stream& s, OpTimes& t) {
     t.bytes[n + " bwd"] = 3 * mem_bytes(l.dst());  // reads dst and diff_dst, writes diff_src (in place)
   } else if (const auto* pool = dynamic_cast<const cifar::MaxPool*>(&l)) {
     t.bytes[n + " bwd"] = mem_bytes(l.diff_dst()) + pool->workspace_bytes() + mem_bytes(net.layers()[k - 1]->diff_dst());
+    t.note[n + " bwd"] = pool->implementation();
   }
 }
 
@@ -271,8 +273,8 @@ void print_op_tables(const OpTimes& t, Rate sgemm, double step_ms, const Bandwid
     }
     if (!copy_at.count(bytes)) copy_at[bytes] = stream_bandwidth(std::max<size_t>(1024, bytes / 8), 50).copy_gbs;
     const double gbs = bytes / ms / 1e6;
-    std::printf("  %-26s %8.3f %8.3f %8.2f %8.1f %8.2f %10.2f\n", name.c_str(), t.median(name, false), ms, bytes / 1e6,
-                gbs, gbs / dram.copy_gbs, gbs / copy_at[bytes]);
+    std::printf("  %-26s %8.3f %8.3f %8.2f %8.1f %8.2f %10.2f  %s\n", name.c_str(), t.median(name, false), ms,
+                bytes / 1e6, gbs, gbs / dram.copy_gbs, gbs / copy_at[bytes], t.note.count(name) ? t.note.at(name).c_str() : "");
   }
   std::printf("  bias: added inside the forward primitives, its gradient inside backward-weights: no pass of its own\n");
   std::printf("sum of the op medians %.2f ms wall, %.2f ms cpu per thread; step measured above %.2f ms wall\n", sum,
@@ -386,6 +388,9 @@ int main(int argc, char** argv) {
   std::string fuse_relu = "on";
   app.add_option("--fuse-relu", fuse_relu, "ReLU as a post-op of the layer before (on) or separate passes (off)")
       ->check(CLI::IsMember({"on", "off"}));
+  std::string pool = "kernel";
+  app.add_option("--pool", pool, "max pooling by the hand-written kernel or oneDNN's pooling (to compare)")
+      ->check(CLI::IsMember({"kernel", "onednn"}));
   CLI11_PARSE(app, argc, argv);
   omp_set_num_threads(threads);
   const cifar::ComputeDtype dtype = compute_dtype == "bf16" ? cifar::ComputeDtype::bf16 : cifar::ComputeDtype::fp32;
@@ -403,6 +408,7 @@ int main(int argc, char** argv) {
   model.initialize(arena, 1);
   cifar::NetworkOptions options = network_options(model, eng, batch, conv_algo, dtype);
   options.fuse_relu = fuse_relu == "on";
+  options.pool_kernel = pool == "kernel";
   cifar::Network net(model, eng, arena, batch, options);
   cifar::SgdMomentum sgd(arena.total_count(), 0.01f, 0.9f);
   std::mt19937 gen(7);

@@ -79,10 +79,10 @@ void build(const LayerContext& ctx, dnnl::memory& input, LayerList& layers) {
   // relu(conv) equals relu of the max; where the pooled value is > 0 both pick the same argmax;
   // where it is <= 0 the mask zeroes the gradient before pooling scatters it.
   layers.push_back(conv(kConvs[0], input, nullptr));  // (B,32,30,30); no data gradient for the input
-  layers.push_back(std::make_unique<MaxPool>("pool1", eng, last().dst(), last().diff_dst()));  // (B,32,15,15)
+  layers.push_back(std::make_unique<MaxPool>("pool1", eng, last().dst(), last().diff_dst(), options.pool_kernel));  // (B,32,15,15)
   layers.push_back(relu("relu1", last()));
   layers.push_back(conv(kConvs[1], last().dst(), &last().diff_dst()));                          // (B,64,13,13)
-  layers.push_back(std::make_unique<MaxPool>("pool2", eng, last().dst(), last().diff_dst()));  // (B,64,6,6)
+  layers.push_back(std::make_unique<MaxPool>("pool2", eng, last().dst(), last().diff_dst(), options.pool_kernel));  // (B,64,6,6)
   layers.push_back(relu("relu2", last()));
   layers.push_back(fc("fc1", last().dst(), &last().diff_dst(), 128, options.dtype, options.fuse_relu));  // (B,128)
   layers.push_back(relu("relu3", last()));

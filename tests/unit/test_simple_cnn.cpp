@@ -122,6 +122,35 @@ TEST(SimpleCnn, FusedReluGivesTheSameBitsAsSeparateRelu) {
   }
 }
 
+// The hand-written max pool (the default) against oneDNN's pooling: the same bits over three SGD
+// steps, with the same tie-prone inputs (all-zero and all-negative windows after the fused ReLU).
+TEST(SimpleCnn, PoolKernelGivesTheSameBitsAsOneDnnPooling) {
+  Engine e;
+  ParamArena kernel_arena = testing::make_arena(19), onednn_arena = testing::make_arena(19);
+  NetworkOptions onednn_options;
+  onednn_options.pool_kernel = false;
+  const size_t batch = 16;
+  SimpleCnn kernel(e.eng, kernel_arena, batch), onednn(e.eng, onednn_arena, batch, onednn_options);
+  auto x = testing::random_input(batch, 14);
+  for (size_t i = 0; i < 3072; ++i) x[i] = 0.0f;
+  for (size_t i = 3072; i < 2 * 3072; ++i) x[i] = -std::fabs(x[i]);
+  const auto y = testing::random_labels(batch, 15);
+  std::copy(x.begin(), x.end(), kernel.input());
+  std::copy(x.begin(), x.end(), onednn.input());
+  SgdMomentum sgd_k(kernel_arena.total_count(), 0.05f, 0.9f), sgd_o(onednn_arena.total_count(), 0.05f, 0.9f);
+  for (int step = 0; step < 3; ++step) {
+    const LossResult a = kernel.forward_backward(e.stream, y.data(), batch);
+    const LossResult b = onednn.forward_backward(e.stream, y.data(), batch);
+    EXPECT_EQ(a.loss, b.loss) << "step " << step;
+    ASSERT_EQ(0, std::memcmp(kernel.logits(), onednn.logits(), batch * SimpleCnn::kClasses * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(kernel_arena.grads().data(), onednn_arena.grads().data(),
+                             kernel_arena.total_count() * sizeof(float)))
+        << "step " << step;
+    sgd_k.step(kernel_arena.params(), kernel_arena.grads());
+    sgd_o.step(onednn_arena.params(), onednn_arena.grads());
+  }
+}
+
 // Whole-model finite differences on the oneDNN engine itself: central differences of the loss
 // in a few coordinates of every tensor against the analytic gradient.
 TEST(SimpleCnn, FiniteDifferenceGradientCheck) {

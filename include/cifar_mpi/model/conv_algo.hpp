@@ -36,6 +36,9 @@ struct NetworkOptions {
   ComputeDtype dtype = ComputeDtype::fp32;
   // ReLU as a post-op of the layer before it (conv1, conv2, fc1); off only to measure the gain.
   bool fuse_relu = true;
+  // Max pooling by the hand-written kernel (layers/max_pool_kernel.hpp) where the layout allows it,
+  // or always by oneDNN's pooling; the latter only to measure the gain (the same bits).
+  bool pool_kernel = true;
   // --sync-bn: sums numbers across the replicas, in place (collective). When set, BatchNorm
   // normalises over the global batch rather than each rank's share (layers/batch_norm.hpp).
   std::function<void(std::span<double>)> sum_across_replicas;
