@@ -113,14 +113,27 @@ CLI::Validator whole_number() {
       "");  // no description: CLI11 would add it to the type in "1 required INT ... missing"
 }
 
-// --name VALUE, checked by `check` if given (a whole number first, for an integer member).
+// A file or folder name given as an empty string: refused rather than read as "none" (the option
+// left out is how to get its default).
+CLI::Validator non_empty_name() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        return v.empty() ? "an empty name: give one, or leave the option out for its default" : std::string();
+      },
+      "");
+}
+
+// --name VALUE, checked by `check` if given (a whole number first, for an integer member; a
+// FILE or DIR not empty).
 template <class T>
 ConfigOption value_option(const char* name, T Config::*m, Shown shown, const char* help, unsigned use,
                           std::optional<CLI::Validator> check = std::nullopt) {
+  const bool is_path = std::string(shown.placeholder) == "FILE" || std::string(shown.placeholder) == "DIR";
   ConfigOption o = row<T>(name, m, help, use,
-                          [check](CLI::App& app, T& v, const std::string& flag, const std::string& help_text) {
+                          [check, is_path](CLI::App& app, T& v, const std::string& flag, const std::string& help_text) {
                             CLI::Option* option = app.add_option(flag, v, help_text);
                             if constexpr (std::is_integral_v<T>) option->check(whole_number());
+                            if (is_path) option->check(non_empty_name());
                             if (check) option->check(*check);
                             return option;
                           });

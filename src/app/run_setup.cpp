@@ -13,6 +13,7 @@
 #include "cifar_mpi/app/batch_chunks.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
+#include "cifar_mpi/comm/link_model.hpp"
 #include "cifar_mpi/util/atomic_file.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
@@ -152,6 +153,9 @@ RunSetup make_run_setup(const Config& cfg, MPI_Comm comm, std::optional<MetricsF
   const size_t pass = cfg.micro_batch > 0 && cfg.micro_batch < batch ? cfg.micro_batch : batch;
   // The metrics file's path is checked before anything slow, so a bad one fails at once.
   if (root && !cfg.metrics.empty()) metrics.emplace(cfg.metrics, cfg.force);
+  // A --link-model file is read where a plan needs it (rank 0, N > 1, auto choices); a bad one is
+  // refused here too, so that it fails at start-up whatever N and the options are.
+  if (root && !cfg.link_model.empty()) read_link_model(cfg.link_model);
   const bool with_metrics = agree_on_metrics(metrics.has_value(), comm);                // collective
   RunEnvironment env = with_metrics ? gather_run_environment(comm) : RunEnvironment{};  // collective
   TrainingData data(cfg, comm, root);                                                   // collective

@@ -117,6 +117,13 @@ expect_error "--checkpoint-every -5" "--checkpoint-every" "-5" -- --data-dir "$G
 expect_error "--checkpoint-every 0s" "--checkpoint-every" "0s" -- --data-dir "$GOOD" --checkpoint-every 0s
 expect_error "--checkpoint-every s" "--checkpoint-every" -- --data-dir "$GOOD" --checkpoint-every s
 expect_error "--link-model missing" "--link-model" "$TMP/no_such_link" -- --data-dir "$GOOD" --link-model "$TMP/no_such_link"
+# an empty file or folder name is refused (it used to mean "none" or the default, silently)
+expect_error "--metrics ''" "--metrics" "an empty name" -- --data-dir "$GOOD" --metrics ""
+expect_error "--init-weights ''" "--init-weights" "an empty name" -- --data-dir "$GOOD" --init-weights ""
+expect_error "--data-dir ''" "--data-dir" "an empty name" -- --data-dir ""
+printf 'ring 1e-5 banana ring\n' >"$TMP/junk_link.txt"  # refused at start-up even where no plan reads it (one rank)
+expect_error "--link-model with a bad line, one rank" "junk_link.txt:1" -- --data-dir "$GOOD" --link-model "$TMP/junk_link.txt" \
+  --max-steps 1 --no-eval
 # time to accuracy: each bad value or combination names its option
 expect_error "--compress zip" "--compress" "zip" -- --data-dir "$GOOD" --compress zip
 expect_error "--compress-rank 0" "--compress-rank" -- --data-dir "$GOOD" --compress powersgd --compress-rank 0

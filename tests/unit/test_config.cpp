@@ -783,7 +783,7 @@ TEST(ConfigTest, TomlValuesTheReaderTakes) {
                                   "max-steps = 1_000\n"
                                   "lr = +0.5\n"
                                   "momentum = 5e-1\n"
-                                  "metrics = \"\"\n"
+                                  "metrics = \"\"\"r.h5\"\"\"\n"
                                   "meta = [\"a=b\",\n        'c=d',]  # a list over two lines\n"
                                   "eval = false\n");
   const Config c = parse_ok({"--config", toml.string()});
@@ -793,10 +793,20 @@ TEST(ConfigTest, TomlValuesTheReaderTakes) {
   EXPECT_EQ(c.max_steps, 1000);
   EXPECT_FLOAT_EQ(c.lr, 0.5f);
   EXPECT_FLOAT_EQ(c.momentum, 0.5f);
-  EXPECT_EQ(c.metrics, "");
+  EXPECT_EQ(c.metrics, "r.h5");  // a multi-line basic string (an empty one is refused: EmptyFileNames)
   ASSERT_EQ(c.meta.size(), 2u);
   EXPECT_EQ(c.meta[1], (std::pair<std::string, std::string>{"c", "d"}));
   EXPECT_FALSE(c.eval);
+}
+
+// An empty file or folder name is refused on the command line and in a file, naming the option:
+// it used to mean "none" or the default, silently.
+TEST(ConfigTest, EmptyFileNames) {
+  expect_error({"--metrics", ""}, {"--metrics", "an empty name"});
+  expect_error({"--resume", ""}, {"--resume", "an empty name"});
+  ScratchDir dir;
+  const fs::path toml = dir.write("empty.toml", "init-weights = ''\n");
+  expect_error({"--config", toml.string()}, {"line 1", "init-weights", "an empty name"});
 }
 
 // Every configuration the project ships is read without a fault.

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-// The 8-float helpers below pass 32-byte vectors by value; they are inlined into the loops, so the
-// ABI note GCC gives for code built without AVX does not apply.
+// load() returns a 32-byte vector by value; it is inlined into the loops, so the ABI warning GCC
+// gives for code built without AVX does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"  // (clang reads it too)
 
 namespace cifar {
@@ -26,11 +26,11 @@ using u8x32 = std::uint8_t __attribute__((vector_size(32)));
 
 // The low byte of each 32-bit lane (the lanes hold 0..3): a byte shuffle, where a conversion
 // (__builtin_convertvector) was compiled into one extract and store per lane.
-inline u8x4 low_bytes(i4 v) {
+inline u8x4 low_bytes(const i4& v) {
   const u8x16 b = (u8x16)v;
   return __builtin_shufflevector(b, b, 0, 4, 8, 12);
 }
-inline u8x8 low_bytes(i8 v) {
+inline u8x8 low_bytes(const i8& v) {
   const u8x32 b = (u8x32)v;
   return __builtin_shufflevector(b, b, 0, 4, 8, 12, 16, 20, 24, 28);
 }
@@ -50,6 +50,8 @@ struct Lanes<8> {
   using u8 = u8x8;
 };
 
+// Loads and stores through memcpy (no alignment or aliasing assumed); vectors by reference, since
+// passing a 32-byte vector by value has another ABI with and without AVX.
 template <class V>
 inline V load(const void* p) {
   V v;
@@ -57,7 +59,7 @@ inline V load(const void* p) {
   return v;
 }
 template <class V>
-inline void store(void* p, V v) {
+inline void store(void* p, const V& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
@@ -100,7 +102,7 @@ inline void unpool_window(const float* dy, const std::uint8_t* idx, float* a, fl
     const I w = __builtin_convertvector(load<typename Lanes<L>::u8>(idx), I);
     const I g = load<I>(dy);
     float* pixel[4] = {a, b, c, d};
-    for (int q = 0; q < 4; ++q) store(pixel[q], g & (w == q));
+    for (int q = 0; q < 4; ++q) store(pixel[q], I(g & (w == q)));
   }
 }
 
