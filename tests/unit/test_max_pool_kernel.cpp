@@ -25,26 +25,28 @@ std::vector<float> tie_prone(size_t n, std::uint32_t seed) {
   return v;
 }
 
-// NCHW -> N (C/block) H W block, and back.
-std::vector<float> to_blocked(const std::vector<float>& x, const ref::PoolDims& d, int block, int H, int W) {
-  std::vector<float> y(x.size());
+// NCHW -> N (C/block) H W block (to_blocked), or back.
+std::vector<float> reblock(const std::vector<float>& in, const ref::PoolDims& d, int block, int H, int W,
+                           bool to_blocked) {
+  std::vector<float> out(in.size());
   for (int n = 0; n < d.B; ++n)
     for (int c = 0; c < d.C; ++c)
       for (int h = 0; h < H; ++h)
-        for (int w = 0; w < W; ++w)
-          y[(((size_t(n) * (d.C / block) + c / block) * H + h) * W + w) * block + c % block] =
-              x[((size_t(n) * d.C + c) * H + h) * W + w];
-  return y;
+        for (int w = 0; w < W; ++w) {
+          const size_t plain = ((size_t(n) * d.C + c) * H + h) * W + w;
+          const size_t blocked = (((size_t(n) * (d.C / block) + c / block) * H + h) * W + w) * block + c % block;
+          if (to_blocked)
+            out[blocked] = in[plain];
+          else
+            out[plain] = in[blocked];
+        }
+  return out;
+}
+std::vector<float> to_blocked(const std::vector<float>& x, const ref::PoolDims& d, int block, int H, int W) {
+  return reblock(x, d, block, H, W, true);
 }
 std::vector<float> from_blocked(const std::vector<float>& y, const ref::PoolDims& d, int block, int H, int W) {
-  std::vector<float> x(y.size());
-  for (int n = 0; n < d.B; ++n)
-    for (int c = 0; c < d.C; ++c)
-      for (int h = 0; h < H; ++h)
-        for (int w = 0; w < W; ++w)
-          x[((size_t(n) * d.C + c) * H + h) * W + w] =
-              y[(((size_t(n) * (d.C / block) + c / block) * H + h) * W + w) * block + c % block];
-  return x;
+  return reblock(y, d, block, H, W, false);
 }
 
 void check_against_reference(const ref::PoolDims& d, int block, std::uint32_t seed, cifar::PoolCode code) {

@@ -92,63 +92,46 @@ TEST(SimpleCnn, GradsReadyHookReportsGrowingPrefixEndingAtWholeArena) {
   EXPECT_EQ(ready.back(), arena.total_count());
 }
 
-// ReLU fused as a post-op (the default) against separate ReLU passes: the same bits, in the
-// logits, the loss and every gradient, over three SGD steps (so later steps see fused weights).
-// Inputs include exact zeros and negative-only windows, where pooling's argmax could differ.
-TEST(SimpleCnn, FusedReluGivesTheSameBitsAsSeparateRelu) {
+// Two builds of the network that must compute the same function the same way: the same bits in
+// the logits, the loss and every gradient over three SGD steps (so later steps see the updated
+// weights). Inputs include an all-zero and an all-negative image: after the ReLU, windows of ties
+// where max pooling's argmax could differ.
+void expect_same_bits(const NetworkOptions& a_options, const NetworkOptions& b_options, uint32_t seed) {
   Engine e;
-  ParamArena fused_arena = testing::make_arena(17), plain_arena = testing::make_arena(17);
-  NetworkOptions plain_options;
-  plain_options.fuse_relu = false;
+  ParamArena a_arena = testing::make_arena(seed), b_arena = testing::make_arena(seed);
   const size_t batch = 16;
-  SimpleCnn fused(e.eng, fused_arena, batch), plain(e.eng, plain_arena, batch, plain_options);
-  auto x = testing::random_input(batch, 12);
-  for (size_t i = 0; i < 3072; ++i) x[i] = 0.0f;       // image 0: all zero
+  SimpleCnn a_net(e.eng, a_arena, batch, a_options), b_net(e.eng, b_arena, batch, b_options);
+  auto x = testing::random_input(batch, seed + 1);
+  for (size_t i = 0; i < 3072; ++i) x[i] = 0.0f;                     // image 0: all zero
   for (size_t i = 3072; i < 2 * 3072; ++i) x[i] = -std::fabs(x[i]);  // image 1: all negative
-  const auto y = testing::random_labels(batch, 13);
-  std::copy(x.begin(), x.end(), fused.input());
-  std::copy(x.begin(), x.end(), plain.input());
-  SgdMomentum sgd_fused(fused_arena.total_count(), 0.05f, 0.9f), sgd_plain(plain_arena.total_count(), 0.05f, 0.9f);
+  const auto y = testing::random_labels(batch, seed + 2);
+  std::copy(x.begin(), x.end(), a_net.input());
+  std::copy(x.begin(), x.end(), b_net.input());
+  SgdMomentum sgd_a(a_arena.total_count(), 0.05f, 0.9f), sgd_b(b_arena.total_count(), 0.05f, 0.9f);
   for (int step = 0; step < 3; ++step) {
-    const LossResult a = fused.forward_backward(e.stream, y.data(), batch);
-    const LossResult b = plain.forward_backward(e.stream, y.data(), batch);
+    const LossResult a = a_net.forward_backward(e.stream, y.data(), batch);
+    const LossResult b = b_net.forward_backward(e.stream, y.data(), batch);
     EXPECT_EQ(a.loss, b.loss) << "step " << step;
-    ASSERT_EQ(0, std::memcmp(fused.logits(), plain.logits(), batch * SimpleCnn::kClasses * sizeof(float)));
-    ASSERT_EQ(0, std::memcmp(fused_arena.grads().data(), plain_arena.grads().data(),
-                             fused_arena.total_count() * sizeof(float)))
+    ASSERT_EQ(0, std::memcmp(a_net.logits(), b_net.logits(), batch * SimpleCnn::kClasses * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(a_arena.grads().data(), b_arena.grads().data(), a_arena.total_count() * sizeof(float)))
         << "step " << step;
-    sgd_fused.step(fused_arena.params(), fused_arena.grads());
-    sgd_plain.step(plain_arena.params(), plain_arena.grads());
+    sgd_a.step(a_arena.params(), a_arena.grads());
+    sgd_b.step(b_arena.params(), b_arena.grads());
   }
 }
 
-// The hand-written max pool (the default) against oneDNN's pooling: the same bits over three SGD
-// steps, with the same tie-prone inputs (all-zero and all-negative windows after the fused ReLU).
+// ReLU fused as a post-op (the default) against separate ReLU passes.
+TEST(SimpleCnn, FusedReluGivesTheSameBitsAsSeparateRelu) {
+  NetworkOptions separate;
+  separate.fuse_relu = false;
+  expect_same_bits(NetworkOptions{}, separate, 17);
+}
+
+// The hand-written max pool (the default) against oneDNN's pooling.
 TEST(SimpleCnn, PoolKernelGivesTheSameBitsAsOneDnnPooling) {
-  Engine e;
-  ParamArena kernel_arena = testing::make_arena(19), onednn_arena = testing::make_arena(19);
-  NetworkOptions onednn_options;
-  onednn_options.pool_kernel = false;
-  const size_t batch = 16;
-  SimpleCnn kernel(e.eng, kernel_arena, batch), onednn(e.eng, onednn_arena, batch, onednn_options);
-  auto x = testing::random_input(batch, 14);
-  for (size_t i = 0; i < 3072; ++i) x[i] = 0.0f;
-  for (size_t i = 3072; i < 2 * 3072; ++i) x[i] = -std::fabs(x[i]);
-  const auto y = testing::random_labels(batch, 15);
-  std::copy(x.begin(), x.end(), kernel.input());
-  std::copy(x.begin(), x.end(), onednn.input());
-  SgdMomentum sgd_k(kernel_arena.total_count(), 0.05f, 0.9f), sgd_o(onednn_arena.total_count(), 0.05f, 0.9f);
-  for (int step = 0; step < 3; ++step) {
-    const LossResult a = kernel.forward_backward(e.stream, y.data(), batch);
-    const LossResult b = onednn.forward_backward(e.stream, y.data(), batch);
-    EXPECT_EQ(a.loss, b.loss) << "step " << step;
-    ASSERT_EQ(0, std::memcmp(kernel.logits(), onednn.logits(), batch * SimpleCnn::kClasses * sizeof(float)));
-    ASSERT_EQ(0, std::memcmp(kernel_arena.grads().data(), onednn_arena.grads().data(),
-                             kernel_arena.total_count() * sizeof(float)))
-        << "step " << step;
-    sgd_k.step(kernel_arena.params(), kernel_arena.grads());
-    sgd_o.step(onednn_arena.params(), onednn_arena.grads());
-  }
+  NetworkOptions onednn;
+  onednn.pool_kernel = false;
+  expect_same_bits(NetworkOptions{}, onednn, 19);
 }
 
 // Whole-model finite differences on the oneDNN engine itself: central differences of the loss
