@@ -63,8 +63,8 @@ PY
   one_rank=("${args[@]/--batch-size/--global-batch}")
   one_rank=("${one_rank[@]/#32/64}")
   mpi=(mpirun --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
-  "${mpi[@]}" -np 2 "$BIN" "${base[@]}" --max-steps "$k" --checkpoint r.h5 --metrics "" >r1.log 2>&1 &&
-    "${mpi[@]}" -np 1 "$BIN" "${one_rank[@]}" --resume r.h5 --metrics "" --save-weights ref.h5 >r2.log 2>&1 ||
+  "${mpi[@]}" -np 2 "$BIN" "${base[@]}" --max-steps "$k" --checkpoint r.h5 >r1.log 2>&1 &&
+    "${mpi[@]}" -np 1 "$BIN" "${one_rank[@]}" --resume r.h5 --save-weights ref.h5 >r2.log 2>&1 ||
     fail "the reference by hand" "$(tail -n 3 r1.log r2.log 2>/dev/null)"
   same_weights() { [[ -s "$1" && -s "$2" ]] && cmp -s <(h5dump -d /conv1.weight -d /fc1.weight -d /fc2.bias "$1" | tail -n +3) \
                           <(h5dump -d /conv1.weight -d /fc1.weight -d /fc2.bias "$2" | tail -n +3); }

@@ -99,7 +99,7 @@ acc1=$(grep -o "final test accuracy *[0-9.]*%" e1.log) acc2=$(grep -o "final tes
 # 6. A damaged checkpoint at the restart: one byte of a tensor flipped in a valid checkpoint put where
 # the launcher's run writes its own (every 1000 steps: not before the kill at step 2).
 # shellcheck disable=SC2086
-mpirun -np 2 $mpi_flags "$bin" "${base[@]}" --max-steps 4 --checkpoint d.h5 --metrics "" >d.log 2>&1
+mpirun -np 2 $mpi_flags "$bin" "${base[@]}" --max-steps 4 --checkpoint d.h5 >d.log 2>&1
 "$py" - d.h5 <<'PY' || fail "could not damage the checkpoint"
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:

@@ -68,7 +68,7 @@ fi
 # 1b. Three ranks, ring all-reduce with overlap: wherever rank 2 stops (arrival check, the ring's
 # messages, the agreement), every waiting rank's one line names rank 2 (the watchdogs ping each other).
 mpi3=(mpirun -np 3 --oversubscribe --bind-to none --mca mpi_yield_when_idle 1)
-(exec "${mpi3[@]}" "$bin" "${args[@]}" --epochs 1000 --allreduce ring --overlap --bucket-mb 0.3 --metrics "" \
+(exec "${mpi3[@]}" "$bin" "${args[@]}" --epochs 1000 --allreduce ring --overlap --bucket-mb 0.3 \
    >n3.out 2>n3.err) &
 pid=$!
 wait_for_step n3.out "epoch 2 step    3/" || fail "N=3 run did not reach epoch 2" "$(tail -n 3 n3.err)"
@@ -138,7 +138,7 @@ with open(os.path.join(dst, "test_batch.bin"), "wb") as f:
         f.write(bytes([rng.randrange(10)]) + rng.randbytes(3072))
 PY
 "${mpi[@]}" "$bin" --data-dir "$tmp/long_eval" --batch-size 32 --eval --log-every 1 --threads 1 --max-steps 4 \
-  --eval-every 2 --stall-timeout 0.05 --metrics "" >alive.out 2>alive.err; rc=$?
+  --eval-every 2 --stall-timeout 0.05 >alive.out 2>alive.err; rc=$?
 if [[ $rc -eq 0 ]] && ! grep -q "stall:" alive.err; then
   pass "evaluations far longer than --stall-timeout 0.05 with every rank alive: exit 0, no stall"
 else
