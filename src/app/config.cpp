@@ -462,9 +462,9 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
                             "mpi"));
   t.push_back(bucket_mb_option());
   t.push_back(value_option("link-model", &Config::link_model, {"FILE", ""},
-                           "alpha-beta per all-reduce from allreduce_bench --fit-out FILE, instead of the "
-                           "start-up probe (--allreduce auto, --bucket-mb auto)",
-                           kAll, CLI::ExistingFile));
+                           "alpha-beta per all-reduce from allreduce_bench --fit-out FILE (rank 0 reads it), "
+                           "instead of the start-up probe (--allreduce auto, --bucket-mb auto)",
+                           kAll));
   t.push_back(switch_option("overlap", &Config::overlap, "overlap the bucket reductions with the backward pass",
                             kAll));
   t.push_back(switch_option("overlap-trial", &Config::overlap_trial,

@@ -10,6 +10,7 @@
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/error.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
+#include "cifar_mpi/util/mpi_text.hpp"
 
 namespace cifar {
 
@@ -39,15 +40,6 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-// A string from rank 0 to every rank.
-std::string broadcast_text(std::string text, MPI_Comm comm) {
-  long long n = static_cast<long long>(text.size());
-  MPI_CHECK(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm));
-  text.resize(static_cast<size_t>(n));
-  if (n > 0) MPI_CHECK(MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, 0, comm));
-  return text;
-}
-
 // When backward makes each prefix of the arena final, seconds after backward began: the minimum
 // of kTimedPasses passes on each rank, then the slowest rank's (the same numbers on every rank).
 std::vector<ReadyPoint> time_backward(Network& net, ParamArena& arena, dnnl::stream& stream, MPI_Comm comm) {
@@ -74,14 +66,12 @@ std::vector<ReadyPoint> time_backward(Network& net, ParamArena& arena, dnnl::str
   return best;
 }
 
-// The link model of the candidates: probed, or rank 0's --link-model file (every candidate must
-// be in it).
-LinkModel link_for(const Config& cfg, std::span<const AllreduceStrategy> candidates, MPI_Comm comm, bool root) {
-  if (cfg.link_model.empty()) return probe_link_model(candidates, cfg.wire_dtype, cfg.ring_layout, comm);
-  std::string text;
-  if (root) text = link_model_text(read_link_model(cfg.link_model));
-  std::istringstream in(broadcast_text(text, comm));
-  const LinkModel file = parse_link_model(in, cfg.link_model);  // rank 0's, as every rank received it
+// The link model of the candidates: probed, or the --link-model file's (every candidate must be
+// in it).
+LinkModel link_for(const Config& cfg, const std::optional<LinkModel>& link_file,
+                   std::span<const AllreduceStrategy> candidates, MPI_Comm comm) {
+  if (!link_file) return probe_link_model(candidates, cfg.wire_dtype, cfg.ring_layout, comm);
+  const LinkModel& file = *link_file;
   LinkModel m;
   for (AllreduceStrategy c : candidates) {
     const auto it = std::find_if(file.algorithms.begin(), file.algorithms.end(),
@@ -154,12 +144,12 @@ std::optional<ReductionPlan> ReductionPlan::reusable(const std::string& text, in
   return p;
 }
 
-ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, Network& net, dnnl::stream& stream,
-                             MPI_Comm comm, bool root) {
+ReductionPlan plan_reduction(const Config& cfg, const std::optional<LinkModel>& link_file, ParamArena& arena,
+                             Network& net, dnnl::stream& stream, MPI_Comm comm, bool root) {
   int world = 1;
   MPI_CHECK(MPI_Comm_size(comm, &world));
   if (!cfg.resume.empty()) {  // the checkpoint's order of sums, if it was planned for this run's shape
-    const std::string saved = broadcast_text(root ? read_reduction_plan(cfg.resume) : std::string(), comm);
+    const std::string saved = broadcast_text(root ? read_reduction_plan(cfg.resume) : std::string(), 0, comm);
     if (auto p = ReductionPlan::reusable(saved, world, cfg, arena.total_count())) return *p;
   }
   const double t0 = now_seconds();
@@ -170,7 +160,7 @@ ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, Network& net,
   if (world > 1 && (auto_algo || (auto_buckets && cfg.overlap))) {
     const std::vector<AllreduceStrategy> candidates =
         auto_algo ? auto_candidates() : std::vector<AllreduceStrategy>{cfg.allreduce};
-    plan.link = link_for(cfg, candidates, comm, root);
+    plan.link = link_for(cfg, link_file, candidates, comm);
     plan.probe_seconds = now_seconds() - t0;
   }
   plan_buckets_of(plan, cfg, arena, net, stream, comm, world);
@@ -181,7 +171,7 @@ ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, Network& net,
                                           : AllreduceStrategy::mpi);  // one rank: nothing is reduced
   // Rank 0's plan is everyone's (the inputs were agreed already; this makes it so by construction).
   const std::string mine = plan.text(world, cfg);
-  const auto agreed = ReductionPlan::reusable(broadcast_text(mine, comm), world, cfg, arena.total_count());
+  const auto agreed = ReductionPlan::reusable(broadcast_text(mine, 0, comm), world, cfg, arena.total_count());
   if (!agreed) throw Error("reduction plan: rank 0's plan does not fit this rank's model");
   plan.buckets = agreed->buckets, plan.strategies = agreed->strategies;
   return plan;

@@ -38,10 +38,11 @@ struct ReductionPlan {
   static std::optional<ReductionPlan> reusable(const std::string& text, int world, const Config& cfg, size_t total);
 };
 
-// Collective. Plans (or, resuming, reuses the checkpoint's plan). `net` is the full-batch network:
+// Collective. Plans (or, resuming, reuses the checkpoint's plan) with the --link-model file's
+// model if there is one (RunSetup::link_file), else a probe's. `net` is the full-batch network:
 // with --bucket-mb auto and overlap on it runs forward + backward twice to time the layers (the
 // gradients it writes are overwritten by the first step; weights are untouched).
-ReductionPlan plan_reduction(const Config& cfg, ParamArena& arena, Network& net, dnnl::stream& stream,
-                             MPI_Comm comm, bool root);
+ReductionPlan plan_reduction(const Config& cfg, const std::optional<LinkModel>& link_file, ParamArena& arena,
+                             Network& net, dnnl::stream& stream, MPI_Comm comm, bool root);
 
 }  // namespace cifar

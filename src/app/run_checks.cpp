@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cifar_mpi/util/mpi_check.hpp"
+#include "cifar_mpi/util/mpi_text.hpp"
 
 namespace cifar {
 
@@ -120,11 +121,7 @@ void check_config_agreement(const Config* cfg, MPI_Comm comm) {
               describe_difference(deserialize(mine), deserialize(theirs), first);
     if (count > 1) message += " (" + std::to_string(count) + " ranks differ from rank 0)";
   }
-  int len = rank == 0 ? checked_mpi_count(message.size()) : 0;
-  MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, 0, comm));
-  message.resize(static_cast<size_t>(len));
-  MPI_CHECK(MPI_Bcast(message.data(), len, MPI_CHAR, 0, comm));
-  throw CollectiveError(message);
+  throw CollectiveError(broadcast_text(message, 0, comm));
 }
 
 void agree_on_parse_error(const std::string& error, MPI_Comm comm) {
@@ -136,14 +133,7 @@ void agree_on_parse_error(const std::string& error, MPI_Comm comm) {
   if (failed == 0) return;
   if (failed == world) {
     // Rank 0's words stand for all: the message of the one that prints must be a real one.
-    std::string message = error;
-    int len = rank == 0 ? checked_mpi_count(message.size()) : 0;
-    if (world > 1) {
-      MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, 0, comm));
-      message.resize(static_cast<size_t>(len));
-      MPI_CHECK(MPI_Bcast(message.data(), len, MPI_CHAR, 0, comm));
-    }
-    throw CollectiveError(message);
+    throw CollectiveError(world > 1 ? broadcast_text(error, 0, comm) : error);
   }
   if (!error.empty()) {
     std::fprintf(stderr, "cifar_mpi: error (rank %d): %s\n", rank, error.c_str());

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <sstream>
 
 #include "cifar_mpi/app/batch_chunks.hpp"
 #include "cifar_mpi/app/run_checks.hpp"
@@ -17,6 +18,7 @@
 #include "cifar_mpi/util/atomic_file.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
+#include "cifar_mpi/util/mpi_text.hpp"
 
 namespace cifar {
 
@@ -153,9 +155,14 @@ RunSetup make_run_setup(const Config& cfg, MPI_Comm comm, std::optional<MetricsF
   const size_t pass = cfg.micro_batch > 0 && cfg.micro_batch < batch ? cfg.micro_batch : batch;
   // The metrics file's path is checked before anything slow, so a bad one fails at once.
   if (root && !cfg.metrics.empty()) metrics.emplace(cfg.metrics, cfg.force);
-  // A --link-model file is read where a plan needs it (rank 0, N > 1, auto choices); a bad one is
-  // refused here too, so that it fails at start-up whatever N and the options are.
-  if (root && !cfg.link_model.empty()) read_link_model(cfg.link_model);
+  // A --link-model file is read here, once, on rank 0 (a bad one fails at start-up whatever N and
+  // the options are); every rank parses rank 0's text, so the planning and the compression
+  // forecast see one model even where the other nodes have no such file.
+  std::optional<LinkModel> link_file;
+  if (!cfg.link_model.empty()) {
+    std::istringstream text(broadcast_text(root ? link_model_text(read_link_model(cfg.link_model)) : "", 0, comm));
+    link_file = parse_link_model(text, cfg.link_model);
+  }
   const bool with_metrics = agree_on_metrics(metrics.has_value(), comm);                // collective
   RunEnvironment env = with_metrics ? gather_run_environment(comm) : RunEnvironment{};  // collective
   TrainingData data(cfg, comm, root);                                                   // collective
@@ -173,6 +180,7 @@ RunSetup make_run_setup(const Config& cfg, MPI_Comm comm, std::optional<MetricsF
                   .batch = batch,
                   .pass = pass,
                   .with_metrics = with_metrics,
+                  .link_file = std::move(link_file),
                   .env = std::move(env),
                   .data = std::move(data),
                   .checkpoint_path = cfg.checkpoint.empty() ? "checkpoint.h5" : cfg.checkpoint,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cifar_mpi/app/config.hpp"
+#include "cifar_mpi/comm/link_model.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 #include "cifar_mpi/data/distributed_sampler.hpp"
 #include "cifar_mpi/metrics/metrics_file.hpp"
@@ -33,6 +34,7 @@ struct RunSetup {
   size_t batch;            // per rank
   size_t pass;             // images per forward/backward pass: --micro-batch, or the batch
   bool with_metrics;       // rank 0 has a metrics file (the same on every rank)
+  std::optional<LinkModel> link_file;  // --link-model, as rank 0 read it (none: probe the link)
   RunEnvironment env;      // gathered only with a metrics file
   TrainingData data;
   std::string checkpoint_path;  // --checkpoint, or its default

@@ -49,15 +49,16 @@ AllreduceStrategy runnable(AllreduceStrategy asked, AllreduceStrategy planned) {
 }  // namespace
 
 SendLess::SendLess(const Config& cfg, const ParamArena& arena, AllreduceStrategy planned,
-                   const std::optional<LinkModel>& planned_link, MPI_Comm comm)
+                   const std::optional<LinkModel>& planned_link, const std::optional<LinkModel>& link_file,
+                   MPI_Comm comm)
     : cfg_(cfg) {
   MPI_CHECK(MPI_Comm_size(comm, &world_));
   const AllreduceStrategy s = runnable(cfg.allreduce, planned);
   const PowerSgdOptions options{cfg.compress_rank, 2.0, cfg.seed};
   if (world_ > 1 && (cfg.compress == Compression::powersgd || planned_link)) {
-    LinkModel link = planned_link                ? *planned_link
-                     : !cfg.link_model.empty()   ? read_link_model(cfg.link_model)
-                                                 : probe_link_model(std::vector{s}, cfg.wire_dtype, cfg.ring_layout, comm);
+    const LinkModel link = planned_link ? *planned_link
+                           : link_file  ? *link_file
+                                        : probe_link_model(std::vector{s}, cfg.wire_dtype, cfg.ring_layout, comm);
     const PowerSgd layout(arena.specs(), options);
     const size_t total = arena.total_count();
     forecast_ = forecast_compression(cost_of(link, s, total * sizeof(float)), total, layout.floats_per_step(),

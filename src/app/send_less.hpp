@@ -32,10 +32,10 @@ class SendLess {
  public:
   // Collective (makes the all-reduce) when either method is on; nothing otherwise. With
   // --compress powersgd, or a link model from --allreduce auto (`planned_link`), it forecasts
-  // whether compression pays (compression_forecast.hpp; without a planned link it reads
-  // --link-model or probes the link): forecast().
+  // whether compression pays (compression_forecast.hpp; without a planned link it takes the
+  // --link-model file's, `link_file`, or probes the link): forecast().
   SendLess(const Config& cfg, const ParamArena& arena, AllreduceStrategy planned,
-           const std::optional<LinkModel>& planned_link, MPI_Comm comm);
+           const std::optional<LinkModel>& planned_link, const std::optional<LinkModel>& link_file, MPI_Comm comm);
   // Once the steps per epoch are known: where auto starts.
   void set_steps_per_epoch(size_t steps_per_epoch);
 

@@ -9,6 +9,7 @@
 #include "cifar_mpi/app/stop_signal.hpp"
 #include "cifar_mpi/util/clock.hpp"
 #include "cifar_mpi/util/mpi_check.hpp"
+#include "cifar_mpi/util/mpi_text.hpp"
 #include "training_run.hpp"
 
 namespace cifar {
@@ -54,12 +55,8 @@ bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, OverlapT
   if (!flags[1]) return flags[0] != 0;
   // The lowest rank with the first kind of fault words the message; all throw it.
   const int culprit = world - 1 - flags[1] % world;
-  std::string msg = rank == culprit ? fault_message(setup, checkpoints, outcome.fault, at) : std::string();
-  int len = checked_mpi_count(msg.size());
-  MPI_CHECK(MPI_Bcast(&len, 1, MPI_INT, culprit, setup.comm));
-  msg.resize(static_cast<size_t>(len));
-  MPI_CHECK(MPI_Bcast(msg.data(), len, MPI_CHAR, culprit, setup.comm));
-  throw CollectiveError(msg);
+  throw CollectiveError(broadcast_text(
+      rank == culprit ? fault_message(setup, checkpoints, outcome.fault, at) : std::string(), culprit, setup.comm));
 }
 
 }  // namespace cifar

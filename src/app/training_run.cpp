@@ -253,10 +253,10 @@ ModelState::ModelState(const RunSetup& s)
       stream(eng),
       nets(build_network_cache(s, eng, arena)),                                        // collective
       sgd(arena.total_count(), SgdOptions{s.cfg.lr, s.cfg.momentum, s.cfg.weight_decay, s.cfg.nesterov}),
-      plan(plan_reduction(s.cfg, arena, nets.get(s.batch), stream, s.comm, s.root)),  // collective
+      plan(plan_reduction(s.cfg, s.link_file, arena, nets.get(s.batch), stream, s.comm, s.root)),  // collective
       reducer(arena.grads(), plan.buckets, plan.strategies, s.cfg.overlap, s.comm, s.cfg.wire_dtype,
               s.cfg.ring_layout),
-      send_less(s.cfg, arena, plan.strategies.front(), plan.link, s.comm),  // collective with --compress, --local-sgd
+      send_less(s.cfg, arena, plan.strategies.front(), plan.link, s.link_file, s.comm),  // collective with --compress, --local-sgd
       counter(make_counter(s.cfg, s.comm)) {  // collective with --balance dynamic (a shared window)
   send_less.set_steps_per_epoch(s.steps_per_epoch);
 }

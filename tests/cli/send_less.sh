@@ -7,7 +7,9 @@
 #     ones over 20x fewer;
 #  3. the start-up forecast is logged, and on this (fast, local) link the one-line warning that
 #     compression is predicted to slow the step;
-#  4. local SGD runs, averages the weights every K steps (one call each) and sends nothing between.
+#  4. local SGD runs, averages the weights every K steps (one call each) and sends nothing between;
+#  5. a --link-model file is read on rank 0 alone (rank 1 runs where there is no such file, as on a
+#     node without it) and the forecast is the file's: on its slow link compression pays.
 # usage: send_less.sh <cifar_mpi> <source dir> <data dir (ignored)>
 set -u
 bin=$(realpath "$1"); src="$2"
@@ -69,6 +71,18 @@ if grep -q "compression pays below" full--no-overlap.log; then
   [[ $slower -eq 1 && $n -eq 1 || $slower -eq 0 && $n -eq 0 ]] && ok "warning exactly where the forecast is slower ($n)" ||
     bad "warning lines $n, forecast slower $slower" full--no-overlap.log
 fi
+
+# 5. The link model from rank 0's file: rank 1's working folder has none. A ring of 1 ms and
+#    10 MB/s: the forecast's plain all-reduce takes over 100 ms, compression pays, no warning.
+mkdir -p r0 r1 && printf 'ring 1e-3 1e-7 ring\n' >r0/link.txt
+file_args=("$bin" "${args[@]}" --compress powersgd --compress-rank 2 --allreduce ring --bucket-mb 1 --link-model link.txt
+           --max-steps 2)
+mpirun --oversubscribe --bind-to none --mca mpi_yield_when_idle 1 -np 1 -wdir "$tmp/r0" "${file_args[@]}" : \
+  -np 1 -wdir "$tmp/r1" "${file_args[@]}" >file.log 2>&1 || bad "--link-model on rank 0 only" file.log
+plain_ms=$(grep -o "[0-9.]* ms plain" file.log | head -n 1 | cut -d' ' -f1)
+[[ -n $plain_ms ]] && awk -v p="$plain_ms" 'BEGIN { exit !(p > 100) }' && ! grep -q "predicted to make the step slower" file.log &&
+  ok "--link-model read on rank 0 only; the forecast is the file's ($plain_ms ms plain)" ||
+  bad "--link-model on rank 0 only: forecast not the file's" file.log
 
 # 4. Local SGD: average every 3 steps from step 4.
 run --local-sgd 3 --local-sgd-start 4 --max-steps 16 --metrics local.h5 --save-weights local_w.h5 >local.log 2>&1 ||
