@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "cifar_mpi/comm/allreduce.hpp"
 #include "cifar_mpi/comm/host_layout.hpp"
 #include "cifar_mpi/comm/link_model.hpp"
@@ -339,7 +340,7 @@ int main(int argc, char** argv) {
       for (size_t b = 0; b < a; ++b)
         if (cfg.algorithms[a] == cfg.algorithms[b]) throw CLI::ValidationError("--algorithms", "names " + cfg.algorithms[a] + " twice");
   } catch (const CLI::ParseError& e) {
-    const int rc = rank == 0 ? app.exit(e) : e.get_exit_code();
+    const int rc = bench_cli_exit(app, e, "allreduce_bench", rank == 0);
     MPI_Finalize();
     return rc;
   }

@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "cifar_mpi/data/augment.hpp"
 #include "cifar_mpi/data/cifar_dataset.hpp"
 
@@ -44,10 +45,14 @@ Timing time_batches(const std::vector<size_t>& order, size_t batch, size_t batch
 int main(int argc, char** argv) {
   CLI::App app{"Time gather_batch with and without crop-flip augmentation"};
   size_t batch = 128, images = 10000, batches = 2000;
-  app.add_option("--batch", batch, "images per batch")->check(CLI::PositiveNumber);
-  app.add_option("--images", images, "records in the synthetic set")->check(CLI::PositiveNumber);
-  app.add_option("--batches", batches, "batches timed per variant")->check(CLI::PositiveNumber);
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--batch", batch, "images per batch")->check(at_least(1));
+  app.add_option("--images", images, "records in the synthetic set")->check(at_least(1));
+  app.add_option("--batches", batches, "batches timed per variant")->check(at_least(1));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return bench_cli_exit(app, e, "augment_bench");
+  }
   if (images < batch) images = batch;
 
   std::mt19937_64 rng(1);

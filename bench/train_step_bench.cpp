@@ -27,6 +27,7 @@
 #include <random>
 #include <vector>
 
+#include "bench_cli.hpp"
 #include "cifar_mpi/model/conv_probe.hpp"
 #include "cifar_mpi/model/layers/conv2d.hpp"
 #include "cifar_mpi/model/layers/max_pool.hpp"
@@ -369,14 +370,14 @@ int main(int argc, char** argv) {
   size_t batch = 128;
   int threads = 2, steps = 50, warmup = 5;
   bool per_layer = false;
-  app.add_option("--batch", batch)->check(CLI::PositiveNumber);
-  app.add_option("--threads", threads)->check(CLI::PositiveNumber);
-  app.add_option("--steps", steps)->check(CLI::PositiveNumber);
-  app.add_option("--warmup", warmup)->check(CLI::NonNegativeNumber);
+  app.add_option("--batch", batch, "images per step")->capture_default_str()->check(at_least(1));
+  app.add_option("--threads", threads, "OpenMP threads")->capture_default_str()->check(at_least(1));
+  app.add_option("--steps", steps, "timed steps")->capture_default_str()->check(at_least(1));
+  app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str()->check(at_least(0));
   app.add_flag("--per-layer", per_layer, "time every op of a step; memory-bound ops against a STREAM bound");
   int ab_rounds = 0;
   app.add_option("--ab-fuse", ab_rounds, "rounds of fused-ReLU against separate-ReLU step times, alternated")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   std::string conv_algo = "direct", compute_dtype = "fp32";
   app.add_option("--conv-algo", conv_algo, "convolution algorithm: direct | auto (probe) | winograd")
       ->check(CLI::IsMember({"direct", "auto", "winograd"}));
@@ -391,7 +392,13 @@ int main(int argc, char** argv) {
   std::string pool = "kernel";
   app.add_option("--pool", pool, "max pooling by the hand-written kernel or oneDNN's pooling (to compare)")
       ->check(CLI::IsMember({"kernel", "onednn"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = bench_cli_exit(app, e, "train_step_bench");
+    MPI_Finalize();
+    return rc;
+  }
   omp_set_num_threads(threads);
   const cifar::ComputeDtype dtype = compute_dtype == "bf16" ? cifar::ComputeDtype::bf16 : cifar::ComputeDtype::fp32;
   if (dtype == cifar::ComputeDtype::bf16 && !cifar::cpu_has_native_bf16()) {
