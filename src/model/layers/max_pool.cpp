@@ -1,6 +1,7 @@
 #include "cifar_mpi/model/layers/max_pool.hpp"
 
 #include <array>
+#include <optional>
 
 namespace cifar {
 
@@ -8,16 +9,22 @@ using dnnl::memory;
 
 namespace {
 
-// The channel block of a layout the hand-written kernel reads (plain or blocked by 8 or 16 on the
-// channels, nothing padded), or 0 for any other (then oneDNN's pooling runs).
-std::int64_t kernel_block(const memory::desc& d) {
+// A layout the hand-written kernel reads: plain, or blocked by 8 or 16 on the channels, nothing
+// padded.
+struct KernelLayout {
+  memory::format_tag tag;
+  std::int64_t block;  // channels a block
+};
+
+// The kernel's layout of `d`, or none for any other (then oneDNN's pooling runs).
+std::optional<KernelLayout> kernel_layout(const memory::desc& d) {
   const auto dims = d.dims();
-  if (dims.size() != 4 || d.data_type() != memory::data_type::f32) return 0;
-  const std::array<std::pair<memory::format_tag, std::int64_t>, 3> tags{
+  if (dims.size() != 4 || d.data_type() != memory::data_type::f32) return std::nullopt;
+  constexpr std::array<KernelLayout, 3> layouts{
       {{memory::format_tag::abcd, 1}, {memory::format_tag::aBcd8b, 8}, {memory::format_tag::aBcd16b, 16}}};
-  for (const auto& [tag, block] : tags)
-    if (dims[1] % block == 0 && d == memory::desc(dims, d.data_type(), tag)) return block;
-  return 0;
+  for (const KernelLayout& l : layouts)
+    if (dims[1] % l.block == 0 && d == memory::desc(dims, d.data_type(), l.tag)) return l;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -26,14 +33,11 @@ MaxPool::MaxPool(std::string name, const dnnl::engine& eng, memory& src, memory&
     : name_(std::move(name)), src_(src), diff_src_(diff_src) {
   const auto sd = src.get_desc().dims();
   const memory::dims dst_dims{sd[0], sd[1], sd[2] / 2, sd[3] / 2};
-  if (const std::int64_t block = kernel_block(src.get_desc()); use_kernel && block > 0 && src.get_desc() == diff_src.get_desc()) {
-    geometry_ = PoolGeometry{sd[0] * (sd[1] / block), sd[2], sd[3], block};
-    // The same layout family as src, so the next convolution sees what it would after oneDNN's
-    // pool.
-    const memory::format_tag tag = block == 16  ? memory::format_tag::aBcd16b
-                                   : block == 8 ? memory::format_tag::aBcd8b
-                                                : memory::format_tag::abcd;
-    const memory::desc dst_desc(dst_dims, src.get_desc().data_type(), tag);
+  const auto layout = kernel_layout(src.get_desc());
+  if (use_kernel && layout && src.get_desc() == diff_src.get_desc()) {
+    geometry_ = PoolGeometry{sd[0] * (sd[1] / layout->block), sd[2], sd[3], layout->block};
+    // The same layout as src, so the next convolution sees what it would after oneDNN's pool.
+    const memory::desc dst_desc(dst_dims, src.get_desc().data_type(), layout->tag);
     dst_ = memory(dst_desc, eng);
     diff_dst_ = memory(dst_desc, eng);
     workspace_ = memory(memory::desc({static_cast<memory::dim>(dst_desc.get_size() / sizeof(float))},
