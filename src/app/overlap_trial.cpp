@@ -83,12 +83,12 @@ std::string OverlapTrial::describe() const {
   const double on = median_on_ * 1e3, off = median_off_ * 1e3;
   if (verdict_ == Verdict::keep)
     std::snprintf(buf, sizeof buf,
-                  "overlap kept: steps with it %.2f ms, held back %.2f ms (medians of %zu each, rank 0; "
+                  "overlap kept: steps with it %.2f ms, held back %.2f ms (medians of %zu each, slowest rank; "
                   "median pairwise difference %+.2f ms)",
                   on, off, kTrialPairs, median_diff_ * 1e3);
   else
     std::snprintf(buf, sizeof buf,
-                  "overlap off from step %zu: steps with it %.2f ms, held back %.2f ms (medians of %zu each, rank 0; "
+                  "overlap off from step %zu: steps with it %.2f ms, held back %.2f ms (medians of %zu each, slowest rank; "
                   "median pairwise difference %+.2f ms): it did not shorten the step (--no-overlap-trial keeps it)",
                   decided_at_ + 1, on, off, kTrialPairs, median_diff_ * 1e3);
   return buf;

@@ -1,9 +1,12 @@
 // The one collective per step, which decides for every rank alike: a numerical fault on any rank
 // ends the run here, before this step's checkpoint, metrics or weights are written; otherwise a
 // stop signal on any rank makes every rank checkpoint after this same step. One MPI_Allreduce
-// of four ints carries them, the timed checkpoint's decision and --overlap's trial verdict, so
-// agreeing costs a step nothing measurable.
+// of four integers carries them, the timed checkpoint's decision and the slowest rank's step time
+// (--overlap's trial), so agreeing costs a step nothing measurable.
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
 
 #include "cifar_mpi/app/run_checks.hpp"
 #include "cifar_mpi/app/stop_signal.hpp"
@@ -37,24 +40,24 @@ bool agree_on_step(const RunSetup& setup, CheckpointState& checkpoints, OverlapT
   // flags[2]: --checkpoint-every TIME is due by rank 0's clock (the ranks' clocks may differ).
   const bool due = setup.root && setup.cfg.checkpoint_seconds > 0 &&
                    now_seconds() - checkpoints.last_time >= setup.cfg.checkpoint_seconds;
-  // flags[3]: --overlap's trial verdict, rank 0's (the others send pending, 0).
-  if (setup.root) {
-    const StepRecord& r = outcome.record;
-    overlap.record(at.global_step, r.t_data + r.t_comp + r.t_wait + r.t_update);
-  }
-  const OverlapTrial::Verdict verdict = setup.root ? overlap.verdict_due(at.global_step) : OverlapTrial::Verdict::pending;
-  int flags[4] = {stop_signal_received() ? 1 : 0,
-                  outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0, due ? 1 : 0,
-                  static_cast<int>(verdict)};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 4, MPI_INT, MPI_MAX, setup.comm));
+  // flags[3]: this step's time in nanoseconds, whose MAX is the slowest rank's step: what --overlap's
+  // trial weighs, the same numbers on every rank, so every rank reaches the same verdict.
+  const StepRecord& r = outcome.record;
+  const double step_seconds = r.t_data + r.t_comp + r.t_wait + r.t_update;
+  long long flags[4] = {stop_signal_received() ? 1 : 0,
+                        outcome.fault_kind ? outcome.fault_kind * world + (world - 1 - rank) : 0, due ? 1 : 0,
+                        std::isfinite(step_seconds) ? std::llround(std::clamp(step_seconds, 0.0, 1e6) * 1e9) : 0};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 4, MPI_LONG_LONG, MPI_MAX, setup.comm));
   checkpoints.due = flags[2] != 0;
-  if (flags[3]) {
-    overlap.decide(static_cast<OverlapTrial::Verdict>(flags[3]), at.global_step);
+  overlap.record(at.global_step, static_cast<double>(flags[3]) * 1e-9);
+  if (const OverlapTrial::Verdict verdict = overlap.verdict_due(at.global_step);
+      verdict != OverlapTrial::Verdict::pending) {
+    overlap.decide(verdict, at.global_step);
     if (setup.root) spdlog::info("{}", overlap.describe());
   }
   if (!flags[1]) return flags[0] != 0;
   // The lowest rank with the first kind of fault words the message; all throw it.
-  const int culprit = world - 1 - flags[1] % world;
+  const int culprit = world - 1 - static_cast<int>(flags[1] % world);
   throw CollectiveError(broadcast_text(
       rank == culprit ? fault_message(setup, checkpoints, outcome.fault, at) : std::string(), culprit, setup.comm));
 }

@@ -7,9 +7,10 @@
 // as well as trying, so the run tries: after kWarmup steps, kTrialPairs pairs of one held-back and
 // one overlapped step (the same bits either way: GradientReducer::set_step_overlap), in the order
 // held, on | on, held | on, held | held, on, so that a load that rises or falls steadily through
-// the trial favours neither kind; rank 0 keeps overlap if the median over the pairs of
-// (overlapped - held back) is negative, and every rank follows its verdict for the rest of the
-// run. (Measured on a shared machine: a plain alternation turned overlap off where it saved 7 ms a
+// the trial favours neither kind; overlap stays if the median over the pairs of (overlapped -
+// held back) is negative, each step's time being the slowest rank's (the step agreement's
+// MPI_Allreduce gives every rank the same numbers, so every rank reaches the same verdict) for the
+// rest of the run. (Measured on a shared machine: a plain alternation turned overlap off where it saved 7 ms a
 // step, as the load rose through the trial.)
 // A resumed run tries again (the link or the load may have changed). --no-overlap-trial keeps
 // overlap on every step but the periodic reference steps (a study of what overlap does).
@@ -30,24 +31,25 @@ class OverlapTrial {
   static constexpr size_t kTrialSteps = 2 * kTrialPairs;
   static constexpr size_t kReferencePeriod = 50;  // after the trial: 2 held-back steps per period
 
-  enum class Verdict { pending = 0, keep = 1, off = 2 };  // (numbers: the step agreement sends them)
+  enum class Verdict { pending, keep, off };
 
   // overlap: the run's --overlap; trial: --overlap-trial; first_step: the run's first global step.
   OverlapTrial(bool overlap, bool trial, size_t first_step);
 
   // Whether global step `step` runs with its reductions beside backward.
   bool overlapped(size_t step) const;
-  // Rank 0: a step's time (t_data + t_comp + t_wait + t_update), for the trial's steps.
+  // Every rank: a step's time (t_data + t_comp + t_wait + t_update of the slowest rank), kept for
+  // the trial's steps.
   void record(size_t step, double seconds);
-  // Rank 0, after step `step`: the verdict to share with the others (pending until the trial's
-  // last step, then keep or off; pending again afterwards).
+  // After step `step`: the verdict (pending until the trial's last step, then keep or off;
+  // pending again afterwards).
   Verdict verdict_due(size_t step) const;
-  // Every rank: the shared verdict, reached after step `step` (from step + 1 on).
+  // The verdict, reached after step `step` (from step + 1 on).
   void decide(Verdict v, size_t step);
 
   Verdict verdict() const { return verdict_; }
   bool trying() const { return overlap_ && trial_; }
-  // Medians of rank 0's trial steps, s (NaN before the verdict), and the step the verdict took effect.
+  // Medians of the trial's steps, s (NaN before the verdict), and the step the verdict took effect.
   double overlapped_median() const { return median_on_; }
   double held_median() const { return median_off_; }
   double median_difference() const { return median_diff_; }  // over the pairs, overlapped - held back
@@ -62,7 +64,7 @@ class OverlapTrial {
   size_t first_;
   Verdict verdict_ = Verdict::pending;
   size_t decided_at_ = 0;
-  std::vector<double> times_;  // rank 0's trial step times, by position in the trial
+  std::vector<double> times_;  // the trial's step times (slowest rank), by position in the trial
   double median_on_, median_off_, median_diff_;
 };
 
