@@ -4,6 +4,8 @@
 #   - a count that is not positive (--reps 0, --reps x, --steps 5), an empty list, an option
 #     without its value and a --bin that is not an executable are refused before any run: exit 2,
 #     one line naming the option;
+#   - overlap_share's two shares on a pair with made-up timers: the whole on run's, and its
+#     overlapped steps' alone (the held-back ones left out);
 #   - overlap_share refuses, in one line naming both files, two files that are not an overlap
 #     off/on pair: the order swapped, overlap off in both, another option or world size differing.
 #   bash tests/cli/overlap_pairs.sh <cifar_mpi binary> <source dir> <data dir (ignored)>
@@ -58,6 +60,35 @@ EOF
     pass "overlap_share on an off/on pair: $(tail -n 1 share.out | tr -s ' ')"
   else
     fail "overlap_share on an off/on pair" "$(cat share.err)"
+  fi
+  # Made-up timers: every step computes 10 ms and sends 4; the off run waits 4 ms a step (step
+  # 14 ms), the on run 1 ms where it overlapped and 4 where it held back (steps/overlapped as the
+  # run wrote it): share (14 - mean step) / 4 over the steps from the 5th, and 0.75 over the
+  # overlapped ones alone.
+  want=$("$py" - "$off" "$on" <<'EOF'
+import shutil, sys
+import h5py, numpy as np
+for src, dst, on in ((sys.argv[1], "fake_off.h5", False), (sys.argv[2], "fake_on.h5", True)):
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        s = f["steps"]
+        shape = s["t_comp"].shape
+        marks = np.asarray(s["overlapped"]).reshape(shape[0], -1).all(axis=1)
+        for name, ms in (("t_data", 0.0), ("t_update", 0.0), ("t_comp", 10.0), ("t_comm", 4.0)):
+            s[name][...] = np.full(shape, ms * 1e-3)
+        wait = np.where(marks, 1.0, 4.0) if on else np.full(shape[0], 4.0)
+        s["t_wait"][...] = np.repeat(wait[:, None], shape[1], axis=1) * 1e-3
+        if on:
+            step, kept = 10.0 + wait[4:], marks[4:]
+            print(f"{(14.0 - step.mean()) / 4.0:.2f} {(14.0 - step[kept].mean()) / 4.0 if kept.any() else 0:.2f}")
+EOF
+)
+  read -r want_all want_steady <<<"$want"
+  if share FAKE fake_off.h5 fake_on.h5 >fake.out 2>fake.err &&
+     grep -q "realised share: median  *$want_all .*overlapped steps alone: median  *$want_steady\$" fake.out; then
+    pass "overlap_share on made-up timers: $want_all over all steps, $want_steady over the overlapped ones"
+  else
+    fail "overlap_share on made-up timers: want $want_all and $want_steady" "$(tail -n 1 fake.out)" "$(cat fake.err)"
   fi
   for bad in "$on|$off|overlap is on in the first and off in the second" \
              "$off|$off|overlap is off in the first and off in the second" \

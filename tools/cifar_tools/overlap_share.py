@@ -7,8 +7,11 @@ that overlap realised,
 
 then, per case, the median share over the pairs. A pair is two runs with the same options but
 overlap: OFF.h5 with --no-overlap, ON.h5 with --overlap, on as many ranks; any other two files
-are refused (their step difference would not be overlap's). Beside it, the on run's own figure
-(summary/overlap_hidden: the share of T_comm taken off the step against its held-back steps).
+are refused (their step difference would not be overlap's). Beside it, the same share over the on
+run's overlapped steps alone (steps/overlapped: without its trial's and reference steps, which are
+held back: what overlap does to a long run's steady state, "-" where the trial turned it off), and
+the on run's own figure (summary/overlap_hidden: the share of T_comm taken off the step against
+its held-back steps).
 tools/studies/overlap_pairs.sh prints it at the end.
 
     PYTHONPATH=tools /usr/bin/python3 -m cifar_tools.overlap_share [--first 5] CASE OFF.h5 ON.h5 [CASE OFF ON ...]
@@ -41,11 +44,20 @@ def pair_mismatch(m_off, m_on):
     return "they differ in " + ", ".join(diff) if diff else None
 
 
-def step_means(m, first):
-    """Means from step `first` (1-based) on, in ms: step, T_comp (slowest rank), T_comm (mean over ranks)."""
+def step_means(m, first, overlapped_only=False):
+    """Means from step `first` (1-based) on, in ms: step, T_comp (slowest rank), T_comm (mean over
+    ranks); with overlapped_only, of the steps steps/overlapped marks alone (None if there are none)."""
     t = {k: v[first - 1:] * 1e3 for k, v in m.timers().items()}
     if not t["t_comp"].size:
         raise FileError(f"metrics file {m.path}: fewer than {first} steps")
+    if overlapped_only:
+        marks = m.step_column("overlapped")
+        if marks is None:
+            raise FileError(f"metrics file {m.path}: missing dataset 'steps/overlapped'")
+        keep = (np.asarray(marks)[first - 1:] == 1).reshape(len(t["t_comp"]), -1).all(axis=1)  # [steps, ranks]
+        if not keep.any():
+            return None
+        t = {k: v[keep] for k, v in t.items()}
     step = (t["t_data"] + t["t_comp"] + t["t_wait"] + t["t_update"]).max(axis=1)
     return {"step": float(step.mean()), "comp": float(t["t_comp"].max(axis=1).mean()),
             "comm": float(t["t_comm"].mean(axis=1).mean())}
@@ -73,18 +85,24 @@ def main(argv=None):
             if why:
                 raise FileError(f"{case}: {off_path} and {on_path} are not an overlap off/on pair: {why}")
             off, on = step_means(m_off, a.first), step_means(m_on, a.first)
+            on_only = step_means(m_on, a.first, overlapped_only=True)
             share = realised(off, on)
+            steady = realised(off, on_only) if on_only else float("nan")
             hidden = float(m_on.summary.get("overlap_hidden", float("nan")))
-            cases.setdefault(case, []).append(share)
+            cases.setdefault(case, []).append((share, steady))
+            steady_text = f"{steady:5.2f}" if on_only else "    -"
             print(f"{case:28s} off: step {off['step']:6.2f} ms (T_comp {off['comp']:6.2f}, T_comm {off['comm']:6.2f})"
                   f"  on: step {on['step']:6.2f} ms (T_comp {on['comp']:6.2f}, T_comm {on['comm']:6.2f})"
-                  f"  realised {share:5.2f}  hidden (in-run) {hidden:4.2f}")
+                  f"  realised {share:5.2f} (overlapped steps {steady_text})  hidden (in-run) {hidden:4.2f}")
     except FileError as e:
         sys.exit(f"overlap_share: error: {e}")
-    for case, shares in cases.items():
-        s = np.array(shares)
-        print(f"{case:28s} realised share: median {np.median(s):5.2f} (min {s.min():5.2f}, max {s.max():5.2f}, "
-              f"{len(s)} pair(s))")
+    for case, pairs in cases.items():
+        s = np.array([p[0] for p in pairs])
+        line = (f"{case:28s} realised share: median {np.median(s):5.2f} (min {s.min():5.2f}, max {s.max():5.2f}, "
+                f"{len(s)} pair(s))")
+        steady = np.array([p[1] for p in pairs if not np.isnan(p[1])])
+        line += f"; overlapped steps alone: median {np.median(steady):5.2f}" if steady.size else "; no overlapped steps"
+        print(line)
     return 0
 
 
