@@ -469,7 +469,8 @@ void add_weights_and_communication(std::vector<ConfigOption>& t) {
                             kAll));
   t.push_back(switch_option("overlap-trial", &Config::overlap_trial,
                             "with --overlap: steps 3-10 are pairs of an overlapped and a held-back step, and the run keeps "
-                            "overlap only if it shortened the step (off: overlap on every step)",
+                            "overlap only if it shortened the step; 2 steps in 50 review the verdict (off: overlap on "
+                            "every step)",
                             kAll));
   ConfigOption ring = choice_option(
       "ring-layout", &Config::ring_layout,
